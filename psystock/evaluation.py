@@ -1,0 +1,92 @@
+"""Splits, scores and the plots people look at: pure functions, no MLflow."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics
+from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test_split
+
+from psystock import PsystockError
+from psystock.features import FeatureSet
+
+SPLITS = ("chronological", "random")
+PRIMARY_METRIC = "f1_experiment_score"
+THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Split:
+    X_train: pd.DataFrame
+    X_test: pd.DataFrame
+    y_train: pd.Series
+    y_test: pd.Series
+
+
+def check_split(split: str, test_size: float) -> None:
+    if split not in SPLITS:
+        raise PsystockError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if not 0 < test_size < 1:
+        raise PsystockError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+
+
+def split_dataset(data: FeatureSet, split: str, test_size: float, seed: int) -> Split:
+    """Train/test split: ``random`` is the reference's stratified shuffle,
+    ``chronological`` tests on the last ``test_size`` of the rows in time."""
+    check_split(split, test_size)
+    n_test = math.ceil(test_size * len(data))
+    if n_test >= len(data) or len(data) < 2:
+        raise PsystockError(f"{len(data)} rows are too few for a test_size of {test_size}")
+    if split == "random":
+        try:
+            parts = train_test_split(data.X, data.y, test_size=test_size, random_state=seed, stratify=data.y)
+        except ValueError as exc:
+            raise PsystockError(f"cannot make a stratified random split: {exc}") from None
+        X_train, X_test, y_train, y_test = parts
+    else:
+        cut = len(data) - n_test
+        X_train, X_test = data.X.iloc[:cut], data.X.iloc[cut:]
+        y_train, y_test = data.y.iloc[:cut], data.y.iloc[cut:]
+    if y_train.nunique() < 2:
+        raise PsystockError("the training split holds only one class: use more data or another split")
+    return Split(X_train, X_test, y_train, y_test)
+
+
+def cv_folds(split: str, n_folds: int, seed: int):
+    """Cross-validation folds over a training split: walk-forward for
+    ``chronological`` (validation always after training), stratified for
+    ``random`` (as ``cross_val_score`` does for a classifier)."""
+    check_split(split, 0.5)
+    if n_folds < 2:
+        raise PsystockError(f"cv_folds must be at least 2, got {n_folds}")
+    if split == "chronological":
+        return TimeSeriesSplit(n_splits=n_folds)
+    return StratifiedKFold(n_splits=n_folds)
+
+
+def classification_scores(y_true, probabilities, threshold: float = THRESHOLD) -> dict[str, float]:
+    """Test-split scores; predictions are probabilities thresholded at ``threshold``."""
+    y_true = np.asarray(y_true)
+    proba = np.asarray(probabilities, dtype=float).ravel()
+    y_pred = (proba > threshold).astype(int)
+    scores = {
+        PRIMARY_METRIC: metrics.f1_score(y_true, y_pred, zero_division=0),
+        "accuracy": metrics.accuracy_score(y_true, y_pred),
+        "precision": metrics.precision_score(y_true, y_pred, zero_division=0),
+        "recall": metrics.recall_score(y_true, y_pred, zero_division=0),
+    }
+    if len(np.unique(y_true)) == 2:
+        scores["roc_auc"] = metrics.roc_auc_score(y_true, proba)
+    return {name: float(value) for name, value in scores.items()}
+
+
+def predictions(probabilities, threshold: float = THRESHOLD) -> np.ndarray:
+    return (np.asarray(probabilities, dtype=float).ravel() > threshold).astype(int)
+
+
+def confusion(y_true, probabilities, threshold: float = THRESHOLD) -> np.ndarray:
+    """The 2x2 confusion matrix of thresholded predictions (rows: truth)."""
+    return metrics.confusion_matrix(y_true, predictions(probabilities, threshold), labels=[0, 1])

@@ -1,0 +1,59 @@
+"""Model families behind one interface, so training and tuning share every fit.
+
+A family module exposes ``FAMILY``: a :class:`Family` whose ``fit`` and
+``predict_proba`` are the only code that builds and scores its model.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from psystock import PsystockError
+
+_MODULES = {"logreg": "logreg", "xgboost": "xgb", "keras": "keras_net"}
+FAMILY_NAMES = tuple(_MODULES)
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family.
+
+    ``fit(X, y, params, seed, verbose, log_dir)`` returns a fitted model
+    (a family may write training logs such as TensorBoard's into ``log_dir``);
+    ``predict_proba(model, X)`` returns the probability of "up" per row;
+    ``search_space()`` returns a hyperopt space over ``params``;
+    ``autolog()`` switches on the framework's MLflow autologging;
+    ``log_model(model, name, signature, input_example)`` logs it to the active run;
+    ``as_model_input(X)`` turns a feature frame into what the logged model takes.
+    """
+
+    name: str
+    run_name: str
+    entry_point: str
+    params: tuple[str, ...]
+    fit: Callable[..., Any]
+    predict_proba: Callable[[Any, Any], Any]
+    search_space: Callable[[], dict]
+    autolog: Callable[[], None]
+    log_model: Callable[..., Any]
+    pip_requirements: tuple[str, ...]
+    as_model_input: Callable[[Any], Any] = lambda X: X
+
+
+def get_family(name: str) -> Family:
+    """The family called ``name``; unknown names are a clear error."""
+    if name not in _MODULES:
+        raise PsystockError(f"unknown model family {name!r}; choose one of {', '.join(FAMILY_NAMES)}")
+    return importlib.import_module(f"psystock.models.{_MODULES[name]}").FAMILY
+
+
+def requirements(*packages: str) -> tuple[str, ...]:
+    """Pinned pip requirements for a logged model, from the installed versions.
+
+    Passing them explicitly spares MLflow the seconds it spends inferring them.
+    """
+    from importlib.metadata import version
+
+    return tuple(f"{p}=={version(p)}" for p in ("mlflow", "pandas", "numpy", "scikit-learn", *packages))

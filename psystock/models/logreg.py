@@ -1,0 +1,102 @@
+"""Logistic regression (scikit-learn): the reference's winning family."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from hyperopt import hp
+from sklearn.linear_model import LogisticRegression
+
+from psystock import PsystockError
+from psystock.models import Family, requirements
+
+SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
+# Solvers that only fit a pure L2 penalty (l1_ratio 0); liblinear takes 0 or 1.
+L2_ONLY = ("lbfgs", "newton-cg", "newton-cholesky", "sag")
+
+
+def _class_weight(value):
+    return None if value in (None, "none", "None", "") else value
+
+
+def check_params(params: dict) -> None:
+    solver, l1_ratio = params["solver"], float(params["l1_ratio"])
+    if solver not in SOLVERS:
+        raise PsystockError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
+    if not 0 <= l1_ratio <= 1:
+        raise PsystockError(f"l1_ratio must be between 0 and 1, got {l1_ratio}")
+    if solver in L2_ONLY and l1_ratio != 0:
+        raise PsystockError(f"solver {solver} supports only l1_ratio=0 (L2); use saga or liblinear")
+    if solver == "liblinear" and l1_ratio not in (0, 1):
+        raise PsystockError("solver liblinear supports l1_ratio 0 or 1 only; use saga for elastic net")
+    if float(params["C"]) <= 0:
+        raise PsystockError(f"C must be > 0, got {params['C']}")
+    if _class_weight(params.get("class_weight")) not in (None, "balanced"):
+        raise PsystockError(f"class_weight must be none or balanced, got {params['class_weight']!r}")
+
+
+def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | None = None) -> LogisticRegression:
+    check_params(params)
+    model = LogisticRegression(
+        C=float(params["C"]),
+        l1_ratio=float(params["l1_ratio"]),
+        solver=params["solver"],
+        max_iter=int(params["max_iter"]),
+        class_weight=_class_weight(params.get("class_weight")),
+        random_state=seed,
+    )
+    with warnings.catch_warnings():
+        # Too few iterations is the user's choice (the reference's default is 100).
+        warnings.filterwarnings("ignore", message=".*failed to converge.*")
+        return model.fit(X, y)
+
+
+def predict_proba(model: LogisticRegression, X) -> np.ndarray:
+    return model.predict_proba(X)[:, 1]
+
+
+def search_space() -> dict:
+    return {
+        "C": hp.loguniform("C", np.log(1e-3), np.log(1e2)),
+        # Solver and penalty are drawn together so that every pair is valid.
+        "penalty": hp.choice(
+            "penalty",
+            [
+                {"solver": "lbfgs", "l1_ratio": 0.0},
+                {"solver": "liblinear", "l1_ratio": 0.0},
+                {"solver": "liblinear", "l1_ratio": 1.0},
+                {"solver": "saga", "l1_ratio": hp.uniform("saga_l1_ratio", 0.0, 1.0)},
+            ],
+        ),
+        "class_weight": hp.choice("class_weight", ["none", "balanced"]),
+        "max_iter": 1000,
+    }
+
+
+def autolog() -> None:
+    import mlflow
+
+    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+
+
+def log_model(model, name: str, signature, input_example):
+    import mlflow
+
+    return mlflow.sklearn.log_model(
+        model, name=name, signature=signature, input_example=input_example, pip_requirements=list(FAMILY.pip_requirements)
+    )
+
+
+FAMILY = Family(
+    name="logreg",
+    run_name="logistic_regression_model_baseline",
+    entry_point="train_logreg",
+    params=("C", "l1_ratio", "solver", "max_iter", "class_weight"),
+    fit=fit,
+    predict_proba=predict_proba,
+    search_space=search_space,
+    autolog=autolog,
+    log_model=log_model,
+    pip_requirements=requirements(),
+)

@@ -1,0 +1,68 @@
+"""Figures people would rather look at than read. Matplotlib's object API only:
+no pyplot, no global backend, safe in any process."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+
+def line_figure(x, y, title: str, ylabel: str) -> Figure:
+    figure = Figure(figsize=(9, 4))
+    ax = figure.subplots()
+    ax.plot(x, y, linewidth=0.8)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    return figure
+
+
+def confusion_matrix_figure(matrix: np.ndarray, title: str, labels=("down", "up")) -> Figure:
+    """A 2x2 confusion matrix (rows: truth, columns: prediction) with counts."""
+    figure = Figure(figsize=(4.5, 4))
+    ax = figure.subplots()
+    ax.imshow(matrix, cmap="Blues")
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if count > matrix.max() / 2 else "black"
+        ax.text(col, row, str(count), ha="center", va="center", color=colour, fontsize=12)
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
+    """Horizontal bars of ``metric``, best on top."""
+    figure = Figure(figsize=(7, 0.6 * len(board) + 1.5))
+    ax = figure.subplots()
+    labels = [f"{family} ({name})" for family, name in zip(board["family"], board["run_name"])]
+    values = board[metric].to_numpy()
+    ax.barh(labels[::-1], values[::-1])
+    for y, value in enumerate(values[::-1]):
+        ax.text(value, y, f" {value:.3f}", va="center")
+    ax.set_xlabel(metric)
+    ax.set_title(f"Leaderboard by {metric}")
+    ax.set_xlim(0, max(1.0, float(np.nanmax(values)) * 1.15))
+    figure.tight_layout()
+    return figure
+
+
+def tuning_figure(losses: list[float], title: str) -> Figure:
+    """Loss per trial and the best loss so far."""
+    figure = Figure(figsize=(7, 4))
+    ax = figure.subplots()
+    trials = np.arange(1, len(losses) + 1)
+    ax.plot(trials, losses, "o", label="trial loss")
+    ax.plot(trials, np.minimum.accumulate(losses), "-", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("loss (1 - mean CV F1)")
+    ax.set_title(title)
+    ax.legend()
+    figure.tight_layout()
+    return figure

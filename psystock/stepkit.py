@@ -1,0 +1,65 @@
+"""What every step does around its own work: arguments, logging, the run, errors.
+
+A step file is ``run_step("<entry point>", body)``: the body receives the
+parsed arguments inside an active MLflow run. A :class:`PsystockError` (bad
+input) ends the step with one line on stderr, exit status 2 and the run
+marked FAILED.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Callable
+
+from psystock import PsystockError
+from psystock.cli import StepArgs, parse_step_args
+
+log = logging.getLogger("psystock")
+
+
+def configure_logging() -> None:
+    # Per-file download bars drown the step's own lines in logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.basicConfig(
+        level=os.environ.get("PSYSTOCK_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # hyperopt reports its internals at INFO; psystock reports each trial itself.
+    logging.getLogger("hyperopt").setLevel(logging.WARNING)
+
+
+def run_step(
+    entry_point: str,
+    body: Callable[[StepArgs], None],
+    run_name: Callable[[StepArgs], str] | str | None = None,
+    argv: list[str] | None = None,
+) -> None:
+    """Run ``body`` for ``entry_point`` inside an MLflow run; exit non-zero on bad input."""
+    configure_logging()
+    args = parse_step_args(entry_point, argv)
+    try:
+        _run(entry_point, body, args, run_name(args) if callable(run_name) else run_name)
+    except PsystockError as exc:
+        print(f"{entry_point}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _run(entry_point: str, body, args: StepArgs, run_name: str | None) -> None:
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from psystock import tracking
+
+    try:
+        active = mlflow.start_run(run_name=run_name or entry_point)
+    except MlflowException as exc:
+        raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
+    with active as run:
+        log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
+        mlflow.set_tag(tracking.TAG_STEP, entry_point)
+        tracking.log_params_once(args.raw)
+        body(args)
+        log.info("%s: done", entry_point)

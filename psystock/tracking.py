@@ -1,0 +1,214 @@
+"""The one module that knows MLflow names: artifact paths, tags, run URIs, run lookups.
+
+Steps never join artifact paths or build ``runs:/`` URIs themselves; they ask
+this module, so that renaming an artifact is a one-line change.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable
+
+import mlflow
+from mlflow.entities import Param, Run
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from psystock import PsystockError
+
+log = logging.getLogger(__name__)
+
+# Artifact paths inside a step run.
+PRICES_DIR = "prices"
+PRICES_FILE = "prices.csv"
+FEATURES_DIR = "features"
+FEATURES_FILE = "training_data.csv"
+LABEL_DATES_FILE = "label_dates.csv"
+MODEL = "model"
+PLOTS_DIR = "plots"
+METRICS_FILE = "metrics.json"
+LEADERBOARD_DIR = "leaderboard"
+TUNING_DIR = "tuning"
+
+# Tags that psystock sets on its runs.
+TAG_STEP = "psystock.step"
+TAG_FAMILY = "model_family"
+TAG_WINNER_FAMILY = "psystock.winner_family"
+TAG_WINNER_RUN = "psystock.winner_run_id"
+TAG_DATASET_DIGEST = "psystock.dataset_digest"
+TAG_PIPELINE = "psystock.pipeline_run_id"
+
+TRAINING_STEPS = ("train_logreg", "train_xgboost", "train_keras")
+
+
+def run_uri(run_id: str, artifact_path: str) -> str:
+    """The ``runs:/`` URI of an artifact of a run."""
+    return f"runs:/{run_id}/{artifact_path}"
+
+
+def run_id_from_uri(uri: str) -> str | None:
+    """The run id in a ``runs:/<id>/...`` URI, or None for anything else."""
+    if not uri.startswith("runs:/"):
+        return None
+    return uri[len("runs:/") :].strip("/").split("/", 1)[0] or None
+
+
+def is_uri(location: str) -> bool:
+    return "://" in location or location.startswith("runs:/") or location.startswith("models:/")
+
+
+def resolve_input(location: str, filename: str, what: str) -> Path:
+    """A local file for a step input given as a path or an MLflow artifact URI.
+
+    ``location`` may name the file itself or a directory (local or an artifact
+    directory such as ``runs:/<id>/features``) that holds ``filename``.
+    """
+    if not location:
+        raise PsystockError(f"{what}: no input given (pass a runs:/ URI or a path)")
+    if is_uri(location) and not location.startswith("file://"):
+        local = _download(location, what)
+    else:
+        local = Path(location.removeprefix("file://")).expanduser()
+        if not local.exists():
+            raise PsystockError(f"{what}: no such file or directory: {location}")
+    if local.is_dir():
+        local = local / filename
+        if not local.is_file():
+            raise PsystockError(f"{what}: {location} has no {filename}")
+    return local
+
+
+def _download(uri: str, what: str) -> Path:
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp()))
+    except (MlflowException, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PsystockError(f"{what}: cannot read {uri}: {first_line}") from None
+
+
+def log_params_once(params: dict[str, str]) -> None:
+    """Log step parameters, skipping those already on the run.
+
+    ``mlflow run`` logs a project's parameters itself (shell-quoted); logging
+    them again with a different spelling would be refused, so only the
+    missing ones are added.
+    """
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params
+    missing = [Param(k, v) for k, v in params.items() if k not in existing]
+    if missing:
+        MlflowClient().log_batch(run.info.run_id, params=missing)
+
+
+def create_step_run(
+    experiment_id: str, parent_run_id: str, entry_point: str, run_name: str, tags: dict[str, str]
+) -> str:
+    """Create the run a pipeline step will fill in, already linked to its pipeline."""
+    all_tags = {
+        MLFLOW_PARENT_RUN_ID: parent_run_id,
+        MLFLOW_RUN_NAME: run_name,
+        TAG_STEP: entry_point,
+        TAG_PIPELINE: parent_run_id,
+        **tags,
+    }
+    run = MlflowClient().create_run(experiment_id, tags=all_tags, run_name=run_name)
+    return run.info.run_id
+
+
+def get_run(run_id: str) -> Run:
+    try:
+        return MlflowClient().get_run(run_id)
+    except MlflowException as exc:
+        raise PsystockError(f"run {run_id} not found on {mlflow.get_tracking_uri()}: {exc.message}") from None
+
+
+def training_runs(run_ids: Iterable[str] = (), experiment_id: str | None = None) -> list[Run]:
+    """Finished model-training runs: the given ones, or all of an experiment's."""
+    run_ids = [r for r in run_ids if r]
+    if run_ids:
+        runs = [get_run(r) for r in run_ids]
+        unfinished = [r.info.run_id for r in runs if r.info.status != "FINISHED"]
+        if unfinished:
+            raise PsystockError(f"training runs not FINISHED: {', '.join(unfinished)}")
+        return runs
+    steps = ", ".join(f"'{s}'" for s in TRAINING_STEPS)
+    return MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TAG_STEP}` IN ({steps}) AND attributes.status = 'FINISHED'",
+        max_results=10_000,
+    )
+
+
+def load_features(location: str):
+    """The training table at ``location`` (a run's features directory, or a CSV).
+
+    A ``label_dates.csv`` beside the table, as ``build_features`` writes it,
+    is read too; a bare table in the reference layout is accepted without it.
+    """
+    import pandas as pd
+
+    from psystock.features import DATE_NAME, feature_set
+
+    path = resolve_input(location, FEATURES_FILE, "training_data")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PsystockError(f"training_data: cannot parse {location}: {str(exc).strip()[:200]}") from None
+    dates_path = path.with_name(LABEL_DATES_FILE)
+    dates = pd.read_csv(dates_path)[DATE_NAME] if dates_path.is_file() else None
+    return feature_set(table, dates)
+
+
+def load_prices_frame(location: str):
+    """The normalised prices a ``fetch_data`` run logged (or any CSV in Yahoo's layout)."""
+    from psystock.data import read_csv, validate_prices
+
+    return validate_prices(read_csv(str(resolve_input(location, PRICES_FILE, "prices"))))
+
+
+class TrialLogger:
+    """Logs each tuning trial as a light child run of the tuning run.
+
+    Three calls per trial (create, one batch, terminate) and nothing heavy:
+    no model files, no plots. Works without an active run, as on a worker.
+    """
+
+    def __init__(self, experiment_id: str, parent_run_id: str, family: str):
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.family = family
+        self.client = MlflowClient()
+
+    def log(self, trial) -> str:
+        from mlflow.entities import Metric
+
+        run = self.client.create_run(
+            self.experiment_id,
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                TAG_STEP: "tune_trial",
+                TAG_FAMILY: self.family,
+                "trial": str(trial.number),
+            },
+            run_name=f"trial_{trial.number:03d}",
+        )
+        now = int(time.time() * 1000)
+        values = {"loss": trial.loss, "mean_f1": trial.mean_score, "seconds": trial.seconds}
+        values.update({f"f1_fold_{i}": s for i, s in enumerate(trial.fold_scores)})
+        metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if v == v and abs(v) != float("inf")]
+        params = [Param(k, str(v)) for k, v in trial.params.items()]
+        self.client.log_batch(run.info.run_id, metrics=metrics, params=params)
+        status = "FAILED" if trial.error else "FINISHED"
+        self.client.set_terminated(run.info.run_id, status)
+        return run.info.run_id
+
+
+def fail_if_running(run_id: str) -> None:
+    """Mark a run FAILED unless it already ended (a step that never started leaves it RUNNING)."""
+    client = MlflowClient()
+    if client.get_run(run_id).info.status == "RUNNING":
+        client.set_terminated(run_id, "FAILED")

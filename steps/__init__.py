@@ -1,0 +1,1 @@
+"""One thin command-line module per MLproject entry point."""

@@ -1,0 +1,101 @@
+"""Shared fixtures: a temporary tracking store, the real BTC-USD file, `mlflow run`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+PROJECT = Path(__file__).resolve().parent.parent
+BTC_CSV = PROJECT.parent / "shared" / "data" / "BTC-USD.csv"
+
+
+@pytest.fixture
+def btc_csv() -> Path:
+    if not BTC_CSV.is_file():
+        pytest.skip(f"real data not found at {BTC_CSV} (the shared data folder is not beside the project)")
+    return BTC_CSV
+
+
+@dataclass
+class Store:
+    """A throw-away tracking store: SQLite file, artifacts in the same temp folder."""
+
+    uri: str
+    root: Path
+    experiment_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["MLFLOW_TRACKING_URI"] = self.uri
+        # The `python` of every entry point must be this interpreter.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+        return env
+
+
+def make_store(root: Path) -> Store:
+    uri = f"sqlite:///{root}/mlflow.db"
+    experiment_id = MlflowClient(uri).create_experiment("psystock-test", artifact_location=str(root / "artifacts"))
+    return Store(uri, root, experiment_id)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch) -> Store:
+    s = make_store(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", s.uri)
+    mlflow.set_tracking_uri(s.uri)
+    return s
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory) -> Store:
+    s = make_store(tmp_path_factory.mktemp("store"))
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = s.uri
+    mlflow.set_tracking_uri(s.uri)
+    yield s
+    if previous is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@dataclass
+class ProjectRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    run_id: str | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def error_lines(self) -> list[str]:
+        """The lines a step printed as its error (``<step>: error: ...``)."""
+        return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
+
+
+def mlflow_run(store: Store, entry_point: str, params: dict[str, object], timeout: int = 600) -> ProjectRun:
+    """``mlflow run <project> -e <entry_point> --env-manager local`` into ``store``."""
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(PROJECT),
+        "-e", entry_point, "--env-manager", "local", "--experiment-id", store.experiment_id,
+    ]
+    for name, value in params.items():
+        command += ["-P", f"{name}={value}"]
+    done = subprocess.run(command, capture_output=True, text=True, env=store.env(), timeout=timeout, cwd=store.root)
+    match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
+    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)

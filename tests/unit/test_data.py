@@ -1,0 +1,147 @@
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from psystock import PsystockError
+from psystock.data import COLUMNS, from_yfinance, parse_day, select_range, validate_prices
+
+
+def raw_csv(n=5, start="2020-01-01"):
+    """Bars as read from a CSV: every column text, as ``read_csv`` gives them."""
+    days = pd.date_range(start, periods=n, freq="D").strftime("%Y-%m-%d")
+    frame = pd.DataFrame({"Date": days})
+    for i, column in enumerate(["Open", "High", "Low", "Close", "Adj Close"]):
+        frame[column] = [f"{100 + d + (i == 1) * 2 - (i == 2) * 2:.4f}" for d in range(n)]
+    frame["Volume"] = [str(1000 + d) for d in range(n)]
+    return frame
+
+
+def test_validate_normalises_types():
+    prices = validate_prices(raw_csv())
+    assert list(prices.frame.columns) == list(COLUMNS)
+    assert prices.frame["Date"].dtype.kind == "M"
+    assert prices.frame["Close"].dtype == float
+    assert prices.first_date == "2020-01-01" and prices.last_date == "2020-01-05"
+    assert prices.warnings == []
+
+
+def test_validate_accepts_dates_with_time_and_offset():
+    raw = raw_csv(2)
+    raw["Date"] = ["2020-01-02 00:00:00-05:00", "2020-01-03 00:00:00-05:00"]
+    assert validate_prices(raw).first_date == "2020-01-02"
+
+
+def test_fetch_rejects_missing_columns():
+    with pytest.raises(PsystockError, match="lacks columns Volume"):
+        validate_prices(raw_csv().drop(columns=["Volume"]))
+
+
+def test_fetch_rejects_unsorted_dates():
+    raw = raw_csv()
+    raw.loc[[1, 2], "Date"] = raw.loc[[2, 1], "Date"].to_numpy()
+    with pytest.raises(PsystockError, match="not in ascending order: 2020-01-02 follows 2020-01-03"):
+        validate_prices(raw)
+
+
+def test_fetch_rejects_duplicated_dates():
+    raw = raw_csv()
+    raw.loc[3, "Date"] = raw.loc[2, "Date"]
+    with pytest.raises(PsystockError, match="1 duplicated dates, first 2020-01-03"):
+        validate_prices(raw)
+
+
+def test_fetch_rejects_unparseable_dates():
+    raw = raw_csv()
+    raw.loc[1, "Date"] = "yesterday"
+    with pytest.raises(PsystockError, match="unparseable dates .*'yesterday'"):
+        validate_prices(raw)
+
+
+@pytest.mark.parametrize("missing", ["", "nan", "null"])
+def test_fetch_rejects_missing_prices(missing):
+    raw = raw_csv()
+    raw.loc[2, "Close"] = missing
+    with pytest.raises(PsystockError, match="Close is missing on 1 days, first 2020-01-03"):
+        validate_prices(raw)
+
+
+def test_fetch_rejects_text_in_price_column():
+    raw = raw_csv()
+    raw.loc[4, "Open"] = "n/a?"
+    with pytest.raises(PsystockError, match=r"Open has 1 non-numeric values \(2020-01-05: 'n/a\?'\)"):
+        validate_prices(raw)
+
+
+def test_fetch_rejects_non_positive_prices():
+    raw = raw_csv()
+    raw.loc[0, "Low"] = "0"
+    with pytest.raises(PsystockError, match="prices must be > 0"):
+        validate_prices(raw)
+
+
+def test_fetch_rejects_too_few_rows():
+    with pytest.raises(PsystockError, match="only 5 rows of prices; at least 15"):
+        validate_prices(raw_csv(5), min_rows=15)
+
+
+def test_inconsistent_high_low_is_warned_not_rejected():
+    raw = raw_csv()
+    raw.loc[1, "High"] = "50"
+    prices = validate_prices(raw)
+    assert len(prices.frame) == 5
+    assert prices.warnings == ["1 bars have High/Low outside Open/Close, first 2020-01-02"]
+
+
+def test_select_range_is_inclusive():
+    prices = validate_prices(raw_csv(10))
+    inside = select_range(prices, date(2020, 1, 3), date(2020, 1, 6))
+    assert inside.first_date == "2020-01-03" and inside.last_date == "2020-01-06"
+    assert len(inside.frame) == 4
+
+
+def test_select_range_too_short_names_the_data_span():
+    prices = validate_prices(raw_csv(10))
+    with pytest.raises(PsystockError, match="2 rows between 2020-01-09 and 2020-02-01 .*2020-01-01 to 2020-01-10"):
+        select_range(prices, date(2020, 1, 9), date(2020, 2, 1), min_rows=15)
+
+
+def test_select_range_rejects_start_after_end():
+    with pytest.raises(PsystockError, match="start 2020-02-01 is after end 2020-01-01"):
+        select_range(validate_prices(raw_csv()), date(2020, 2, 1), date(2020, 1, 1))
+
+
+def test_parse_day_error_names_the_parameter():
+    with pytest.raises(PsystockError, match="end must be a date like 2020-12-31, got '31/12/2020'"):
+        parse_day("31/12/2020", "end")
+
+
+def yfinance_download_frame(ticker="BTC-USD", tz=None, adj_close=True):
+    """What ``yf.download(ticker, auto_adjust=False)`` returns in yfinance 0.2.5x/1.x:
+    (Price, Ticker) MultiIndex columns, a Date index, float64 prices, int64 volume."""
+    index = pd.DatetimeIndex(pd.date_range("2020-01-01", periods=3, freq="D", tz=tz), name="Date")
+    prices = ["Adj Close", "Close", "High", "Low", "Open"] if adj_close else ["Close", "High", "Low", "Open"]
+    columns = pd.MultiIndex.from_tuples([(p, ticker) for p in prices + ["Volume"]], names=["Price", "Ticker"])
+    values = np.array([[101.0] * (len(prices) - 3) + [103.0, 99.0, 100.0, 5e6]] * 3)
+    frame = pd.DataFrame(values, index=index, columns=columns)
+    frame[("Volume", ticker)] = frame[("Volume", ticker)].astype("int64")
+    return frame
+
+
+def test_from_yfinance_flattens_multiindex_columns():
+    frame = from_yfinance(yfinance_download_frame(), "BTC-USD")
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame["Open"].tolist() == [100.0] * 3
+    assert validate_prices(frame).first_date == "2020-01-01"
+
+
+def test_from_yfinance_drops_timezone_keeping_the_local_day():
+    frame = from_yfinance(yfinance_download_frame(tz="America/New_York"), "BTC-USD")
+    assert frame["Date"].dt.tz is None
+    assert frame["Date"].iloc[0] == pd.Timestamp("2020-01-01")
+
+
+def test_from_yfinance_fills_adj_close_when_auto_adjusted():
+    frame = from_yfinance(yfinance_download_frame(adj_close=False), "BTC-USD")
+    assert (frame["Adj Close"] == frame["Close"]).all()

@@ -12,8 +12,8 @@ from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test
 
 from psystock import PsystockError
 from psystock.features import FeatureSet
+from psystock.validation import check_cv_folds, check_split
 
-SPLITS = ("chronological", "random")
 PRIMARY_METRIC = "f1_experiment_score"
 THRESHOLD = 0.5
 
@@ -24,13 +24,6 @@ class Split:
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
-
-
-def check_split(split: str, test_size: float) -> None:
-    if split not in SPLITS:
-        raise PsystockError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    if not 0 < test_size < 1:
-        raise PsystockError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
 
 
 def split_dataset(data: FeatureSet, split: str, test_size: float, seed: int) -> Split:
@@ -60,26 +53,29 @@ def cv_folds(split: str, n_folds: int, seed: int):
     ``chronological`` (validation always after training), stratified for
     ``random`` (as ``cross_val_score`` does for a classifier)."""
     check_split(split, 0.5)
-    if n_folds < 2:
-        raise PsystockError(f"cv_folds must be at least 2, got {n_folds}")
+    check_cv_folds(n_folds)
     if split == "chronological":
         return TimeSeriesSplit(n_splits=n_folds)
     return StratifiedKFold(n_splits=n_folds)
 
 
 def classification_scores(y_true, probabilities, threshold: float = THRESHOLD) -> dict[str, float]:
-    """Test-split scores; predictions are probabilities thresholded at ``threshold``."""
+    """Test-split scores; predictions are probabilities thresholded at ``threshold``.
+
+    Names other than the reference's ``f1_experiment_score`` carry a ``test_``
+    prefix: autologging already logs ``accuracy`` and the like for the training data.
+    """
     y_true = np.asarray(y_true)
     proba = np.asarray(probabilities, dtype=float).ravel()
     y_pred = (proba > threshold).astype(int)
     scores = {
         PRIMARY_METRIC: metrics.f1_score(y_true, y_pred, zero_division=0),
-        "accuracy": metrics.accuracy_score(y_true, y_pred),
-        "precision": metrics.precision_score(y_true, y_pred, zero_division=0),
-        "recall": metrics.recall_score(y_true, y_pred, zero_division=0),
+        "test_accuracy": metrics.accuracy_score(y_true, y_pred),
+        "test_precision": metrics.precision_score(y_true, y_pred, zero_division=0),
+        "test_recall": metrics.recall_score(y_true, y_pred, zero_division=0),
     }
     if len(np.unique(y_true)) == 2:
-        scores["roc_auc"] = metrics.roc_auc_score(y_true, proba)
+        scores["test_roc_auc"] = metrics.roc_auc_score(y_true, proba)
     return {name: float(value) for name, value in scores.items()}
 
 

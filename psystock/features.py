@@ -9,6 +9,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
 from psystock import PsystockError
+from psystock.validation import check_window
 
 LABEL_NAME = "going_up"
 DATE_NAME = "date"
@@ -40,8 +41,7 @@ def make_windows(labels: pd.Series, window: int) -> pd.DataFrame:
     label day, column ``window`` is the label day's own; the index is the
     label day. ``n`` labels give ``n - window`` rows.
     """
-    if window < 1:
-        raise PsystockError(f"window must be at least 1, got {window}")
+    check_window(window)
     if len(labels) < window + 1:
         raise PsystockError(f"{len(labels)} days of labels cannot fill one window of {window} + 1 days")
     rows = sliding_window_view(labels.to_numpy(), window + 1)

@@ -7,6 +7,8 @@ import pandas as pd
 from psystock import PsystockError
 
 COLUMNS = ("rank", "family", "run_name", "run_id")
+# Test-split metrics every model run logs (autologged training metrics are left out).
+TEST_METRICS = ("f1_experiment_score", "test_accuracy", "test_precision", "test_recall", "test_roc_auc")
 
 
 def rank(rows: pd.DataFrame, metric: str) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from mlflow.exceptions import ExecutionException
 
 from psystock import PsystockError, tracking
 from psystock.cli import PROJECT_ROOT, StepArgs
-from psystock.models import FAMILY_NAMES, get_family
+from psystock.models import FAMILIES
 
 log = logging.getLogger("psystock.main")
 
@@ -102,9 +102,8 @@ def run_pipeline(args: StepArgs, runner: StepRunner) -> dict[str, str]:
     training_data = tracking.run_uri(features, tracking.FEATURES_DIR)
     common = {"training_data": training_data, "split": raw["split"], "test_size": raw["test_size"], "seed": raw["seed"]}
     extra = {"keras": {"epochs": raw["keras_epochs"]}}
-    families = [get_family(name) for name in FAMILY_NAMES]
     trainings = runner.run_many(
-        [(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in families]
+        [(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in FAMILIES.values()]
     )
     compare = runner.run("compare", {"training_runs": ",".join(trainings.values()), "metric": raw["metric"]})
     winner = tracking.get_run(compare).data.tags[tracking.TAG_WINNER_FAMILY]

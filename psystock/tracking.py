@@ -42,7 +42,7 @@ TAG_WINNER_RUN = "psystock.winner_run_id"
 TAG_DATASET_DIGEST = "psystock.dataset_digest"
 TAG_PIPELINE = "psystock.pipeline_run_id"
 
-TRAINING_STEPS = ("train_logreg", "train_xgboost", "train_keras")
+TRAINING_STEP_PREFIX = "train_"
 
 
 def run_uri(run_id: str, artifact_path: str) -> str:
@@ -135,10 +135,10 @@ def training_runs(run_ids: Iterable[str] = (), experiment_id: str | None = None)
         if unfinished:
             raise PsystockError(f"training runs not FINISHED: {', '.join(unfinished)}")
         return runs
-    steps = ", ".join(f"'{s}'" for s in TRAINING_STEPS)
+    # Tag filters take no IN (...): every training entry point is named train_<family>.
     return MlflowClient().search_runs(
         [experiment_id],
-        filter_string=f"tags.`{TAG_STEP}` IN ({steps}) AND attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{TAG_STEP}` LIKE '{TRAINING_STEP_PREFIX}%' AND attributes.status = 'FINISHED'",
         max_results=10_000,
     )
 

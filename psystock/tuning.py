@@ -19,6 +19,7 @@ from sklearn.metrics import f1_score
 from psystock import PsystockError
 from psystock.evaluation import cv_folds, predictions
 from psystock.models import Family
+from psystock.validation import check_max_evals
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,7 @@ def tune(
     ``defaults`` fills the parameters the space does not sample. The same
     ``seed`` gives the same sequence of trials.
     """
-    if max_evals < 1:
-        raise PsystockError(f"max_evals must be at least 1, got {max_evals}")
+    check_max_evals(max_evals)
     folds = cv_folds(split, n_folds, seed)
     results: list[TrialResult] = []
 

@@ -33,7 +33,7 @@ def compare(args) -> None:
         for r in runs
     )
     board = leaderboard.rank(rows, args.metric)
-    metric_columns = [c for c in board.columns if c not in leaderboard.COLUMNS and not c.startswith("training_")]
+    metric_columns = [c for c in board.columns if c == args.metric or c in leaderboard.TEST_METRICS]
     board = board[[*leaderboard.COLUMNS, *sorted(metric_columns, key=lambda c: (c != args.metric, c))]]
     print(leaderboard.to_markdown(board[[*leaderboard.COLUMNS, args.metric]]), flush=True)
 

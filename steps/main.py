@@ -11,8 +11,8 @@ import logging
 
 import mlflow
 
-from psystock import PsystockError, pipeline, tracking
-from psystock.evaluation import check_split
+from psystock import pipeline, tracking
+from psystock.validation import check_cv_folds, check_max_evals, check_split, check_window
 from psystock.stepkit import run_step
 
 log = logging.getLogger("psystock.main")
@@ -20,10 +20,9 @@ log = logging.getLogger("psystock.main")
 
 def main(args) -> None:
     check_split(args.split, args.test_size)
-    if args.window < 1:
-        raise PsystockError(f"window must be at least 1, got {args.window}")
-    if args.max_evals < 1:
-        raise PsystockError(f"max_evals must be at least 1, got {args.max_evals}")
+    check_window(args.window)
+    check_max_evals(args.max_evals)
+    check_cv_folds(args.cv_folds)
     run = mlflow.active_run()
     runner = pipeline.StepRunner(run.info.experiment_id, run.info.run_id, env_manager=args.env_manager)
     try:

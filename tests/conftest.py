@@ -17,7 +17,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 BTC_CSV = PROJECT.parent / "shared" / "data" / "BTC-USD.csv"
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def btc_csv() -> Path:
     if not BTC_CSV.is_file():
         pytest.skip(f"real data not found at {BTC_CSV} (the shared data folder is not beside the project)")

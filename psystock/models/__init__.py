@@ -12,13 +12,33 @@ from typing import Any, Callable
 
 from psystock import PsystockError
 
-_MODULES = {"logreg": "logreg", "xgboost": "xgb", "keras": "keras_net"}
-FAMILY_NAMES = tuple(_MODULES)
+@dataclass(frozen=True)
+class FamilyInfo:
+    """What the pipeline needs to know of a family without importing its framework."""
+
+    name: str
+    run_name: str  # the reference's run name
+    module: str
+
+    @property
+    def entry_point(self) -> str:
+        return f"train_{self.name}"
+
+
+FAMILIES = {
+    info.name: info
+    for info in (
+        FamilyInfo("logreg", "logistic_regression_model_baseline", "logreg"),
+        FamilyInfo("xgboost", "xgboost_model_baseline", "xgb"),
+        FamilyInfo("keras", "keras_model_baseline", "keras_net"),
+    )
+}
+FAMILY_NAMES = tuple(FAMILIES)
 
 
 @dataclass(frozen=True)
 class Family:
-    """One model family.
+    """One model family: its :class:`FamilyInfo` and its implementation.
 
     ``fit(X, y, params, seed, verbose, log_dir)`` returns a fitted model
     (a family may write training logs such as TensorBoard's into ``log_dir``);
@@ -29,9 +49,7 @@ class Family:
     ``as_model_input(X)`` turns a feature frame into what the logged model takes.
     """
 
-    name: str
-    run_name: str
-    entry_point: str
+    info: FamilyInfo
     params: tuple[str, ...]
     fit: Callable[..., Any]
     predict_proba: Callable[[Any, Any], Any]
@@ -41,12 +59,29 @@ class Family:
     pip_requirements: tuple[str, ...]
     as_model_input: Callable[[Any], Any] = lambda X: X
 
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def run_name(self) -> str:
+        return self.info.run_name
+
+    @property
+    def entry_point(self) -> str:
+        return self.info.entry_point
+
+
+def family_info(name: str) -> FamilyInfo:
+    """The family called ``name`` (no framework import); unknown names are a clear error."""
+    if name not in FAMILIES:
+        raise PsystockError(f"unknown model family {name!r}; choose one of {', '.join(FAMILY_NAMES)}")
+    return FAMILIES[name]
+
 
 def get_family(name: str) -> Family:
-    """The family called ``name``; unknown names are a clear error."""
-    if name not in _MODULES:
-        raise PsystockError(f"unknown model family {name!r}; choose one of {', '.join(FAMILY_NAMES)}")
-    return importlib.import_module(f"psystock.models.{_MODULES[name]}").FAMILY
+    """The family called ``name`` with its implementation (imports its framework)."""
+    return importlib.import_module(f"psystock.models.{family_info(name).module}").FAMILY
 
 
 def requirements(*packages: str) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import numpy as np
 from hyperopt import hp
 
 from psystock import PsystockError
-from psystock.models import Family, requirements
+from psystock.models import FAMILIES, Family, requirements
 
 
 def _quiet_tensorflow() -> None:
@@ -60,7 +60,7 @@ def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | Non
     model = build(X.shape[1], params, seed)
     import keras
 
-    callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir)] if log_dir else []
+    callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)] if log_dir else []
     model.fit(
         as_model_input(X),
         np.asarray(y, dtype="float32"),
@@ -113,9 +113,7 @@ def log_model(model, name: str, signature, input_example):
 
 
 FAMILY = Family(
-    name="keras",
-    run_name="keras_model_baseline",
-    entry_point="train_keras",
+    info=FAMILIES["keras"],
     params=("units", "learning_rate", "epochs", "batch_size", "validation_split"),
     fit=fit,
     predict_proba=predict_proba,

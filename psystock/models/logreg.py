@@ -9,7 +9,7 @@ from hyperopt import hp
 from sklearn.linear_model import LogisticRegression
 
 from psystock import PsystockError
-from psystock.models import Family, requirements
+from psystock.models import FAMILIES, Family, requirements
 
 SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 # Solvers that only fit a pure L2 penalty (l1_ratio 0); liblinear takes 0 or 1.
@@ -17,7 +17,8 @@ L2_ONLY = ("lbfgs", "newton-cg", "newton-cholesky", "sag")
 
 
 def _class_weight(value):
-    return None if value in (None, "none", "None", "") else value
+    # "None" is spelled as autologging logs the estimator's own parameter.
+    return None if value in (None, "None") else value
 
 
 def check_params(params: dict) -> None:
@@ -33,7 +34,7 @@ def check_params(params: dict) -> None:
     if float(params["C"]) <= 0:
         raise PsystockError(f"C must be > 0, got {params['C']}")
     if _class_weight(params.get("class_weight")) not in (None, "balanced"):
-        raise PsystockError(f"class_weight must be none or balanced, got {params['class_weight']!r}")
+        raise PsystockError(f"class_weight must be None or balanced, got {params['class_weight']!r}")
 
 
 def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | None = None) -> LogisticRegression:
@@ -69,7 +70,7 @@ def search_space() -> dict:
                 {"solver": "saga", "l1_ratio": hp.uniform("saga_l1_ratio", 0.0, 1.0)},
             ],
         ),
-        "class_weight": hp.choice("class_weight", ["none", "balanced"]),
+        "class_weight": hp.choice("class_weight", ["None", "balanced"]),
         "max_iter": 1000,
     }
 
@@ -77,6 +78,8 @@ def search_space() -> dict:
 def autolog() -> None:
     import mlflow
 
+    # MLflow's autologging calls log_loss with an argument scikit-learn 1.9 renamed.
+    warnings.filterwarnings("ignore", message="`y_pred` was renamed", category=FutureWarning)
     mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
 
 
@@ -89,9 +92,7 @@ def log_model(model, name: str, signature, input_example):
 
 
 FAMILY = Family(
-    name="logreg",
-    run_name="logistic_regression_model_baseline",
-    entry_point="train_logreg",
+    info=FAMILIES["logreg"],
     params=("C", "l1_ratio", "solver", "max_iter", "class_weight"),
     fit=fit,
     predict_proba=predict_proba,

@@ -7,7 +7,7 @@ import xgboost as xgb
 from hyperopt import hp
 
 from psystock import PsystockError
-from psystock.models import Family, requirements
+from psystock.models import FAMILIES, Family, requirements
 
 OBJECTIVES = ("reg:squarederror", "binary:logistic")
 
@@ -71,9 +71,7 @@ def log_model(model, name: str, signature, input_example):
 
 
 FAMILY = Family(
-    name="xgboost",
-    run_name="xgboost_model_baseline",
-    entry_point="train_xgboost",
+    info=FAMILIES["xgboost"],
     params=("objective", "num_boost_round", "max_depth", "learning_rate", "subsample", "colsample_bytree", "min_child_weight"),
     fit=fit,
     predict_proba=predict_proba,

@@ -64,14 +64,14 @@ def test_scores_equal_scikit_learn_on_known_inputs():
     assert y_pred.tolist() == [1, 1, 0, 1, 0, 1, 0, 0]
     assert scores["f1_experiment_score"] == pytest.approx(metrics.f1_score(y_true, y_pred))
     assert scores["f1_experiment_score"] == pytest.approx(0.75)
-    assert scores["accuracy"] == pytest.approx(0.75)
-    assert scores["precision"] == pytest.approx(0.75)
-    assert scores["recall"] == pytest.approx(0.75)
-    assert scores["roc_auc"] == pytest.approx(metrics.roc_auc_score(y_true, proba))
+    assert scores["test_accuracy"] == pytest.approx(0.75)
+    assert scores["test_precision"] == pytest.approx(0.75)
+    assert scores["test_recall"] == pytest.approx(0.75)
+    assert scores["test_roc_auc"] == pytest.approx(metrics.roc_auc_score(y_true, proba))
 
 
 def test_scores_skip_roc_auc_with_one_class():
-    assert "roc_auc" not in classification_scores([1, 1, 1], [0.9, 0.2, 0.7])
+    assert "test_roc_auc" not in classification_scores([1, 1, 1], [0.9, 0.2, 0.7])
 
 
 def test_walk_forward_folds_validate_after_training():

@@ -54,7 +54,7 @@ def test_keras_is_deterministic_for_a_seed_and_learns():
         ({"solver": "lbfgs", "l1_ratio": 1.0}, "supports only l1_ratio=0"),
         ({"solver": "simplex"}, "solver must be one of"),
         ({"C": 0.0}, "C must be > 0"),
-        ({"class_weight": "heavy"}, "class_weight must be none or balanced"),
+        ({"class_weight": "heavy"}, "class_weight must be None or balanced"),
     ],
 )
 def test_logreg_rejects_invalid_parameters(change, message):

@@ -1,0 +1,49 @@
+"""The reference protocol on the real BTC-USD bars (no MLflow): data, table, split, score."""
+
+from datetime import date
+
+import pytest
+
+from psystock import cli, data, features
+from psystock.evaluation import split_dataset
+from psystock.models import get_family
+from psystock.training import train_and_score
+
+
+@pytest.fixture(scope="module")
+def table(btc_csv):
+    prices = data.load_prices(str(btc_csv), "BTC-USD", date(2014, 1, 1), date(2020, 12, 31), 15)
+    return prices, features.make_windows(features.going_up(prices.frame, 0.00001), 14)
+
+
+def test_reference_range_has_one_bar_a_day(table):
+    prices, _ = table
+    assert (prices.first_date, prices.last_date, len(prices.frame)) == ("2014-09-17", "2020-12-31", 2298)
+    assert prices.frame["Date"].diff().dropna().dt.days.eq(1).all()
+
+
+def test_reference_table_has_2284_windows_of_15_days(table):
+    _, windows = table
+    assert windows.shape == (2284, 15)
+    assert windows.index[0].date() == date(2014, 10, 1)
+
+
+def test_reference_split_sizes(table):
+    _, windows = table
+    parts = split_dataset(features.feature_set(windows.reset_index(drop=True)), "random", 0.33, 4284)
+    assert (len(parts.y_train), len(parts.y_test)) == (1530, 754)
+    # stratified: both sides keep the overall up-rate to within one row
+    assert abs(parts.y_train.mean() - parts.y_test.mean()) < 2 / len(parts.y_test)
+
+
+def test_logistic_regression_scores_near_the_reference(table):
+    """The reference reports F1 ~ 0.66 for LogisticRegression() on its random split.
+
+    Its download lacked four days of 2020 that this file has (see the data
+    README), so the tables differ in a few dozen rows: agreement within 0.03.
+    """
+    _, windows = table
+    family = get_family("logreg")
+    params = {name: cli.default_value("train_logreg", name) for name in family.params}
+    result = train_and_score(family, features.feature_set(windows.reset_index(drop=True)), "random", 0.33, 4284, params)
+    assert result.scores["f1_experiment_score"] == pytest.approx(0.66, abs=0.03)

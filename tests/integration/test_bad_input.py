@@ -1,0 +1,149 @@
+"""Bad input: one readable error line, a non-zero exit and a FAILED run -- through `mlflow run`."""
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import mlflow_run
+
+pytestmark = pytest.mark.integration
+
+
+def bars(n=40, start="2020-01-01"):
+    rng = np.random.default_rng(0)
+    opens = 100 + rng.random(n)
+    closes = opens * (1 + rng.normal(0, 0.01, n))
+    return pd.DataFrame(
+        {
+            "Date": pd.date_range(start, periods=n, freq="D").strftime("%Y-%m-%d"),
+            "Open": opens,
+            "High": np.maximum(opens, closes) + 1,
+            "Low": np.minimum(opens, closes) - 1,
+            "Close": closes,
+            "Adj Close": closes,
+            "Volume": 1000,
+        }
+    )
+
+
+def write(frame, path):
+    frame.to_csv(path, index=False)
+    return path
+
+
+def reference_table(path, n=60, window=14):
+    """A training table in the reference layout, with no dates beside it."""
+    rng = np.random.default_rng(1)
+    pd.DataFrame(rng.integers(0, 2, (n, window + 1)), columns=[str(i) for i in range(window + 1)]).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def assert_fails_clearly(result, message):
+    assert result.returncode != 0
+    errors = result.error_lines()
+    assert len(errors) == 1, result.stderr[-3000:]
+    assert message in errors[0], errors[0]
+    assert "Traceback" not in result.stderr.split(errors[0])[0][-2000:]
+    assert mlflow.get_run(result.run_id).info.status == "FAILED"
+
+
+def unsorted(frame):
+    return frame.iloc[[0, 2, 1, *range(3, len(frame))]]
+
+
+def duplicated(frame):
+    out = frame.copy()
+    out.loc[5, "Date"] = out.loc[4, "Date"]
+    return out
+
+
+def nan_price(frame):
+    out = frame.copy()
+    out.loc[7, "Close"] = np.nan
+    return out
+
+
+def text_price(frame):
+    out = frame.copy().astype({"High": object})
+    out.loc[3, "High"] = "twelve"
+    return out
+
+
+@pytest.mark.parametrize(
+    "corrupt, message",
+    [
+        (unsorted, "fetch_data: error: dates are not in ascending order: 2020-01-02 follows 2020-01-03"),
+        (duplicated, "fetch_data: error: 1 duplicated dates, first 2020-01-05"),
+        (lambda f: f.drop(columns=["Close"]), "fetch_data: error: price data lacks columns Close"),
+        (nan_price, "fetch_data: error: Close is missing on 1 days, first 2020-01-08"),
+        (text_price, "fetch_data: error: High has 1 non-numeric values (2020-01-04: 'twelve')"),
+    ],
+    ids=["unsorted", "duplicated", "missing-column", "nan-price", "text-price"],
+)
+def test_fetch_rejects_bad_csv(module_store, tmp_path, corrupt, message):
+    path = write(corrupt(bars()), tmp_path / "bad.csv")
+    result = mlflow_run(module_store, "fetch_data", {"source": path, "start": "2020-01-01", "end": "2020-12-31"})
+    assert_fails_clearly(result, message)
+
+
+def test_fetch_rejects_a_range_too_short_for_one_window(module_store, tmp_path):
+    path = write(bars(40), tmp_path / "ok.csv")
+    result = mlflow_run(module_store, "fetch_data", {"source": path, "start": "2020-02-01", "end": "2020-03-31"})
+    assert_fails_clearly(result, "9 rows between 2020-02-01 and 2020-03-31")
+
+
+def test_build_features_rejects_window_below_one(module_store, tmp_path):
+    path = write(bars(), tmp_path / "ok.csv")
+    result = mlflow_run(module_store, "build_features", {"prices": path, "window": 0})
+    assert_fails_clearly(result, "build_features: error: window must be at least 1, got 0")
+
+
+def test_build_features_rejects_a_missing_run(store):
+    result = mlflow_run(module_store, "build_features", {"prices": "runs:/0123456789abcdef0123456789abcdef/prices"})
+    assert_fails_clearly(result, "build_features: error: prices: cannot read runs:/0123456789abcdef0123456789abcdef")
+
+
+@pytest.mark.parametrize("test_size", [0, 1.5])
+def test_training_rejects_test_size_outside_unit_interval(module_store, tmp_path, test_size):
+    path = reference_table(tmp_path / "training_data.csv")
+    result = mlflow_run(module_store, "train_logreg", {"training_data": path, "test_size": test_size})
+    assert_fails_clearly(result, f"train_logreg: error: test_size must be between 0 and 1 (exclusive), got {float(test_size)}")
+
+
+def test_training_accepts_a_reference_table_without_dates(module_store, tmp_path):
+    path = reference_table(tmp_path / "training_data.csv")
+    result = mlflow_run(module_store, "train_logreg", {"training_data": path, "split": "random"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["n_test"] == "20"  # ceil(0.33 * 60)
+
+
+def test_tune_rejects_an_unknown_family(module_store, tmp_path):
+    path = reference_table(tmp_path / "training_data.csv")
+    result = mlflow_run(module_store, "tune", {"training_data": path, "family": "forest"})
+    assert_fails_clearly(result, "tune: error: unknown model family 'forest'; choose one of logreg, xgboost, keras")
+
+
+def test_tune_rejects_negative_max_evals(module_store, tmp_path):
+    path = reference_table(tmp_path / "training_data.csv")
+    result = mlflow_run(module_store, "tune", {"training_data": path, "max_evals": -1})
+    assert_fails_clearly(result, "tune: error: max_evals must be at least 1, got -1")
+
+
+def test_main_rejects_bad_parameters_before_running_any_step(store):
+    result = mlflow_run(module_store, "main", {"source": "/nonexistent.csv", "test_size": 2})
+    assert_fails_clearly(result, "main: error: test_size must be between 0 and 1")
+    runs = mlflow.MlflowClient().search_runs([store.experiment_id])
+    assert len(runs) == 1  # main only: no step was launched
+
+
+def test_a_value_of_the_wrong_type_is_refused(module_store, tmp_path):
+    path = write(bars(), tmp_path / "ok.csv")
+    result = mlflow_run(module_store, "build_features", {"prices": path, "window": "two"})
+    assert result.returncode != 0
+    assert "parameter window must be int, got 'two'" in result.stderr
+    assert mlflow.get_run(result.run_id).info.status == "FAILED"

@@ -1,0 +1,167 @@
+"""Each entry point through the real `mlflow run . -e <step> --env-manager local`.
+
+The steps are chained as a user would chain them: fetch_data's URI feeds
+build_features, whose URI feeds every training step and tune.
+"""
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from psystock import tracking
+from psystock.features import going_up
+from tests.conftest import mlflow_run
+
+pytestmark = pytest.mark.integration
+
+RANGE = {"start": "2014-01-01", "end": "2020-12-31"}
+
+
+def finished(result):
+    assert result.returncode == 0, result.output[-3000:]
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    return run
+
+
+def artifacts(run_id, path=""):
+    return {a.path for a in mlflow.MlflowClient().list_artifacts(run_id, path)}
+
+
+@pytest.fixture(scope="module")
+def fetched(module_store, btc_csv):
+    return finished(mlflow_run(module_store, "fetch_data", {"source": btc_csv, **RANGE}))
+
+
+@pytest.fixture(scope="module")
+def features(module_store, fetched):
+    uri = tracking.run_uri(fetched.info.run_id, tracking.PRICES_DIR)
+    return finished(mlflow_run(module_store, "build_features", {"prices": uri}))
+
+
+@pytest.fixture(scope="module")
+def training_data(features):
+    return tracking.run_uri(features.info.run_id, tracking.FEATURES_DIR)
+
+
+@pytest.fixture(scope="module")
+def trained(module_store, training_data):
+    small = {"train_logreg": {}, "train_xgboost": {}, "train_keras": {"epochs": 2}}
+    return {ep: finished(mlflow_run(module_store, ep, {"training_data": training_data, **p})) for ep, p in small.items()}
+
+
+def test_fetch_data_logs_prices_plot_dataset_and_range(fetched, btc_csv):
+    run = fetched
+    assert run.data.params["source"] == str(btc_csv)
+    assert run.data.params["ticker"] == "BTC-USD"
+    assert run.data.metrics["rows"] == 2298  # 2014-09-17 .. 2020-12-31, one bar a day
+    assert (run.data.tags["first_date"], run.data.tags["last_date"]) == ("2014-09-17", "2020-12-31")
+    assert {"prices/prices.csv", "plots/open_price.png"} <= artifacts(run.info.run_id, "prices") | artifacts(
+        run.info.run_id, "plots")
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert dataset.digest == run.data.tags[tracking.TAG_DATASET_DIGEST]
+    assert str(btc_csv) in dataset.source
+
+    logged = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/prices/prices.csv"))
+    source = pd.read_csv(btc_csv)
+    source = source[(source["Date"] >= "2014-01-01") & (source["Date"] <= "2020-12-31")].reset_index(drop=True)
+    pd.testing.assert_frame_equal(logged, source, check_dtype=False)
+
+
+def test_build_features_writes_the_reference_layout(features, fetched):
+    run = features
+    assert run.data.metrics["rows"] == 2284
+    table = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/features/training_data.csv"))
+    assert list(table.columns) == [str(i) for i in range(15)]
+    assert len(table) == 2284
+    dates = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/features/label_dates.csv"))
+    assert dates["date"].iloc[0] == "2014-10-01" and dates["date"].iloc[-1] == "2020-12-31"
+    # The label column is going_up of the day the dates file names.
+    prices = pd.read_csv(
+        mlflow.artifacts.download_artifacts(f"runs:/{fetched.info.run_id}/prices/prices.csv"), parse_dates=["Date"]
+    )
+    labels = going_up(prices, 0.00001)
+    np.testing.assert_array_equal(table["14"].to_numpy(), labels.loc[pd.to_datetime(dates["date"])].to_numpy())
+    np.testing.assert_array_equal(table["0"].to_numpy(), labels.iloc[:-14].to_numpy())
+
+
+@pytest.mark.parametrize(
+    "entry_point, run_name, family",
+    [
+        ("train_logreg", "logistic_regression_model_baseline", "logreg"),
+        ("train_xgboost", "xgboost_model_baseline", "xgboost"),
+        ("train_keras", "keras_model_baseline", "keras"),
+    ],
+)
+def test_training_logs_metrics_plot_and_a_loadable_model(trained, training_data, entry_point, run_name, family):
+    run = trained[entry_point]
+    assert run.info.run_name == run_name
+    assert run.data.tags[tracking.TAG_FAMILY] == family
+    assert run.data.params["training_data"] == training_data
+    assert run.data.params["split"] == "chronological" and run.data.params["seed"] == "4284"
+    for metric in ("f1_experiment_score", "test_accuracy", "test_precision", "test_recall", "test_roc_auc"):
+        assert 0 <= run.data.metrics[metric] <= 1
+    # chronological split of 2284 rows at test_size 0.33: the last 754 rows, from 2018-12-08 on
+    assert (run.data.tags["n_train"], run.data.tags["n_test"]) == ("1530", "754")
+    assert run.data.tags["test_first_date"] > run.data.tags["train_last_date"]
+    assert "plots/confusion_matrix.png" in artifacts(run.info.run_id, "plots")
+    scores = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/metrics.json"))
+    assert scores["f1_experiment_score"] == pytest.approx(run.data.metrics["f1_experiment_score"])
+
+    model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+    assert model.metadata.signature is not None
+    assert model.metadata.saved_input_example_info is not None
+    window = pd.DataFrame([[1, 0] * 7], columns=[str(i) for i in range(14)])
+    if family == "keras":
+        window = window.to_numpy().astype("float32")
+    assert np.asarray(model.predict(window)).size == 1
+
+
+def test_training_autologs_framework_details(trained):
+    logreg = trained["train_logreg"]
+    assert "training_f1_score" in logreg.data.metrics  # scikit-learn autologging
+    assert "dual" in logreg.data.params  # autologged estimator parameters, not only ours
+    xgb = trained["train_xgboost"]
+    assert "feature_importance_weight.png" in artifacts(xgb.info.run_id)
+    keras = trained["train_keras"]
+    assert keras.data.params["optimizer_name"] == "adam" and keras.data.params["epochs"] == "2"
+    assert "training_logs" in artifacts(keras.info.run_id)  # TensorBoard event files
+
+
+def test_compare_ranks_the_training_runs(module_store, trained):
+    ids = ",".join(r.info.run_id for r in trained.values())
+    run = finished(mlflow_run(module_store, "compare", {"training_runs": ids}))
+    board = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/leaderboard/leaderboard.csv"))
+    assert sorted(board["family"]) == ["keras", "logreg", "xgboost"]
+    assert board["f1_experiment_score"].is_monotonic_decreasing
+    best = max(trained.values(), key=lambda r: r.data.metrics["f1_experiment_score"])
+    assert run.data.tags[tracking.TAG_WINNER_RUN] == best.info.run_id
+    assert run.data.tags[tracking.TAG_WINNER_FAMILY] == best.data.tags[tracking.TAG_FAMILY]
+    assert {"leaderboard/leaderboard.md", "leaderboard/leaderboard.png"} <= artifacts(run.info.run_id, "leaderboard")
+
+
+def test_compare_by_another_metric_over_the_whole_experiment(module_store, trained):
+    run = finished(mlflow_run(module_store, "compare", {"metric": "test_accuracy"}))
+    best = max(trained.values(), key=lambda r: r.data.metrics["test_accuracy"])
+    assert run.data.tags[tracking.TAG_WINNER_RUN] == best.info.run_id
+    assert run.data.metrics["best_test_accuracy"] == pytest.approx(best.data.metrics["test_accuracy"])
+
+
+def test_tune_logs_one_child_run_per_trial(module_store, training_data):
+    run = finished(mlflow_run(module_store, "tune", {"training_data": training_data, "max_evals": 3, "cv_folds": 3}))
+    children = mlflow.MlflowClient().search_runs(
+        [module_store.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
+    )
+    assert len(children) == 3
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert all({"loss", "mean_f1", "f1_fold_0", "f1_fold_2", "seconds"} <= set(c.data.metrics) for c in children)
+    assert all("C" in c.data.params for c in children)
+    best = min(children, key=lambda c: c.data.metrics["loss"])
+    assert run.data.metrics["best_loss"] == pytest.approx(best.data.metrics["loss"])
+    assert run.data.params["best_C"] == best.data.params["C"]
+    assert 0 <= run.data.metrics["f1_experiment_score"] <= 1
+    assert {"plots/tuning_loss.png", "plots/confusion_matrix.png"} <= artifacts(run.info.run_id, "plots")
+    mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")

@@ -1,11 +1,15 @@
-"""Wall time of a cold `mlflow run . -e main` on BTC-USD 2014-2020, and of each step.
+"""psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--out FILE]
+Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,cache] [--out FILE]
 
-Every repetition starts from an empty tracking store (cold). Step times are
-the step runs' own start-to-end times as MLflow recorded them; "launch" is
-the time main spent between steps (process start-up, run bookkeeping).
-Prints a table and writes JSON (default benchmarks/results/bench.json).
+pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
+          store, default parameters) with each step's own time; the warm
+          re-run with nothing changed; a cold run with max_parallel=1.
+cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
+          experiment (runs created with MlflowClient), SQLite store.
+
+Step times are each step run's start to end as MLflow recorded them,
+including the step process's start-up.
 """
 
 from __future__ import annotations
@@ -22,57 +26,112 @@ import time
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
 DEFAULT_DATA = PROJECT.parent / "shared" / "data" / "BTC-USD.csv"
 STEP_ORDER = ["fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "compare", "tune"]
 
 
-def cold_main(data: Path) -> dict[str, float]:
-    """One cold run of main; seconds for the whole command and for each step run."""
-    from mlflow.tracking import MlflowClient
+class Store:
+    """An empty SQLite tracking store in a temporary folder."""
 
-    with tempfile.TemporaryDirectory() as tmp:
-        uri = f"sqlite:///{tmp}/mlflow.db"
-        client = MlflowClient(uri)
-        experiment_id = client.create_experiment("bench", artifact_location=f"{tmp}/artifacts")
-        env = dict(os.environ, MLFLOW_TRACKING_URI=uri, PSYSTOCK_LOG_LEVEL="WARNING")
+    def __init__(self):
+        from mlflow.tracking import MlflowClient
+
+        self.tmp = tempfile.TemporaryDirectory()
+        self.uri = f"sqlite:///{self.tmp.name}/mlflow.db"
+        self.client = MlflowClient(self.uri)
+        self.experiment_id = self.client.create_experiment("bench", artifact_location=f"{self.tmp.name}/artifacts")
+
+    def main(self, data: Path, *params: str) -> float:
+        """Wall seconds of one `mlflow run . -e main`."""
+        env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING")
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
         command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(PROJECT), "-e", "main",
-                   "--env-manager", "local", "--experiment-id", experiment_id, "-P", f"source={data}"]
+                   "--env-manager", "local", "--experiment-id", self.experiment_id, "-P", f"source={data}"]
+        for param in params:
+            command += ["-P", param]
         started = time.perf_counter()
-        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp)
-        wall = time.perf_counter() - started
+        done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:
             sys.exit(f"main failed:\n{done.stderr[-3000:]}")
-        times = {"main (wall)": wall}
-        for run in client.search_runs([experiment_id], "tags.`psystock.step` != 'tune_trial'"):
-            step = run.data.tags.get("psystock.step", "main")
-            times[step if step != "main" else "main (run)"] = (run.info.end_time - run.info.start_time) / 1000
-        return times
+        return time.perf_counter() - started
+
+    def step_seconds(self) -> dict[str, float]:
+        runs = self.client.search_runs([self.experiment_id], "tags.`psystock.step` LIKE '%'")
+        return {
+            r.data.tags["psystock.step"]: (r.info.end_time - r.info.start_time) / 1000
+            for r in runs if r.data.tags["psystock.step"] in STEP_ORDER
+        }
+
+
+def bench_pipeline(data: Path) -> dict[str, float]:
+    store = Store()
+    result = {"cold main (wall)": store.main(data)}
+    result.update(store.step_seconds())
+    result["warm main, nothing changed (wall)"] = store.main(data)
+    result["warm / cold"] = result["warm main, nothing changed (wall)"] / result["cold main (wall)"]
+    sequential = Store()
+    result["cold main, max_parallel=1 (wall)"] = sequential.main(data, "max_parallel=1")
+    result["parallel / sequential"] = result["cold main (wall)"] / result["cold main, max_parallel=1 (wall)"]
+    return result
+
+
+def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, float]:
+    os.environ.setdefault("MLFLOW_TRACKING_URI", "sqlite:///unused.db")
+    import mlflow
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
+    from psystock import tracking
+
+    result = {}
+    store = Store()
+    mlflow.set_tracking_uri(store.uri)
+    created = 0
+    for size in sizes:
+        print(f"  creating runs up to {size} ...", file=sys.stderr, flush=True)
+        while created < size:
+            run = store.client.create_run(store.experiment_id, tags={
+                tracking.TAG_CACHE_KEY: f"key-{created}", tracking.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"})
+            store.client.set_terminated(run.info.run_id, "FINISHED")
+            created += 1
+        for label, key in (("hit", f"key-{size // 2}"), ("miss", "no-such-key")):
+            times = []
+            for _ in range(lookups):
+                started = time.perf_counter()
+                tracking.find_cached_run(store.experiment_id, key, "compare")
+                times.append(time.perf_counter() - started)
+            result[f"lookup {label}, {size} runs (ms)"] = 1000 * statistics.median(times)
+    result["lookup miss 10000 / 100"] = result["lookup miss, 10000 runs (ms)"] / result["lookup miss, 100 runs (ms)"]
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
+    parser.add_argument("--only", default="pipeline,cache")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
-    if not args.data.is_file():
-        sys.exit(f"benchmark data not found: {args.data} (pass --data PATH to a CSV in Yahoo's layout)")
-
+    parts = set(args.only.split(","))
+    results: dict[str, float] = {}
     samples = []
-    for i in range(args.repeat):
-        print(f"cold main {i + 1}/{args.repeat} ...", file=sys.stderr, flush=True)
-        samples.append(cold_main(args.data))
-    names = ["main (wall)", "main (run)", *STEP_ORDER]
-    table = {name: statistics.median(s[name] for s in samples) for name in names}
+    if "pipeline" in parts:
+        if not args.data.is_file():
+            sys.exit(f"benchmark data not found: {args.data} (pass --data PATH to a CSV in Yahoo's layout)")
+        for i in range(args.repeat):
+            print(f"pipeline {i + 1}/{args.repeat} (cold, warm, sequential) ...", file=sys.stderr, flush=True)
+            samples.append(bench_pipeline(args.data))
+        results.update({k: statistics.median(s[k] for s in samples) for k in samples[0]})
+    if "cache" in parts:
+        print("cache lookups ...", file=sys.stderr, flush=True)
+        results.update(bench_cache())
 
-    print(f"\n{'step':<16} {'seconds':>8}   (median of {args.repeat} cold run(s), {os.cpu_count()} CPUs)")
-    for name in names:
-        print(f"{name:<16} {table[name]:8.1f}")
+    print(f"\n{'measure':<40} {'value':>9}   ({os.cpu_count()} CPUs; seconds unless marked)")
+    for name, value in results.items():
+        print(f"{name:<40} {value:9.3f}" if value < 10 else f"{name:<40} {value:9.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(
-        {"cold_main_seconds": table, "samples": samples, "cpus": os.cpu_count(), "python": platform.python_version(),
-         "data": str(args.data)}, indent=2))
+    args.out.write_text(json.dumps({"results": results, "pipeline_samples": samples, "cpus": os.cpu_count(),
+                                    "python": platform.python_version(), "data": str(args.data)}, indent=2))
     print(f"\nwritten to {args.out}")
 
 

@@ -3,6 +3,9 @@
 Each step run is created here first, already a child of the main run, so the
 UI shows one pipeline as one tree from the moment a step starts; the step
 process then fills that run in (``mlflow.run(..., run_id=...)``).
+
+Before launching a step the driver looks for a finished run with the same
+cache key (see :mod:`psystock.caching`) and reuses it instead.
 """
 
 from __future__ import annotations
@@ -12,15 +15,34 @@ import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import date
 
 import mlflow
 from mlflow.exceptions import ExecutionException
 
-from psystock import PsystockError, tracking
-from psystock.cli import PROJECT_ROOT, StepArgs
+from psystock import PsystockError, caching, tracking
+from psystock.cli import PROJECT_ROOT, StepArgs, load_entry_points
+from psystock.data import parse_day
 from psystock.models import FAMILIES
 
 log = logging.getLogger("psystock.main")
+
+STEP_NAMES = ("fetch_data", "build_features", *(f.entry_point for f in FAMILIES.values()), "compare", "tune")
+
+
+@dataclass(frozen=True)
+class Step:
+    entry_point: str
+    params: dict[str, str]
+    run_name: str | None = None
+    inputs: str = ""  # identity of non-run inputs, for the cache key
+
+
+@dataclass
+class Outcome:
+    entry_point: str
+    status: str  # "finished", "cached" or "FAILED"
+    run_id: str
 
 
 @dataclass
@@ -31,85 +53,130 @@ class StepRunner:
     parent_run_id: str
     env_manager: str = "local"
     project_dir: str = str(PROJECT_ROOT)
-    launched: dict[str, str] = field(default_factory=dict)
+    use_cache: bool = True
+    rerun: frozenset[str] = frozenset()
+    max_parallel: int = 1
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
 
-    def run(self, entry_point: str, parameters: dict[str, str], run_name: str | None = None) -> str:
-        """Run one step to its end; its run id, or an error naming the step."""
-        return self.run_many([(entry_point, parameters, run_name)])[entry_point]
+    def run(self, step: Step) -> str:
+        """Run (or reuse) one step; its run id, or an error naming the step."""
+        return self.run_many([step])[step.entry_point]
 
-    def run_many(self, steps: list[tuple[str, dict[str, str], str | None]]) -> dict[str, str]:
-        """Run independent steps at the same time; wait for all, then fail if any failed.
+    def run_many(self, steps: list[Step]) -> dict[str, str]:
+        """Run independent steps, at most ``max_parallel`` at a time.
 
-        Each step is a synchronous ``mlflow.run`` in its own thread: the step
-        process starts at once, where an asynchronous ``mlflow.run`` would
-        first start another ``mlflow run`` process to host it.
+        Waits for all of them, then fails if any failed. Each launch is a
+        synchronous ``mlflow.run`` in its own thread: the step process starts
+        at once, where an asynchronous ``mlflow.run`` would first start
+        another ``mlflow run`` process to host it.
         """
-        run_ids = {
-            entry_point: tracking.create_step_run(
-                self.experiment_id, self.parent_run_id, entry_point, run_name or entry_point, tags={}
+        entry_points = load_entry_points()
+        to_launch = []
+        for step in steps:
+            key = caching.cache_key(
+                step.entry_point,
+                caching.resolved_params(step.entry_point, step.params, entry_points),
+                caching.code_digest(step.entry_point, PROJECT_ROOT),
+                step.inputs,
             )
-            for entry_point, _, run_name in steps
-        }
-        self.launched.update(run_ids)
-        with ThreadPoolExecutor(max_workers=len(steps)) as pool:
-            futures = {
-                entry_point: pool.submit(self._run_one, entry_point, parameters, run_ids[entry_point])
-                for entry_point, parameters, _ in steps
-            }
-            failed = [f"{ep} (run {run_ids[ep]})" for ep, future in futures.items() if not future.result()]
+            reused = self._cached(step.entry_point, key)
+            if reused is None:
+                to_launch.append((step, key))
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch) or 1))) as pool:
+            list(pool.map(lambda item: self._launch(*item), to_launch))
+        failed = [o for o in (self.outcomes[s.entry_point] for s in steps) if o.status == "FAILED"]
         if failed:
-            raise PsystockError(f"step failed: {', '.join(failed)}; see its output above")
-        return run_ids
+            names = ", ".join(f"{o.entry_point} (run {o.run_id})" for o in failed)
+            raise PsystockError(f"step failed: {names}; see its output above")
+        return {s.entry_point: self.outcomes[s.entry_point].run_id for s in steps}
 
-    def _run_one(self, entry_point: str, parameters: dict[str, str], run_id: str) -> bool:
-        log.info("%s: running (run %s)", entry_point, run_id)
+    def _cached(self, entry_point: str, key: str):
+        if not self.use_cache or entry_point in self.rerun:
+            return None
+        run, why_not = tracking.find_cached_run(self.experiment_id, key, entry_point)
+        if run is None:
+            if why_not.startswith("run "):  # a finished run exists but is incomplete
+                log.info("%s: cache miss, %s", entry_point, why_not)
+            return None
+        tracking.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
+        self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id)
+        log.info("%s: cached (run %s)", entry_point, run.info.run_id)
+        return run
+
+    def _launch(self, step: Step, key: str) -> None:
+        run_id = tracking.create_step_run(
+            self.experiment_id, self.parent_run_id, step.entry_point, step.run_name or step.entry_point,
+            tags={tracking.TAG_CACHE_KEY: key},
+        )
+        self.outcomes[step.entry_point] = Outcome(step.entry_point, "running", run_id)
+        log.info("%s: running (run %s)", step.entry_point, run_id)
         try:
             mlflow.projects.run(
                 self.project_dir,
-                entry_point=entry_point,
-                parameters=parameters,
+                entry_point=step.entry_point,
+                parameters=step.params,
                 experiment_id=self.experiment_id,
                 run_id=run_id,
                 env_manager=self.env_manager,
                 synchronous=True,
             )
         except ExecutionException as exc:
-            log.error("%s: FAILED (run %s): %s", entry_point, run_id, exc)
+            log.error("%s: FAILED (run %s): %s", step.entry_point, run_id, exc)
             tracking.fail_if_running(run_id)
-            return False
-        log.info("%s: finished (run %s)", entry_point, run_id)
-        return True
+            self.outcomes[step.entry_point] = Outcome(step.entry_point, "FAILED", run_id)
+            return
+        self.outcomes[step.entry_point] = Outcome(step.entry_point, "finished", run_id)
+        log.info("%s: finished (run %s)", step.entry_point, run_id)
+
+    def summary(self) -> str:
+        """One line per step: its outcome and run id."""
+        return "\n".join(f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}" for o in self.outcomes.values())
 
 
-def run_pipeline(args: StepArgs, runner: StepRunner) -> dict[str, str]:
+def parse_rerun(text: str) -> frozenset[str]:
+    """Entry points named in ``rerun`` (comma-separated, or ``all``)."""
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    if "all" in names:
+        return frozenset(STEP_NAMES)
+    unknown = sorted(names - set(STEP_NAMES))
+    if unknown:
+        raise PsystockError(f"rerun names unknown steps {', '.join(unknown)}; steps are {', '.join(STEP_NAMES)}")
+    return frozenset(names)
+
+
+def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) -> dict[str, str]:
     """fetch_data -> build_features -> trainings (concurrently) -> compare -> tune(winner).
 
-    Returns the run id of every step, by entry point.
+    Returns the run id of every step (a reused one for a cached step), by entry point.
     """
     raw = args.raw
     # Steps run with this interpreter: `python` in an entry point's command must
     # be the environment main itself runs in, whatever PATH said before.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
+    inputs = caching.source_identity(raw["source"], parse_day(raw["end"], "end"), today or date.today())
     fetch = runner.run(
-        "fetch_data",
-        {k: raw[k] for k in ("ticker", "start", "end", "source")} | {"min_rows": str(args.window + 1)},
+        Step(
+            "fetch_data",
+            {k: raw[k] for k in ("ticker", "start", "end", "source")} | {"min_rows": str(args.window + 1)},
+            inputs=inputs,
+        )
     )
     features = runner.run(
-        "build_features",
-        {"prices": tracking.run_uri(fetch, tracking.PRICES_DIR), "window": raw["window"], "threshold": raw["threshold"]},
+        Step(
+            "build_features",
+            {"prices": tracking.run_uri(fetch, tracking.PRICES_DIR), "window": raw["window"], "threshold": raw["threshold"]},
+        )
     )
     training_data = tracking.run_uri(features, tracking.FEATURES_DIR)
     common = {"training_data": training_data, "split": raw["split"], "test_size": raw["test_size"], "seed": raw["seed"]}
     extra = {"keras": {"epochs": raw["keras_epochs"]}}
-    trainings = runner.run_many(
-        [(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in FAMILIES.values()]
-    )
-    compare = runner.run("compare", {"training_runs": ",".join(trainings.values()), "metric": raw["metric"]})
+    # Costliest first: with fewer workers than trainings, the long one must not wait.
+    families = sorted(FAMILIES.values(), key=lambda f: -f.cost)
+    trainings = runner.run_many([Step(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in families])
+    training_runs = ",".join(trainings[f.entry_point] for f in FAMILIES.values())
+    compare = runner.run(Step("compare", {"training_runs": training_runs, "metric": raw["metric"]}))
     winner = tracking.get_run(compare).data.tags[tracking.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
-    runner.run(
-        "tune",
-        common | {"family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"]},
-    )
-    return dict(runner.launched)
+    runner.run(Step("tune", common | {"family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"]}))
+    return {name: outcome.run_id for name, outcome in runner.outcomes.items()}

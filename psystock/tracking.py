@@ -212,3 +212,79 @@ def fail_if_running(run_id: str) -> None:
     client = MlflowClient()
     if client.get_run(run_id).info.status == "RUNNING":
         client.set_terminated(run_id, "FAILED")
+
+
+# --- step cache -------------------------------------------------------------
+
+TAG_CACHE_KEY = "psystock.cache_key"
+TAG_CACHED_STEP = "psystock.cached_step"
+TAG_REUSED_RUN = "psystock.reused_run_id"
+
+# What a finished run of each step must hold to be reused.
+EXPECTED_ARTIFACTS = {
+    "fetch_data": (f"{PRICES_DIR}/{PRICES_FILE}",),
+    "build_features": (f"{FEATURES_DIR}/{FEATURES_FILE}",),
+    "train_logreg": (METRICS_FILE, f"{MODEL}/MLmodel"),
+    "train_xgboost": (METRICS_FILE, f"{MODEL}/MLmodel"),
+    "train_keras": (METRICS_FILE, f"{MODEL}/MLmodel"),
+    "compare": (f"{LEADERBOARD_DIR}/leaderboard.csv",),
+    "tune": (METRICS_FILE, f"{MODEL}/MLmodel"),
+}
+
+
+def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run | None, str]:
+    """The newest FINISHED run with cache key ``key`` whose artifacts are all there.
+
+    One indexed query (tag and status, newest first, one row): the cost does
+    not grow with the number of runs in the experiment. Returns the run (or
+    None) and, for a miss, why.
+    """
+    found = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TAG_CACHE_KEY}` = '{key}' AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not found:
+        return None, "no finished run with this key"
+    run = found[0]
+    missing = missing_artifacts(run.info.run_id, EXPECTED_ARTIFACTS.get(entry_point, ()))
+    if missing:
+        return None, f"run {run.info.run_id} lacks {', '.join(missing)}"
+    return run, ""
+
+
+def missing_artifacts(run_id: str, paths: Iterable[str]) -> list[str]:
+    """Those of ``paths`` that the run's artifact store does not hold."""
+    client = MlflowClient()
+    listed: dict[str, set[str]] = {}
+    missing = []
+    for path in paths:
+        parent = path.rsplit("/", 1)[0] if "/" in path else ""
+        if parent not in listed:
+            try:
+                listed[parent] = {a.path for a in client.list_artifacts(run_id, parent or None)}
+            except (MlflowException, OSError):
+                listed[parent] = set()
+        if path not in listed[parent]:
+            missing.append(path)
+    return missing
+
+
+def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, reused: Run) -> str:
+    """A finished child run of the pipeline that points at the reused step run,
+    so the new pipeline's tree shows every step."""
+    run = MlflowClient().create_run(
+        experiment_id,
+        run_name=f"{entry_point} (cached)",
+        tags={
+            MLFLOW_PARENT_RUN_ID: parent_run_id,
+            TAG_PIPELINE: parent_run_id,
+            TAG_CACHED_STEP: entry_point,
+            TAG_REUSED_RUN: reused.info.run_id,
+            "mlflow.note.content": f"Cache hit: this step reused run {reused.info.run_id} "
+            f"({reused.info.run_name}) instead of running again.",
+        },
+    )
+    MlflowClient().set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id

@@ -1,21 +1,22 @@
 """main: the whole experiment, each step a child run launched with ``mlflow.run``.
 
 Reads: the parameters of every step (ticker, dates, source, window, split, ...).
-Writes: one child run per step (linked by ``mlflow.parentRunId``), tag
-``psystock.step_runs`` (entry point -> run id), tag ``psystock.winner_family``
-and, from the tuning run, ``tuned_<metric>`` and ``best_cv_f1``.
+Reuses a step's earlier FINISHED run when its cache key matches (``use_cache``;
+``rerun`` forces named steps); trainings run concurrently (``max_parallel``).
+Writes: one child run per step (linked by ``mlflow.parentRunId``; a cached step
+as a small run pointing at the reused one), tags ``psystock.step_runs``
+(entry point -> run id), ``psystock.cached_steps``, ``psystock.winner_family``
+and, from the tuning run, metrics ``tuned_<metric>`` and ``best_cv_f1``.
 """
 
 import json
-import logging
+import os
 
 import mlflow
 
-from psystock import pipeline, tracking
-from psystock.validation import check_cv_folds, check_max_evals, check_split, check_window
+from psystock import PsystockError, pipeline, tracking
 from psystock.stepkit import run_step
-
-log = logging.getLogger("psystock.main")
+from psystock.validation import check_cv_folds, check_max_evals, check_split, check_window
 
 
 def main(args) -> None:
@@ -23,19 +24,35 @@ def main(args) -> None:
     check_window(args.window)
     check_max_evals(args.max_evals)
     check_cv_folds(args.cv_folds)
+    if args.use_cache.lower() not in ("true", "false"):
+        raise PsystockError(f"use_cache must be true or false, got {args.use_cache!r}")
+    if args.max_parallel < 0:
+        raise PsystockError(f"max_parallel must be 0 (one per CPU) or more, got {args.max_parallel}")
     run = mlflow.active_run()
-    runner = pipeline.StepRunner(run.info.experiment_id, run.info.run_id, env_manager=args.env_manager)
+    runner = pipeline.StepRunner(
+        run.info.experiment_id,
+        run.info.run_id,
+        env_manager=args.env_manager,
+        use_cache=args.use_cache.lower() == "true",
+        rerun=pipeline.parse_rerun(args.rerun),
+        max_parallel=args.max_parallel or os.cpu_count() or 1,
+    )
     try:
         steps = pipeline.run_pipeline(args, runner)
     finally:
-        mlflow.set_tag("psystock.step_runs", json.dumps(runner.launched))
+        print(f"pipeline {run.info.run_id}:\n{runner.summary()}", flush=True)
+        mlflow.set_tags(
+            {
+                "psystock.step_runs": json.dumps({k: o.run_id for k, o in runner.outcomes.items()}),
+                "psystock.cached_steps": ",".join(k for k, o in runner.outcomes.items() if o.status == "cached"),
+            }
+        )
     tuned = tracking.get_run(steps["tune"])
     compare = tracking.get_run(steps["compare"])
     mlflow.set_tag(tracking.TAG_WINNER_FAMILY, compare.data.tags[tracking.TAG_WINNER_FAMILY])
     mlflow.log_metrics(
         {f"tuned_{args.metric}": tuned.data.metrics[args.metric], "best_cv_f1": tuned.data.metrics["best_cv_f1"]}
     )
-    log.info("pipeline finished: %s", ", ".join(f"{k}={v}" for k, v in steps.items()))
 
 
 if __name__ == "__main__":

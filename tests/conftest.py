@@ -88,14 +88,22 @@ class ProjectRun:
         return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
 
 
-def mlflow_run(store: Store, entry_point: str, params: dict[str, object], timeout: int = 600) -> ProjectRun:
-    """``mlflow run <project> -e <entry_point> --env-manager local`` into ``store``."""
+def project_command(store: Store, entry_point: str, params: dict[str, object], project: Path = PROJECT) -> list[str]:
+    """``mlflow run <project> -e <entry_point> --env-manager local -P ...`` into ``store``."""
     command = [
-        os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(PROJECT),
+        os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project),
         "-e", entry_point, "--env-manager", "local", "--experiment-id", store.experiment_id,
     ]
     for name, value in params.items():
         command += ["-P", f"{name}={value}"]
+    return command
+
+
+def mlflow_run(
+    store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path = PROJECT
+) -> ProjectRun:
+    """Run an entry point through the real ``mlflow run`` and wait for it."""
+    command = project_command(store, entry_point, params, project)
     done = subprocess.run(command, capture_output=True, text=True, env=store.env(), timeout=timeout, cwd=store.root)
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)

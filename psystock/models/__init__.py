@@ -19,6 +19,7 @@ class FamilyInfo:
     name: str
     run_name: str  # the reference's run name
     module: str
+    cost: int  # relative training time: the costliest start first when steps queue
 
     @property
     def entry_point(self) -> str:
@@ -28,9 +29,9 @@ class FamilyInfo:
 FAMILIES = {
     info.name: info
     for info in (
-        FamilyInfo("logreg", "logistic_regression_model_baseline", "logreg"),
-        FamilyInfo("xgboost", "xgboost_model_baseline", "xgb"),
-        FamilyInfo("keras", "keras_model_baseline", "keras_net"),
+        FamilyInfo("logreg", "logistic_regression_model_baseline", "logreg", cost=1),
+        FamilyInfo("xgboost", "xgboost_model_baseline", "xgb", cost=1),
+        FamilyInfo("keras", "keras_model_baseline", "keras_net", cost=3),
     )
 }
 FAMILY_NAMES = tuple(FAMILIES)
@@ -44,9 +45,10 @@ class Family:
     (a family may write training logs such as TensorBoard's into ``log_dir``);
     ``predict_proba(model, X)`` returns the probability of "up" per row;
     ``search_space()`` returns a hyperopt space over ``params``;
-    ``autolog()`` switches on the framework's MLflow autologging;
-    ``log_model(model, name, signature, input_example)`` logs it to the active run;
-    ``as_model_input(X)`` turns a feature frame into what the logged model takes.
+    ``as_model_input(X)`` turns a feature frame into what the logged model takes;
+    ``autolog_flavor`` and ``model_flavor`` name the ``mlflow.<flavor>`` modules
+    that autolog the framework and log its models; ``prepare()`` runs before
+    the framework is first imported through MLflow.
     """
 
     info: FamilyInfo
@@ -54,10 +56,27 @@ class Family:
     fit: Callable[..., Any]
     predict_proba: Callable[[Any, Any], Any]
     search_space: Callable[[], dict]
-    autolog: Callable[[], None]
-    log_model: Callable[..., Any]
+    autolog_flavor: str
+    model_flavor: str
     pip_requirements: tuple[str, ...]
     as_model_input: Callable[[Any], Any] = lambda X: X
+    prepare: Callable[[], None] = lambda: None
+
+    def autolog(self) -> None:
+        """Switch on the framework's MLflow autologging; models are logged by :meth:`log_model`."""
+        import mlflow
+
+        self.prepare()
+        getattr(mlflow, self.autolog_flavor).autolog(log_models=False, log_datasets=False, silent=True)
+
+    def log_model(self, model, name: str, signature, input_example):
+        """Log ``model`` to the active run, with explicit pip requirements (inferring them costs seconds)."""
+        import mlflow
+
+        return getattr(mlflow, self.model_flavor).log_model(
+            model, name=name, signature=signature, input_example=input_example,
+            pip_requirements=list(self.pip_requirements),
+        )
 
     @property
     def name(self) -> str:

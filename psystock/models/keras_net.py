@@ -95,31 +95,17 @@ def search_space() -> dict:
     }
 
 
-def autolog() -> None:
-    _quiet_tensorflow()
-    import mlflow
-
-    mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
-
-
-def log_model(model, name: str, signature, input_example):
-    import mlflow
-
-    # mlflow.keras.log_model fails to save an input example (mlflow issue 16183);
-    # the tensorflow flavor saves Keras 3 models with one.
-    return mlflow.tensorflow.log_model(
-        model, name=name, signature=signature, input_example=input_example, pip_requirements=list(FAMILY.pip_requirements)
-    )
-
-
 FAMILY = Family(
     info=FAMILIES["keras"],
     params=("units", "learning_rate", "epochs", "batch_size", "validation_split"),
     fit=fit,
     predict_proba=predict_proba,
     search_space=search_space,
-    autolog=autolog,
-    log_model=log_model,
+    autolog_flavor="keras",
+    # mlflow.keras.log_model fails to save an input example (mlflow issue 16183);
+    # the tensorflow flavor saves Keras 3 models with one.
+    model_flavor="tensorflow",
+    prepare=_quiet_tensorflow,
     pip_requirements=requirements("tensorflow-cpu", "keras"),
     as_model_input=as_model_input,
 )

@@ -75,20 +75,9 @@ def search_space() -> dict:
     }
 
 
-def autolog() -> None:
-    import mlflow
-
+def _quiet_autolog() -> None:
     # MLflow's autologging calls log_loss with an argument scikit-learn 1.9 renamed.
     warnings.filterwarnings("ignore", message="`y_pred` was renamed", category=FutureWarning)
-    mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
-
-
-def log_model(model, name: str, signature, input_example):
-    import mlflow
-
-    return mlflow.sklearn.log_model(
-        model, name=name, signature=signature, input_example=input_example, pip_requirements=list(FAMILY.pip_requirements)
-    )
 
 
 FAMILY = Family(
@@ -97,7 +86,8 @@ FAMILY = Family(
     fit=fit,
     predict_proba=predict_proba,
     search_space=search_space,
-    autolog=autolog,
-    log_model=log_model,
+    autolog_flavor="sklearn",
+    model_flavor="sklearn",
+    prepare=_quiet_autolog,
     pip_requirements=requirements(),
 )

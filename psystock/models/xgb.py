@@ -56,27 +56,13 @@ def search_space() -> dict:
     }
 
 
-def autolog() -> None:
-    import mlflow
-
-    mlflow.xgboost.autolog(log_models=False, log_datasets=False, silent=True)
-
-
-def log_model(model, name: str, signature, input_example):
-    import mlflow
-
-    return mlflow.xgboost.log_model(
-        model, name=name, signature=signature, input_example=input_example, pip_requirements=list(FAMILY.pip_requirements)
-    )
-
-
 FAMILY = Family(
     info=FAMILIES["xgboost"],
     params=("objective", "num_boost_round", "max_depth", "learning_rate", "subsample", "colsample_bytree", "min_child_weight"),
     fit=fit,
     predict_proba=predict_proba,
     search_space=search_space,
-    autolog=autolog,
-    log_model=log_model,
+    autolog_flavor="xgboost",
+    model_flavor="xgboost",
     pip_requirements=requirements("xgboost"),
 )

@@ -101,7 +101,7 @@ def test_build_features_rejects_window_below_one(module_store, tmp_path):
     assert_fails_clearly(result, "build_features: error: window must be at least 1, got 0")
 
 
-def test_build_features_rejects_a_missing_run(store):
+def test_build_features_rejects_a_missing_run(module_store):
     result = mlflow_run(module_store, "build_features", {"prices": "runs:/0123456789abcdef0123456789abcdef/prices"})
     assert_fails_clearly(result, "build_features: error: prices: cannot read runs:/0123456789abcdef0123456789abcdef")
 
@@ -134,11 +134,13 @@ def test_tune_rejects_negative_max_evals(module_store, tmp_path):
     assert_fails_clearly(result, "tune: error: max_evals must be at least 1, got -1")
 
 
-def test_main_rejects_bad_parameters_before_running_any_step(store):
+def test_main_rejects_bad_parameters_before_running_any_step(module_store):
     result = mlflow_run(module_store, "main", {"source": "/nonexistent.csv", "test_size": 2})
     assert_fails_clearly(result, "main: error: test_size must be between 0 and 1")
-    runs = mlflow.MlflowClient().search_runs([store.experiment_id])
-    assert len(runs) == 1  # main only: no step was launched
+    steps = mlflow.MlflowClient().search_runs(
+        [module_store.experiment_id], f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
+    assert steps == []  # no step was launched
 
 
 def test_a_value_of_the_wrong_type_is_refused(module_store, tmp_path):

@@ -145,3 +145,34 @@ def test_from_yfinance_drops_timezone_keeping_the_local_day():
 def test_from_yfinance_fills_adj_close_when_auto_adjusted():
     frame = from_yfinance(yfinance_download_frame(adj_close=False), "BTC-USD")
     assert (frame["Adj Close"] == frame["Close"]).all()
+
+
+def test_download_yahoo_asks_for_an_inclusive_range_unadjusted(monkeypatch):
+    import yfinance
+
+    calls = []
+
+    def fake_download(tickers, **kwargs):
+        calls.append((tickers, kwargs))
+        return yfinance_download_frame()
+
+    monkeypatch.setattr(yfinance, "download", fake_download)
+    from psystock.data import download_yahoo
+
+    frame = download_yahoo("BTC-USD", date(2020, 1, 1), date(2020, 1, 3))
+    tickers, kwargs = calls[0]
+    assert tickers == "BTC-USD"
+    assert (kwargs["start"], kwargs["end"]) == ("2020-01-01", "2020-01-04")  # yfinance's end is exclusive
+    assert kwargs["auto_adjust"] is False and kwargs["interval"] == "1d"
+    assert list(frame.columns) == list(COLUMNS) and len(frame) == 3
+
+
+def test_download_yahoo_empty_answer_is_a_clear_error(monkeypatch):
+    import yfinance
+
+    # What yfinance returns for an unknown ticker: an empty frame (it logs the failure itself).
+    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
+    from psystock.data import download_yahoo
+
+    with pytest.raises(PsystockError, match="Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 and 2020-01-03"):
+        download_yahoo("NOPE-USD", date(2020, 1, 1), date(2020, 1, 3))

@@ -63,7 +63,7 @@ def test_main_forwards_its_parameters_to_the_steps():
     """Every parameter of main other than the driver's own is a parameter of some step."""
     main = set(ENTRY_POINTS["main"]["parameters"])
     steps = set().union(*(set(spec.get("parameters", {})) for name, spec in ENTRY_POINTS.items() if name != "main"))
-    driver_only = {"keras_epochs", "env_manager"}  # keras_epochs reaches train_keras as `epochs`
+    driver_only = {"keras_epochs", "env_manager", "use_cache", "rerun", "max_parallel"}  # keras_epochs reaches train_keras as `epochs`
     assert main - driver_only <= steps
 
 

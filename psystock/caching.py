@@ -1,0 +1,126 @@
+"""Cache keys of pipeline steps: what a step's result depends on, as one digest.
+
+A key covers the entry point and its command, every resolved parameter
+(normalised by its declared type, so ``1e-5`` and ``0.00001`` agree), the
+content of the code the step runs (its module and the psystock modules it
+imports, uncommitted edits included) and the identity of inputs that are not
+runs (a source file's content, or the day for data that can still change).
+Upstream runs enter through the ``runs:/`` URIs among the parameters.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+from psystock.cli import PROJECT_ROOT, load_entry_points
+
+PACKAGE = "psystock"
+
+
+def normalise(value: str, kind: str) -> str:
+    """A parameter value as a canonical string for its MLproject type."""
+    text = str(value).strip()
+    try:
+        if kind == "int":
+            return str(int(text))
+        if kind == "float":
+            return repr(float(text))
+    except ValueError:
+        pass  # the step itself will reject it; keep the key distinct
+    return text
+
+
+def resolved_params(entry_point: str, params: dict[str, object], entry_points: dict | None = None) -> dict[str, str]:
+    """Every declared parameter of ``entry_point``: given values over defaults, normalised."""
+    spec = (entry_points or load_entry_points())[entry_point].get("parameters") or {}
+    resolved = {}
+    for name, declared in spec.items():
+        value = params.get(name, declared.get("default"))
+        resolved[name] = normalise("" if value is None else value, declared.get("type", "string"))
+    return resolved
+
+
+def _module_path(module: str, root: Path) -> Path | None:
+    base = root.joinpath(*module.split("."))
+    if (base / "__init__.py").is_file():
+        return base / "__init__.py"
+    if base.with_suffix(".py").is_file():
+        return base.with_suffix(".py")
+    return None
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """psystock modules a file imports (``from psystock import x`` may name a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def code_files(step_file: Path, root: Path = PROJECT_ROOT) -> list[Path]:
+    """The step file and every psystock file it may run, by following imports.
+
+    Importing a package counts as importing all of its modules, since a
+    package may load them by name (``psystock.models`` loads each family).
+    """
+    seen: set[Path] = set()
+    todo = [step_file]
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for module in _imported_modules(path):
+            target = _module_path(module, root)
+            if target is None:
+                continue
+            todo.append(target)
+            if target.name == "__init__.py" and module != PACKAGE:
+                todo.extend(sorted(target.parent.glob("*.py")))
+        # Importing a module also runs its package's __init__.
+        init = path.parent / "__init__.py"
+        if path.parent != root and init.is_file():
+            todo.append(init)
+    return sorted(seen)
+
+
+def code_digest(entry_point: str, root: Path = PROJECT_ROOT) -> str:
+    """Content hash of the code ``entry_point`` runs and of its MLproject declaration."""
+    digest = hashlib.sha256()
+    spec = load_entry_points(root / "MLproject")[entry_point]
+    digest.update(json.dumps(spec, sort_keys=True, default=str).encode())
+    step_file = root / "steps" / f"{entry_point}.py"
+    for path in code_files(step_file, root):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def source_identity(source: str, end: date, today: date) -> str:
+    """What identifies the data a ``fetch_data`` source returns.
+
+    A local CSV is its content. Yahoo or a URL can change until ``end`` is in
+    the past (today's bar is still moving), so such a key holds for one day.
+    """
+    path = Path(source.removeprefix("file://"))
+    if source != "yahoo" and "://" not in source.replace("file://", "") and path.is_file():
+        return "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    if source == "yahoo" and end < today:
+        return "yahoo:closed-range"
+    return f"{source}:as-of:{today.isoformat()}"
+
+
+def cache_key(entry_point: str, params: dict[str, str], code: str, inputs: str = "") -> str:
+    """One digest of everything a step's result depends on."""
+    payload = json.dumps(
+        {"entry_point": entry_point, "params": params, "code": code, "inputs": inputs}, sort_keys=True
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()

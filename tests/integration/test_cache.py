@@ -1,0 +1,125 @@
+"""Step cache, parallel training and resume, through real `mlflow run . -e main`.
+
+The tests share one tracking store and build on each other in file order:
+a cold pipeline, then re-runs that must reuse exactly what did not change.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+import mlflow
+import pytest
+
+from psystock import tracking
+from tests.conftest import PROJECT, mlflow_run, project_command
+
+pytestmark = pytest.mark.integration
+
+TRAININGS = ("train_logreg", "train_xgboost", "train_keras")
+ALL = ("fetch_data", "build_features", *TRAININGS, "compare", "tune")
+
+
+def small(btc_csv, **changes):
+    return {"source": btc_csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2} | changes
+
+
+def outcomes(result) -> dict[str, tuple[str, str]]:
+    """The summary main prints: entry point -> (finished|cached|FAILED, run id)."""
+    assert result.returncode == 0, result.output[-4000:]
+    return {m[0]: (m[1], m[2]) for m in re.findall(r"^  (\w+)\s+(finished|cached|FAILED)\s+run (\w+)$",
+                                                    result.stdout, re.MULTILINE)}
+
+
+def ran(result) -> set[str]:
+    return {ep for ep, (status, _) in outcomes(result).items() if status == "finished"}
+
+
+@pytest.fixture(scope="module")
+def cold(module_store, btc_csv):
+    result = mlflow_run(module_store, "main", small(btc_csv, max_parallel=3), timeout=900)
+    assert set(outcomes(result)) == set(ALL)
+    assert ran(result) == set(ALL)
+    return result
+
+
+def test_trainings_overlap_in_time(cold):
+    runs = [mlflow.get_run(outcomes(cold)[ep][1]).info for ep in TRAININGS]
+    assert max(r.start_time for r in runs) < min(r.end_time for r in runs)
+
+
+def test_second_run_is_all_cached(module_store, btc_csv, cold):
+    warm = mlflow_run(module_store, "main", small(btc_csv))
+    assert {ep: status for ep, (status, _) in outcomes(warm).items()} == {ep: "cached" for ep in ALL}
+    assert {ep: rid for ep, (_, rid) in outcomes(warm).items()} == {ep: rid for ep, (_, rid) in outcomes(cold).items()}
+    # The new pipeline's tree still shows every step, as links to the reused runs.
+    links = mlflow.MlflowClient().search_runs(
+        [module_store.experiment_id], f"tags.mlflow.parentRunId = '{warm.run_id}'")
+    assert {r.data.tags[tracking.TAG_CACHED_STEP]: r.data.tags[tracking.TAG_REUSED_RUN] for r in links} == {
+        ep: rid for ep, (_, rid) in outcomes(cold).items()}
+    main = mlflow.get_run(warm.run_id)
+    assert main.info.status == "FINISHED"
+    assert set(main.data.tags["psystock.cached_steps"].split(",")) == set(ALL)
+    assert "tuned_f1_experiment_score" in main.data.metrics
+
+
+def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_csv, cold):
+    result = mlflow_run(module_store, "main", small(btc_csv, keras_epochs=2))
+    winner_before = mlflow.get_run(outcomes(cold)["compare"][1]).data.tags[tracking.TAG_WINNER_FAMILY]
+    winner_after = mlflow.get_run(outcomes(result)["compare"][1]).data.tags[tracking.TAG_WINNER_FAMILY]
+    expected = {"train_keras", "compare"} | ({"tune"} if winner_after != winner_before else set())
+    assert ran(result) == expected
+
+
+def test_rerun_forces_named_steps(module_store, btc_csv, cold):
+    result = mlflow_run(module_store, "main", small(btc_csv, rerun="tune"))
+    assert ran(result) == {"tune"}
+
+
+def test_a_step_whose_artifact_was_deleted_is_run_again(module_store, btc_csv, cold):
+    compare_id = outcomes(cold)["compare"][1]
+    location = mlflow.get_run(compare_id).info.artifact_uri
+    os.remove(os.path.join(location, "leaderboard", "leaderboard.csv"))
+    result = mlflow_run(module_store, "main", small(btc_csv))
+    assert ran(result) == {"compare"}
+    assert f"compare: cache miss, run {compare_id} lacks leaderboard/leaderboard.csv" in result.stderr
+
+
+def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, btc_csv, cold, tmp_path):
+    copy = tmp_path / "psystock-edited"
+    shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "mlruns", "*.db", "__pycache__"))
+    module = copy / "psystock" / "leaderboard.py"
+    module.write_text(module.read_text() + "\n# an edit that changes no behaviour\n")
+    result = mlflow_run(module_store, "main", small(btc_csv), project=copy)
+    assert ran(result) == {"compare"}
+
+
+def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, btc_csv, cold):
+    params = small(btc_csv, seed=7)  # new trainings, compare and tune; data steps cached
+    process = subprocess.Popen(project_command(module_store, "main", params), env=module_store.env(),
+                               cwd=module_store.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    client = mlflow.MlflowClient()
+    deadline = time.time() + 300
+    finished = []
+    while time.time() < deadline and not finished:
+        time.sleep(0.5)
+        finished = client.search_runs(
+            [module_store.experiment_id],
+            "tags.`psystock.step` LIKE 'train%' AND params.seed = '7' AND attributes.status = 'FINISHED'")
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert finished, "no training step finished before the deadline"
+    done_before = {r.data.tags[tracking.TAG_STEP]: r.info.run_id for r in client.search_runs(
+        [module_store.experiment_id], "params.seed = '7' AND attributes.status = 'FINISHED'")}
+
+    resumed = mlflow_run(module_store, "main", params)
+    result = outcomes(resumed)
+    for ep, rid in done_before.items():
+        assert result[ep] == ("cached", rid)
+    assert ran(resumed) == set(ALL) - {"fetch_data", "build_features"} - set(done_before)
+    for status, rid in result.values():
+        assert mlflow.get_run(rid).info.status == "FINISHED"

@@ -1,0 +1,77 @@
+from datetime import date
+
+import pytest
+
+from psystock import PsystockError
+from psystock.caching import cache_key, code_digest, code_files, normalise, resolved_params, source_identity
+from psystock.cli import PROJECT_ROOT
+from psystock.pipeline import parse_rerun
+
+
+def test_numbers_are_compared_by_value_not_spelling():
+    assert normalise("1e-5", "float") == normalise("0.00001", "float")
+    assert normalise("14", "int") == normalise(14, "int") == normalise(" 14", "int")
+    assert normalise("0.33", "float") != normalise("0.34", "float")
+
+
+def test_resolved_params_fill_defaults_from_mlproject():
+    given = resolved_params("build_features", {"prices": "runs:/abc/prices"})
+    assert given == {"prices": "runs:/abc/prices", "window": "14", "threshold": repr(0.00001)}
+    assert resolved_params("build_features", {"prices": "runs:/abc/prices", "window": "14"}) == given
+
+
+def test_key_changes_with_each_ingredient():
+    params = {"window": "14"}
+    base = cache_key("build_features", params, "code", "in")
+    assert cache_key("build_features", params, "code", "in") == base
+    assert cache_key("build_features", {"window": "15"}, "code", "in") != base
+    assert cache_key("build_features", params, "code2", "in") != base
+    assert cache_key("build_features", params, "code", "in2") != base
+    assert cache_key("compare", params, "code", "in") != base
+
+
+def test_step_code_follows_imports_but_not_unrelated_modules():
+    files = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "compare.py")}
+    assert {"steps/compare.py", "psystock/leaderboard.py", "psystock/tracking.py", "psystock/__init__.py"} <= files
+    assert "psystock/models/keras_net.py" not in files
+    training = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "train_logreg.py")}
+    # psystock.models loads families by name, so every family module counts
+    assert {"psystock/models/logreg.py", "psystock/models/keras_net.py", "psystock/training.py"} <= training
+
+
+def test_editing_a_module_changes_the_digest_of_steps_that_import_it(tmp_path):
+    import shutil
+
+    copy = tmp_path / "project"
+    shutil.copytree(PROJECT_ROOT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "mlruns", "*.db"))
+    before = {ep: code_digest(ep, copy) for ep in ("fetch_data", "compare", "train_keras")}
+    assert before == {ep: code_digest(ep, PROJECT_ROOT) for ep in before}  # content, not location
+    leaderboard = copy / "psystock" / "leaderboard.py"
+    leaderboard.write_text(leaderboard.read_text() + "\n# edited\n")
+    after = {ep: code_digest(ep, copy) for ep in before}
+    assert after["compare"] != before["compare"]
+    assert after["fetch_data"] == before["fetch_data"]
+    assert after["train_keras"] == before["train_keras"]
+
+
+def test_local_csv_is_identified_by_content(tmp_path):
+    csv = tmp_path / "p.csv"
+    csv.write_text("a\n1\n")
+    first = source_identity(str(csv), date(2020, 1, 1), date(2026, 1, 1))
+    csv.write_text("a\n2\n")
+    assert source_identity(str(csv), date(2020, 1, 1), date(2026, 1, 1)) != first
+
+
+def test_yahoo_range_in_the_past_is_cacheable_one_reaching_today_is_keyed_by_day():
+    past = source_identity("yahoo", date(2020, 12, 31), date(2026, 1, 1))
+    assert past == source_identity("yahoo", date(2020, 12, 31), date(2026, 1, 2))
+    live = source_identity("yahoo", date(2026, 1, 1), date(2026, 1, 1))
+    assert live != source_identity("yahoo", date(2026, 1, 1), date(2026, 1, 2))
+
+
+def test_rerun_accepts_step_names_and_all():
+    assert parse_rerun("tune, compare") == {"tune", "compare"}
+    assert "fetch_data" in parse_rerun("all")
+    assert parse_rerun("") == frozenset()
+    with pytest.raises(PsystockError, match="rerun names unknown steps tuning"):
+        parse_rerun("tuning")

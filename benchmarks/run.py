@@ -91,7 +91,7 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
         print(f"  creating runs up to {size} ...", file=sys.stderr, flush=True)
         while created < size:
             run = store.client.create_run(store.experiment_id, tags={
-                tracking.TAG_CACHE_KEY: f"key-{created}", tracking.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"})
+                **tracking.cache_tags(f"key-{created}"), tracking.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"})
             store.client.set_terminated(run.info.run_id, "FINISHED")
             created += 1
         for label, key in (("hit", f"key-{size // 2}"), ("miss", "no-such-key")):

@@ -59,11 +59,15 @@ def cv_folds(split: str, n_folds: int, seed: int):
     return StratifiedKFold(n_splits=n_folds)
 
 
-def classification_scores(y_true, probabilities, threshold: float = THRESHOLD) -> dict[str, float]:
+def classification_scores(
+    y_true, probabilities, threshold: float = THRESHOLD, probabilistic: bool = True
+) -> dict[str, float]:
     """Test-split scores; predictions are probabilities thresholded at ``threshold``.
 
     Names other than the reference's ``f1_experiment_score`` carry a ``test_``
-    prefix: autologging already logs ``accuracy`` and the like for the training data.
+    prefix: autologging already logs ``accuracy`` and the like for the training
+    data. ROC AUC and log loss need real probabilities: a predictor of hard
+    0/1 answers (``probabilistic=False``) has neither.
     """
     y_true = np.asarray(y_true)
     proba = np.asarray(probabilities, dtype=float).ravel()
@@ -71,12 +75,28 @@ def classification_scores(y_true, probabilities, threshold: float = THRESHOLD) -
     scores = {
         PRIMARY_METRIC: metrics.f1_score(y_true, y_pred, zero_division=0),
         "test_accuracy": metrics.accuracy_score(y_true, y_pred),
+        "test_balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
         "test_precision": metrics.precision_score(y_true, y_pred, zero_division=0),
         "test_recall": metrics.recall_score(y_true, y_pred, zero_division=0),
+        "test_mcc": metrics.matthews_corrcoef(y_true, y_pred),
+        "test_up_rate": float(np.mean(y_true)),
     }
-    if len(np.unique(y_true)) == 2:
+    if probabilistic and len(np.unique(y_true)) == 2:
         scores["test_roc_auc"] = metrics.roc_auc_score(y_true, proba)
+        scores["test_log_loss"] = metrics.log_loss(y_true, np.clip(proba, 1e-7, 1 - 1e-7), labels=[0, 1])
     return {name: float(value) for name, value in scores.items()}
+
+
+def curves(y_true, probabilities) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """ROC, precision-recall and calibration curves as (x, y) arrays."""
+    y_true = np.asarray(y_true)
+    proba = np.asarray(probabilities, dtype=float).ravel()
+    fpr, tpr, _ = metrics.roc_curve(y_true, proba)
+    precision, recall, _ = metrics.precision_recall_curve(y_true, proba)
+    from sklearn.calibration import calibration_curve
+
+    observed, predicted = calibration_curve(y_true, np.clip(proba, 0, 1), n_bins=10, strategy="quantile")
+    return {"roc": (fpr, tpr), "precision_recall": (recall, precision), "calibration": (predicted, observed)}
 
 
 def predictions(probabilities, threshold: float = THRESHOLD) -> np.ndarray:

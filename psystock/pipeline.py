@@ -27,7 +27,7 @@ from psystock.models import FAMILIES
 
 log = logging.getLogger("psystock.main")
 
-STEP_NAMES = ("fetch_data", "build_features", *(f.entry_point for f in FAMILIES.values()), "compare", "tune")
+STEP_NAMES = ("fetch_data", "build_features", *(f.entry_point for f in FAMILIES.values()), "baselines", "compare", "tune")
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ class StepRunner:
     def _launch(self, step: Step, key: str) -> None:
         run_id = tracking.create_step_run(
             self.experiment_id, self.parent_run_id, step.entry_point, step.run_name or step.entry_point,
-            tags={tracking.TAG_CACHE_KEY: key},
+            tags=tracking.cache_tags(key),
         )
         self.outcomes[step.entry_point] = Outcome(step.entry_point, "running", run_id)
         log.info("%s: running (run %s)", step.entry_point, run_id)
@@ -145,7 +145,7 @@ def parse_rerun(text: str) -> frozenset[str]:
 
 
 def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) -> dict[str, str]:
-    """fetch_data -> build_features -> trainings (concurrently) -> compare -> tune(winner).
+    """fetch_data -> build_features -> trainings and baselines (concurrently) -> compare -> tune(winner).
 
     Returns the run id of every step (a reused one for a cached step), by entry point.
     """
@@ -171,11 +171,15 @@ def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) 
     training_data = tracking.run_uri(features, tracking.FEATURES_DIR)
     common = {"training_data": training_data, "split": raw["split"], "test_size": raw["test_size"], "seed": raw["seed"]}
     extra = {"keras": {"epochs": raw["keras_epochs"]}}
-    # Costliest first: with fewer workers than trainings, the long one must not wait.
+    # Costliest first: with fewer workers than steps, the long one must not wait.
     families = sorted(FAMILIES.values(), key=lambda f: -f.cost)
-    trainings = runner.run_many([Step(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in families])
-    training_runs = ",".join(trainings[f.entry_point] for f in FAMILIES.values())
-    compare = runner.run(Step("compare", {"training_runs": training_runs, "metric": raw["metric"]}))
+    scored = runner.run_many(
+        [Step(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in families]
+        + [Step("baselines", common)]
+    )
+    candidates = [scored[f.entry_point] for f in FAMILIES.values()]
+    candidates += tracking.baseline_run_ids(scored["baselines"]).values()
+    compare = runner.run(Step("compare", {"training_runs": ",".join(candidates), "metric": raw["metric"]}))
     winner = tracking.get_run(compare).data.tags[tracking.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
     runner.run(Step("tune", common | {"family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"]}))

@@ -66,3 +66,26 @@ def tuning_figure(losses: list[float], title: str) -> Figure:
     ax.legend()
     figure.tight_layout()
     return figure
+
+
+_CURVES = {
+    "roc": ("ROC curve", "false positive rate", "true positive rate"),
+    "precision_recall": ("Precision-recall curve", "recall", "precision"),
+    "calibration": ("Calibration curve", "mean predicted probability", "observed up-rate"),
+}
+
+
+def curve_figure(kind: str, x, y, title: str) -> Figure:
+    """One of the curves of :func:`psystock.evaluation.curves`, with its reference line."""
+    name, xlabel, ylabel = _CURVES[kind]
+    figure = Figure(figsize=(4.5, 4))
+    ax = figure.subplots()
+    ax.plot(x, y, marker="o" if kind == "calibration" else None, markersize=3)
+    if kind in ("roc", "calibration"):
+        ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(f"{name}: {title}")
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure

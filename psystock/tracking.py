@@ -41,8 +41,15 @@ TAG_WINNER_FAMILY = "psystock.winner_family"
 TAG_WINNER_RUN = "psystock.winner_run_id"
 TAG_DATASET_DIGEST = "psystock.dataset_digest"
 TAG_PIPELINE = "psystock.pipeline_run_id"
+# Runs that compete in the leaderboard (trained models and naive baselines).
+TAG_ROLE = "psystock.role"
+CANDIDATE = "candidate"
+BASELINE_FAMILY = "baseline"
+TAG_BASELINE = "psystock.baseline"
+BASELINES_FILE = "baselines.json"
+TAG_BEST_BASELINE = "psystock.best_baseline"
+TAG_BEATS_BASELINES = "psystock.beats_baselines"
 
-TRAINING_STEP_PREFIX = "train_"
 
 
 def run_uri(run_id: str, artifact_path: str) -> str:
@@ -126,21 +133,25 @@ def get_run(run_id: str) -> Run:
         raise PsystockError(f"run {run_id} not found on {mlflow.get_tracking_uri()}: {exc.message}") from None
 
 
-def training_runs(run_ids: Iterable[str] = (), experiment_id: str | None = None) -> list[Run]:
-    """Finished model-training runs: the given ones, or all of an experiment's."""
+def candidate_runs(run_ids: Iterable[str] = (), experiment_id: str | None = None) -> list[Run]:
+    """Finished leaderboard candidates (models and baselines): the given ones, or all of an experiment's."""
     run_ids = [r for r in run_ids if r]
     if run_ids:
         runs = [get_run(r) for r in run_ids]
         unfinished = [r.info.run_id for r in runs if r.info.status != "FINISHED"]
         if unfinished:
-            raise PsystockError(f"training runs not FINISHED: {', '.join(unfinished)}")
+            raise PsystockError(f"runs to compare are not FINISHED: {', '.join(unfinished)}")
         return runs
-    # Tag filters take no IN (...): every training entry point is named train_<family>.
     return MlflowClient().search_runs(
         [experiment_id],
-        filter_string=f"tags.`{TAG_STEP}` LIKE '{TRAINING_STEP_PREFIX}%' AND attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{TAG_ROLE}` = '{CANDIDATE}' AND attributes.status = 'FINISHED'",
         max_results=10_000,
     )
+
+
+def baseline_run_ids(baselines_run_id: str) -> dict[str, str]:
+    """Baseline name -> run id, as a ``baselines`` run recorded them."""
+    return mlflow.artifacts.load_dict(run_uri(baselines_run_id, BASELINES_FILE))
 
 
 def load_features(location: str):
@@ -217,6 +228,17 @@ def fail_if_running(run_id: str) -> None:
 # --- step cache -------------------------------------------------------------
 
 TAG_CACHE_KEY = "psystock.cache_key"
+CACHE_TAG_PREFIX = "psystock.cache."
+
+
+def cache_tags(key: str) -> dict[str, str]:
+    """Tags that make a step run findable by its cache key.
+
+    Besides the readable ``psystock.cache_key``, the key is the *name* of a
+    tag: tag names are indexed in MLflow's SQL stores, so the lookup seeks
+    straight to the runs with this key instead of comparing every run's value.
+    """
+    return {TAG_CACHE_KEY: key, f"{CACHE_TAG_PREFIX}{key}": "1"}
 TAG_CACHED_STEP = "psystock.cached_step"
 TAG_REUSED_RUN = "psystock.reused_run_id"
 
@@ -227,6 +249,7 @@ EXPECTED_ARTIFACTS = {
     "train_logreg": (METRICS_FILE, f"{MODEL}/MLmodel"),
     "train_xgboost": (METRICS_FILE, f"{MODEL}/MLmodel"),
     "train_keras": (METRICS_FILE, f"{MODEL}/MLmodel"),
+    "baselines": (BASELINES_FILE,),
     "compare": (f"{LEADERBOARD_DIR}/leaderboard.csv",),
     "tune": (METRICS_FILE, f"{MODEL}/MLmodel"),
 }
@@ -241,7 +264,7 @@ def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run
     """
     found = MlflowClient().search_runs(
         [experiment_id],
-        filter_string=f"tags.`{TAG_CACHE_KEY}` = '{key}' AND attributes.status = 'FINISHED'",
+        filter_string=f"tags.`{CACHE_TAG_PREFIX}{key}` = '1' AND attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

@@ -17,11 +17,11 @@ import mlflow
 import pandas as pd
 
 from psystock import cli, tracking, tuning
-from psystock.evaluation import confusion, split_dataset
+from psystock.evaluation import split_dataset
 from psystock.models import get_family
-from psystock.plots import confusion_matrix_figure, tuning_figure
+from psystock.plots import tuning_figure
 from psystock.stepkit import run_step
-from psystock.train_step import log_fitted_model
+from psystock.train_step import log_evaluation, log_fitted_model
 from psystock.training import train_and_score
 
 log = logging.getLogger("psystock.tune")
@@ -47,10 +47,7 @@ def tune(args) -> None:
 
     refit = train_and_score(family, data, args.split, args.test_size, args.seed, best.params)
     log.info("refit with the best parameters: %s", ", ".join(f"{k}={v:.4f}" for k, v in refit.scores.items()))
-    mlflow.log_metrics(refit.scores)
-    mlflow.log_dict(refit.scores, tracking.METRICS_FILE)
-    mlflow.log_figure(confusion_matrix_figure(confusion(refit.split.y_test, refit.probabilities), f"tuned {family.name}"),
-                      f"{tracking.PLOTS_DIR}/confusion_matrix.png")
+    log_evaluation(refit.scores, refit.split.y_test, refit.probabilities, f"tuned {family.name}")
     mlflow.log_figure(tuning_figure([t.loss for t in result.trials], f"{family.name}: TPE trials"),
                       f"{tracking.PLOTS_DIR}/tuning_loss.png")
     with tempfile.TemporaryDirectory() as tmp:

@@ -59,9 +59,8 @@ def store(tmp_path, monkeypatch) -> Store:
     return s
 
 
-@pytest.fixture(scope="module")
-def module_store(tmp_path_factory) -> Store:
-    s = make_store(tmp_path_factory.mktemp("store"))
+def _shared_store(tmp_path_factory, name: str):
+    s = make_store(tmp_path_factory.mktemp(name))
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = s.uri
     mlflow.set_tracking_uri(s.uri)
@@ -70,6 +69,30 @@ def module_store(tmp_path_factory) -> Store:
         os.environ.pop("MLFLOW_TRACKING_URI", None)
     else:
         os.environ["MLFLOW_TRACKING_URI"] = previous
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory) -> Store:
+    yield from _shared_store(tmp_path_factory, "store")
+
+
+@pytest.fixture(scope="session")
+def pipeline_store(tmp_path_factory) -> Store:
+    """The store of the cold pipeline that the main and cache tests share."""
+    yield from _shared_store(tmp_path_factory, "pipeline")
+
+
+def small_pipeline(btc_csv: Path, **changes) -> dict[str, object]:
+    """main's parameters for tests: two years of the real data, short Keras and tuning."""
+    return {"source": btc_csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2} | changes
+
+
+@pytest.fixture(scope="session")
+def cold_pipeline(pipeline_store, btc_csv):
+    """One cold `mlflow run . -e main`, all three trainings allowed to run at once."""
+    mlflow.set_tracking_uri(pipeline_store.uri)
+    os.environ["MLFLOW_TRACKING_URI"] = pipeline_store.uri
+    return mlflow_run(pipeline_store, "main", small_pipeline(btc_csv, max_parallel=3), timeout=900)
 
 
 @dataclass

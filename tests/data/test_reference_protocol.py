@@ -47,3 +47,20 @@ def test_logistic_regression_scores_near_the_reference(table):
     params = {name: cli.default_value("train_logreg", name) for name in family.params}
     result = train_and_score(family, features.feature_set(windows.reset_index(drop=True)), "random", 0.33, 4284, params)
     assert result.scores["f1_experiment_score"] == pytest.approx(0.66, abs=0.03)
+
+
+def test_always_up_beats_the_reference_winner_on_its_own_split(table):
+    """The brief's warning, checked: on the reference split, always 'up' scores F1 ~ 0.71."""
+    from psystock.baselines import predict
+    from psystock.evaluation import classification_scores
+
+    _, windows = table
+    data = features.feature_set(windows.reset_index(drop=True))
+    parts = split_dataset(data, "random", 0.33, 4284)
+    up = classification_scores(parts.y_test, predict("always_up", parts.X_train, parts.y_train, parts.X_test, 4284),
+                               probabilistic=False)
+    assert up["f1_experiment_score"] == pytest.approx(0.71, abs=0.01)
+    family = get_family("logreg")
+    params = {name: cli.default_value("train_logreg", name) for name in family.params}
+    logreg = train_and_score(family, data, "random", 0.33, 4284, params)
+    assert up["f1_experiment_score"] > logreg.scores["f1_experiment_score"]

@@ -15,21 +15,18 @@ import mlflow
 import pytest
 
 from psystock import tracking
-from tests.conftest import PROJECT, mlflow_run, project_command
+from tests.conftest import PROJECT, mlflow_run, project_command, small_pipeline as small
 
 pytestmark = pytest.mark.integration
 
 TRAININGS = ("train_logreg", "train_xgboost", "train_keras")
-ALL = ("fetch_data", "build_features", *TRAININGS, "compare", "tune")
+ALL = ("fetch_data", "build_features", *TRAININGS, "baselines", "compare", "tune")
 
 
-def small(btc_csv, **changes):
-    return {"source": btc_csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2} | changes
-
-
-def outcomes(result) -> dict[str, tuple[str, str]]:
+def outcomes(result, ok: bool = True) -> dict[str, tuple[str, str]]:
     """The summary main prints: entry point -> (finished|cached|FAILED, run id)."""
-    assert result.returncode == 0, result.output[-4000:]
+    if ok:
+        assert result.returncode == 0, result.output[-4000:]
     return {m[0]: (m[1], m[2]) for m in re.findall(r"^  (\w+)\s+(finished|cached|FAILED)\s+run (\w+)$",
                                                     result.stdout, re.MULTILINE)}
 
@@ -38,12 +35,16 @@ def ran(result) -> set[str]:
     return {ep for ep, (status, _) in outcomes(result).items() if status == "finished"}
 
 
-@pytest.fixture(scope="module")
-def cold(module_store, btc_csv):
-    result = mlflow_run(module_store, "main", small(btc_csv, max_parallel=3), timeout=900)
-    assert set(outcomes(result)) == set(ALL)
-    assert ran(result) == set(ALL)
-    return result
+@pytest.fixture
+def cold(cold_pipeline):
+    assert set(outcomes(cold_pipeline)) == set(ALL)
+    assert ran(cold_pipeline) == set(ALL)
+    return cold_pipeline
+
+
+@pytest.fixture
+def module_store(pipeline_store):
+    return pipeline_store
 
 
 def test_trainings_overlap_in_time(cold):
@@ -74,18 +75,30 @@ def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_cs
     assert ran(result) == expected
 
 
+def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold):
+    result = mlflow_run(module_store, "main", small(btc_csv, keras_epochs=0))
+    assert result.returncode != 0
+    summary = outcomes(result, ok=False)
+    assert summary["train_keras"][0] == "FAILED"
+    assert {summary[ep][0] for ep in ("train_logreg", "train_xgboost", "baselines")} <= {"finished", "cached"}
+    assert "compare" not in summary and "tune" not in summary
+    assert "train_keras: error: epochs must be at least 1, got 0" in result.stderr
+    assert "main: error: step failed: train_keras" in result.stderr
+    assert mlflow.get_run(result.run_id).info.status == "FAILED"
+    assert mlflow.get_run(summary["train_keras"][1]).info.status == "FAILED"
+
+
 def test_rerun_forces_named_steps(module_store, btc_csv, cold):
     result = mlflow_run(module_store, "main", small(btc_csv, rerun="tune"))
     assert ran(result) == {"tune"}
 
 
 def test_a_step_whose_artifact_was_deleted_is_run_again(module_store, btc_csv, cold):
-    compare_id = outcomes(cold)["compare"][1]
-    location = mlflow.get_run(compare_id).info.artifact_uri
-    os.remove(os.path.join(location, "leaderboard", "leaderboard.csv"))
+    in_use = outcomes(mlflow_run(module_store, "main", small(btc_csv)))["tune"][1]
+    os.remove(os.path.join(mlflow.get_run(in_use).info.artifact_uri, tracking.METRICS_FILE))
     result = mlflow_run(module_store, "main", small(btc_csv))
-    assert ran(result) == {"compare"}
-    assert f"compare: cache miss, run {compare_id} lacks leaderboard/leaderboard.csv" in result.stderr
+    assert ran(result) == {"tune"}
+    assert f"tune: cache miss, run {in_use} lacks {tracking.METRICS_FILE}" in result.stderr
 
 
 def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, btc_csv, cold, tmp_path):
@@ -114,7 +127,8 @@ def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, 
     process.wait()
     assert finished, "no training step finished before the deadline"
     done_before = {r.data.tags[tracking.TAG_STEP]: r.info.run_id for r in client.search_runs(
-        [module_store.experiment_id], "params.seed = '7' AND attributes.status = 'FINISHED'")}
+        [module_store.experiment_id],
+        "params.seed = '7' AND tags.`psystock.step` LIKE '%' AND attributes.status = 'FINISHED'")}
 
     resumed = mlflow_run(module_store, "main", params)
     result = outcomes(resumed)

@@ -1,4 +1,5 @@
-"""The whole experiment: `mlflow run . -e main` on the real BTC-USD bars."""
+"""The whole experiment: `mlflow run . -e main` on the real BTC-USD bars (2019-2020,
+short Keras training and tuning: see ``small_pipeline``)."""
 
 import json
 
@@ -7,20 +8,21 @@ import pandas as pd
 import pytest
 
 from psystock import tracking
-from tests.conftest import mlflow_run
 
 pytestmark = pytest.mark.integration
 
-STEPS = {"fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "compare", "tune"}
+STEPS = {"fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune"}
 
 
-@pytest.fixture(scope="module")
-def pipeline(module_store, btc_csv):
-    result = mlflow_run(
-        module_store, "main", {"source": btc_csv, "keras_epochs": 2, "max_evals": 3, "cv_folds": 3}, timeout=900
-    )
-    assert result.returncode == 0, result.output[-4000:]
-    return mlflow.get_run(result.run_id), result
+@pytest.fixture
+def pipeline(cold_pipeline):
+    assert cold_pipeline.returncode == 0, cold_pipeline.output[-4000:]
+    return mlflow.get_run(cold_pipeline.run_id), cold_pipeline
+
+
+@pytest.fixture
+def module_store(pipeline_store):
+    return pipeline_store
 
 
 def test_main_finishes_with_every_step_linked_to_it(pipeline, module_store):
@@ -42,19 +44,28 @@ def test_main_chains_outputs_by_run_uris(pipeline):
     get = lambda ep: mlflow.get_run(steps[ep])  # noqa: E731
     assert get("build_features").data.params["prices"] == f"runs:/{steps['fetch_data']}/prices"
     features = f"runs:/{steps['build_features']}/features"
-    for ep in ("train_logreg", "train_xgboost", "train_keras", "tune"):
+    for ep in ("train_logreg", "train_xgboost", "train_keras", "baselines", "tune"):
         assert get(ep).data.params["training_data"] == features
-    assert get("compare").data.params["training_runs"] == ",".join(
-        steps[ep] for ep in ("train_logreg", "train_xgboost", "train_keras"))
-    assert get("train_keras").data.params["epochs"] == "2"
+    compared = get("compare").data.params["training_runs"].split(",")
+    assert compared[:3] == [steps[ep] for ep in ("train_logreg", "train_xgboost", "train_keras")]
+    baselines = mlflow.artifacts.load_dict(f"runs:/{steps['baselines']}/baselines.json")
+    assert sorted(compared[3:]) == sorted(baselines.values())
+    assert get("train_keras").data.params["epochs"] == "1"
 
 
-def test_leaderboard_lists_the_three_families_and_tune_takes_the_winner(pipeline):
+def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(pipeline):
     main, _ = pipeline
     steps = json.loads(main.data.tags["psystock.step_runs"])
     board = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{steps['compare']}/leaderboard/leaderboard.csv"))
-    assert sorted(board["family"]) == ["keras", "logreg", "xgboost"]
-    winner = board.iloc[0]["family"]
+    assert sorted(board["family"]) == ["baseline", "baseline", "baseline", "keras", "logreg", "xgboost"]
+    assert sorted(board.loc[board["family"] == "baseline", "run_name"]) == [
+        "baseline_always_up", "baseline_persistence", "baseline_random_rate"]
+    winner = board[board["family"] != "baseline"].iloc[0]["family"]
+    compare = mlflow.get_run(steps["compare"])
+    best_baseline = board[board["family"] == "baseline"].iloc[0]
+    assert compare.data.tags[tracking.TAG_BEST_BASELINE] == best_baseline["run_name"]
+    model_score = board[board["family"] != "baseline"].iloc[0]["f1_experiment_score"]
+    assert compare.data.tags[tracking.TAG_BEATS_BASELINES] == str(model_score > best_baseline["f1_experiment_score"]).lower()
     tune = mlflow.get_run(steps["tune"])
     assert tune.data.params["family"] == winner
     assert main.data.tags[tracking.TAG_WINNER_FAMILY] == winner
@@ -67,8 +78,8 @@ def test_tuning_run_has_max_evals_children(pipeline, module_store):
     trials = mlflow.MlflowClient().search_runs(
         [module_store.experiment_id], f"tags.mlflow.parentRunId = '{tune_id}'"
     )
-    assert len(trials) == 3
-    assert sorted(t.info.run_name for t in trials) == ["trial_001", "trial_002", "trial_003"]
+    assert len(trials) == 2  # max_evals
+    assert sorted(t.info.run_name for t in trials) == ["trial_001", "trial_002"]
 
 
 def test_main_reports_progress_per_step(pipeline):

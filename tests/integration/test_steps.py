@@ -102,12 +102,15 @@ def test_training_logs_metrics_plot_and_a_loadable_model(trained, training_data,
     assert run.data.tags[tracking.TAG_FAMILY] == family
     assert run.data.params["training_data"] == training_data
     assert run.data.params["split"] == "chronological" and run.data.params["seed"] == "4284"
-    for metric in ("f1_experiment_score", "test_accuracy", "test_precision", "test_recall", "test_roc_auc"):
+    for metric in ("f1_experiment_score", "test_accuracy", "test_balanced_accuracy", "test_precision",
+                   "test_recall", "test_roc_auc", "test_up_rate"):
         assert 0 <= run.data.metrics[metric] <= 1
+    assert -1 <= run.data.metrics["test_mcc"] <= 1 and run.data.metrics["test_log_loss"] > 0
     # chronological split of 2284 rows at test_size 0.33: the last 754 rows, from 2018-12-08 on
     assert (run.data.tags["n_train"], run.data.tags["n_test"]) == ("1530", "754")
     assert run.data.tags["test_first_date"] > run.data.tags["train_last_date"]
-    assert "plots/confusion_matrix.png" in artifacts(run.info.run_id, "plots")
+    assert {f"plots/{name}.png" for name in ("confusion_matrix", "roc_curve", "precision_recall_curve",
+                                             "calibration_curve")} <= artifacts(run.info.run_id, "plots")
     scores = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/metrics.json"))
     assert scores["f1_experiment_score"] == pytest.approx(run.data.metrics["f1_experiment_score"])
 
@@ -129,6 +132,24 @@ def test_training_autologs_framework_details(trained):
     keras = trained["train_keras"]
     assert keras.data.params["optimizer_name"] == "adam" and keras.data.params["epochs"] == "2"
     assert "training_logs" in artifacts(keras.info.run_id)  # TensorBoard event files
+
+
+def test_baselines_score_on_the_models_split(module_store, training_data, trained):
+    run = finished(mlflow_run(module_store, "baselines", {"training_data": training_data}))
+    ids = json.loads(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/baselines.json"))
+    assert sorted(ids) == ["always_up", "persistence", "random_rate"]
+    children = {name: mlflow.get_run(rid) for name, rid in ids.items()}
+    for name, child in children.items():
+        assert child.data.tags["mlflow.parentRunId"] == run.info.run_id
+        assert child.data.tags[tracking.TAG_FAMILY] == "baseline"
+        assert child.info.run_name == f"baseline_{name}"
+        assert "test_roc_auc" not in child.data.metrics  # no probabilities
+    # Same test split as the models: the same up-rate.
+    model = trained["train_logreg"].data.metrics
+    for child in children.values():
+        assert child.data.metrics["test_up_rate"] == pytest.approx(model["test_up_rate"])
+    up = children["always_up"].data.metrics
+    assert up["test_recall"] == 1.0 and up["test_precision"] == pytest.approx(up["test_up_rate"])
 
 
 def test_compare_ranks_the_training_runs(module_store, trained):

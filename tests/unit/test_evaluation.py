@@ -84,3 +84,32 @@ def test_walk_forward_folds_validate_after_training():
 def test_cv_folds_reject_fewer_than_two():
     with pytest.raises(PsystockError, match="cv_folds must be at least 2"):
         cv_folds("random", 1, seed=1)
+
+
+def test_extended_scores_equal_scikit_learn():
+    y_true = np.array([1, 0, 1, 1, 0, 1, 0, 0])
+    proba = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.51, 0.5, 0.1])
+    y_pred = (proba > 0.5).astype(int)
+    scores = classification_scores(y_true, proba)
+    assert scores["test_balanced_accuracy"] == pytest.approx(metrics.balanced_accuracy_score(y_true, y_pred))
+    assert scores["test_mcc"] == pytest.approx(metrics.matthews_corrcoef(y_true, y_pred))
+    assert scores["test_log_loss"] == pytest.approx(metrics.log_loss(y_true, proba))
+    assert scores["test_up_rate"] == 0.5
+
+
+def test_hard_predictions_have_no_roc_auc_or_log_loss():
+    scores = classification_scores([1, 0, 1, 0], [1, 1, 1, 1], probabilistic=False)
+    assert "test_roc_auc" not in scores and "test_log_loss" not in scores
+    assert scores["test_recall"] == 1.0 and scores["test_precision"] == 0.5
+
+
+def test_curves_span_the_unit_square():
+    from psystock.evaluation import curves
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    found = curves(y, np.clip(y * 0.6 + rng.random(200) * 0.4, 0, 1))
+    fpr, tpr = found["roc"]
+    assert (fpr[0], tpr[0], fpr[-1], tpr[-1]) == (0, 0, 1, 1)
+    predicted, observed = found["calibration"]
+    assert ((predicted >= 0) & (predicted <= 1)).all() and ((observed >= 0) & (observed <= 1)).all()

@@ -2,7 +2,7 @@ import pandas as pd
 import pytest
 
 from psystock import PsystockError
-from psystock.leaderboard import rank, to_markdown
+from psystock.leaderboard import rank, to_markdown, winners
 
 
 def rows():
@@ -41,3 +41,32 @@ def test_markdown_has_a_row_per_run():
     text = to_markdown(rank(rows(), "f1_experiment_score"))
     assert text.count("\n") == 2 + 3
     assert "| logreg" in text and "0.6600" in text
+
+
+def with_baselines():
+    extra = pd.DataFrame({"family": ["baseline", "baseline"], "run_name": ["baseline_always_up", "baseline_persistence"],
+                          "run_id": ["4", "5"], "f1_experiment_score": [0.71, 0.50], "accuracy": [0.55, 0.5]})
+    return pd.concat([rows(), extra], ignore_index=True)
+
+
+def test_winner_is_the_best_model_even_when_a_baseline_tops_the_board():
+    board = rank(with_baselines(), "f1_experiment_score")
+    assert board.iloc[0]["run_name"] == "baseline_always_up"
+    model, baseline, beats = winners(board, "f1_experiment_score")
+    assert (model["family"], baseline["run_name"], beats) == ("logreg", "baseline_always_up", False)
+
+
+def test_a_model_above_every_baseline_beats_them():
+    model, baseline, beats = winners(rank(with_baselines(), "accuracy"), "accuracy")
+    assert (model["family"], baseline["run_name"], beats) == ("xgboost", "baseline_always_up", True)
+
+
+def test_lower_is_better_metrics_rank_ascending():
+    frame = rows().assign(test_log_loss=[0.70, 0.69, 0.71])
+    assert rank(frame, "test_log_loss")["family"].tolist() == ["logreg", "keras", "xgboost"]
+
+
+def test_only_baselines_is_an_error():
+    board = rank(with_baselines().query("family == 'baseline'"), "f1_experiment_score")
+    with pytest.raises(PsystockError, match="only baselines"):
+        winners(board, "f1_experiment_score")

@@ -1,0 +1,41 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from psystock import PsystockError
+from psystock.baselines import predict
+from psystock.evaluation import classification_scores
+
+# Five test days; the last feature column is "today", the label is "tomorrow".
+X_TEST = pd.DataFrame({"0": [0, 1, 1, 0, 1], "1": [1, 1, 0, 0, 1]})
+Y_TEST = pd.Series([1, 1, 0, 1, 1])
+X_TRAIN = pd.DataFrame({"0": [0, 1, 0, 1], "1": [1, 0, 1, 1]})
+Y_TRAIN = pd.Series([1, 1, 1, 0])
+
+
+def test_always_up_scores_what_arithmetic_says():
+    pred = predict("always_up", X_TRAIN, Y_TRAIN, X_TEST, seed=1)
+    assert pred.tolist() == [1, 1, 1, 1, 1]
+    scores = classification_scores(Y_TEST, pred, probabilistic=False)
+    # precision = up-rate 4/5, recall 1 -> F1 = 2 * 0.8 / 1.8
+    assert scores["f1_experiment_score"] == pytest.approx(2 * 0.8 / 1.8)
+    assert scores["test_accuracy"] == pytest.approx(0.8)
+
+
+def test_persistence_repeats_the_last_known_day():
+    pred = predict("persistence", X_TRAIN, Y_TRAIN, X_TEST, seed=1)
+    assert pred.tolist() == [1, 1, 0, 0, 1]
+    assert classification_scores(Y_TEST, pred, probabilistic=False)["test_accuracy"] == pytest.approx(0.8)
+
+
+def test_random_rate_is_seeded_and_follows_the_training_up_rate():
+    big = pd.DataFrame({"0": np.zeros(20000, dtype=int)})
+    first = predict("random_rate", X_TRAIN, Y_TRAIN, big, seed=5)
+    assert first.tolist() == predict("random_rate", X_TRAIN, Y_TRAIN, big, seed=5).tolist()
+    assert first.tolist() != predict("random_rate", X_TRAIN, Y_TRAIN, big, seed=6).tolist()
+    assert first.mean() == pytest.approx(0.75, abs=0.01)
+
+
+def test_unknown_baseline_is_an_error():
+    with pytest.raises(PsystockError, match="unknown baseline 'coin'"):
+        predict("coin", X_TRAIN, Y_TRAIN, X_TEST, seed=1)

@@ -34,14 +34,14 @@ def configure_logging() -> None:
 def run_step(
     entry_point: str,
     body: Callable[[StepArgs], None],
-    run_name: Callable[[StepArgs], str] | str | None = None,
+    run_name: str | None = None,
     argv: list[str] | None = None,
 ) -> None:
     """Run ``body`` for ``entry_point`` inside an MLflow run; exit non-zero on bad input."""
     configure_logging()
     args = parse_step_args(entry_point, argv)
     try:
-        _run(entry_point, body, args, run_name(args) if callable(run_name) else run_name)
+        _run(entry_point, body, args, run_name)
     except PsystockError as exc:
         print(f"{entry_point}: error: {exc}", file=sys.stderr)
         sys.exit(2)

@@ -1,11 +1,15 @@
-"""Bad input: one readable error line, a non-zero exit and a FAILED run -- through `mlflow run`."""
+"""Bad input: one readable error line, a non-zero exit and a FAILED run.
+
+Most cases run the step module as MLflow's command line would (``step_run``);
+the end-to-end cases go through the real ``mlflow run``.
+"""
 
 import mlflow
 import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import mlflow_run
+from tests.conftest import mlflow_run, step_run
 
 pytestmark = pytest.mark.integration
 
@@ -85,31 +89,37 @@ def text_price(frame):
 )
 def test_fetch_rejects_bad_csv(module_store, tmp_path, corrupt, message):
     path = write(corrupt(bars()), tmp_path / "bad.csv")
-    result = mlflow_run(module_store, "fetch_data", {"source": path, "start": "2020-01-01", "end": "2020-12-31"})
+    result = step_run(module_store, "fetch_data", {"source": path, "start": "2020-01-01", "end": "2020-12-31"})
     assert_fails_clearly(result, message)
+
+
+def test_bad_csv_through_mlflow_run(module_store, tmp_path):
+    path = write(unsorted(bars()), tmp_path / "bad.csv")
+    result = mlflow_run(module_store, "fetch_data", {"source": path, "start": "2020-01-01", "end": "2020-12-31"})
+    assert_fails_clearly(result, "fetch_data: error: dates are not in ascending order")
 
 
 def test_fetch_rejects_a_range_too_short_for_one_window(module_store, tmp_path):
     path = write(bars(40), tmp_path / "ok.csv")
-    result = mlflow_run(module_store, "fetch_data", {"source": path, "start": "2020-02-01", "end": "2020-03-31"})
+    result = step_run(module_store, "fetch_data", {"source": path, "start": "2020-02-01", "end": "2020-03-31"})
     assert_fails_clearly(result, "9 rows between 2020-02-01 and 2020-03-31")
 
 
 def test_build_features_rejects_window_below_one(module_store, tmp_path):
     path = write(bars(), tmp_path / "ok.csv")
-    result = mlflow_run(module_store, "build_features", {"prices": path, "window": 0})
+    result = step_run(module_store, "build_features", {"prices": path, "window": 0})
     assert_fails_clearly(result, "build_features: error: window must be at least 1, got 0")
 
 
 def test_build_features_rejects_a_missing_run(module_store):
-    result = mlflow_run(module_store, "build_features", {"prices": "runs:/0123456789abcdef0123456789abcdef/prices"})
+    result = step_run(module_store, "build_features", {"prices": "runs:/0123456789abcdef0123456789abcdef/prices"})
     assert_fails_clearly(result, "build_features: error: prices: cannot read runs:/0123456789abcdef0123456789abcdef")
 
 
 @pytest.mark.parametrize("test_size", [0, 1.5])
 def test_training_rejects_test_size_outside_unit_interval(module_store, tmp_path, test_size):
     path = reference_table(tmp_path / "training_data.csv")
-    result = mlflow_run(module_store, "train_logreg", {"training_data": path, "test_size": test_size})
+    result = step_run(module_store, "train_logreg", {"training_data": path, "test_size": test_size})
     assert_fails_clearly(result, f"train_logreg: error: test_size must be between 0 and 1 (exclusive), got {float(test_size)}")
 
 
@@ -124,13 +134,13 @@ def test_training_accepts_a_reference_table_without_dates(module_store, tmp_path
 
 def test_tune_rejects_an_unknown_family(module_store, tmp_path):
     path = reference_table(tmp_path / "training_data.csv")
-    result = mlflow_run(module_store, "tune", {"training_data": path, "family": "forest"})
+    result = step_run(module_store, "tune", {"training_data": path, "family": "forest"})
     assert_fails_clearly(result, "tune: error: unknown model family 'forest'; choose one of logreg, xgboost, keras")
 
 
 def test_tune_rejects_negative_max_evals(module_store, tmp_path):
     path = reference_table(tmp_path / "training_data.csv")
-    result = mlflow_run(module_store, "tune", {"training_data": path, "max_evals": -1})
+    result = step_run(module_store, "tune", {"training_data": path, "max_evals": -1})
     assert_fails_clearly(result, "tune: error: max_evals must be at least 1, got -1")
 
 

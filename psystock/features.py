@@ -49,6 +49,17 @@ def make_windows(labels: pd.Series, window: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[str(i) for i in range(window + 1)], index=index)
 
 
+def latest_features(labels: pd.Series, window: int) -> pd.DataFrame:
+    """The model input that predicts the day after the last label: one row,
+    columns ``0..window-1`` holding the last ``window`` labels, oldest first,
+    indexed by the last label's day."""
+    check_window(window)
+    if len(labels) < window:
+        raise PsystockError(f"{len(labels)} days of labels cannot fill one window of {window} days")
+    row = labels.to_numpy()[-window:]
+    return pd.DataFrame([row], columns=[str(i) for i in range(window)], index=labels.index[-1:])
+
+
 def feature_set(table: pd.DataFrame, dates: pd.Series | None = None) -> FeatureSet:
     """Split a training table (reference layout: last column is the label) into X and y.
 

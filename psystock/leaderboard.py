@@ -10,6 +10,8 @@ COLUMNS = ("rank", "family", "run_name", "run_id")
 BASELINE = "baseline"  # the family of the naive baselines
 # Metrics where a smaller value is better; every other one is better larger.
 LOWER_IS_BETTER = ("test_log_loss",)
+# Facts about the test split rather than scores: never "best".
+NOT_SCORES = ("test_up_rate",)
 # Test-split metrics every model run logs (autologged training metrics are left out).
 TEST_METRICS = (
     "f1_experiment_score", "test_accuracy", "test_balanced_accuracy", "test_precision", "test_recall",

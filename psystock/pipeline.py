@@ -16,18 +16,22 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 import mlflow
 from mlflow.exceptions import ExecutionException
 
-from psystock import PsystockError, caching, tracking
+from psystock import PsystockError, caching, registry, tracking
 from psystock.cli import PROJECT_ROOT, StepArgs, load_entry_points
 from psystock.data import parse_day
 from psystock.models import FAMILIES
 
 log = logging.getLogger("psystock.main")
 
-STEP_NAMES = ("fetch_data", "build_features", *(f.entry_point for f in FAMILIES.values()), "baselines", "compare", "tune")
+STEP_NAMES = (
+    "fetch_data", "build_features", *(f.entry_point for f in FAMILIES.values()), "baselines", "compare", "tune",
+    "register", "predict",
+)
 
 
 @dataclass(frozen=True)
@@ -76,13 +80,13 @@ class StepRunner:
             key = caching.cache_key(
                 step.entry_point,
                 caching.resolved_params(step.entry_point, step.params, entry_points),
-                caching.code_digest(step.entry_point, PROJECT_ROOT),
+                caching.code_digest(step.entry_point, Path(self.project_dir)),
                 step.inputs,
             )
             reused = self._cached(step.entry_point, key)
             if reused is None:
                 to_launch.append((step, key))
-        with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch) or 1))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
             list(pool.map(lambda item: self._launch(*item), to_launch))
         failed = [o for o in (self.outcomes[s.entry_point] for s in steps) if o.status == "FAILED"]
         if failed:
@@ -145,7 +149,8 @@ def parse_rerun(text: str) -> frozenset[str]:
 
 
 def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) -> dict[str, str]:
-    """fetch_data -> build_features -> trainings and baselines (concurrently) -> compare -> tune(winner).
+    """fetch_data -> build_features -> trainings and baselines (concurrently) -> compare
+    -> tune(best model family) -> register (if it beats the baselines) -> predict (if a champion exists).
 
     Returns the run id of every step (a reused one for a cached step), by entry point.
     """
@@ -182,5 +187,21 @@ def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) 
     compare = runner.run(Step("compare", {"training_runs": ",".join(candidates), "metric": raw["metric"]}))
     winner = tracking.get_run(compare).data.tags[tracking.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
-    runner.run(Step("tune", common | {"family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"]}))
+    tune = runner.run(
+        Step("tune", common | {"family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"]})
+    )
+    runner.run(
+        Step("register", {"tuned_run": tune, "compare_run": compare, "ticker": raw["ticker"], "metric": raw["metric"],
+                          "min_improvement": raw["min_improvement"]})
+    )
+    champion = tracking.champion_version(registry.model_name(raw["ticker"]))
+    if champion is None:
+        log.info("predict: skipped, %s has no champion yet", registry.model_name(raw["ticker"]))
+    else:
+        # The version, not the alias, enters the cache key: a new champion must predict anew.
+        runner.run(
+            Step("predict", {"ticker": raw["ticker"], "model_uri": champion,
+                             "prices": tracking.run_uri(fetch, tracking.PRICES_DIR), "window": raw["window"],
+                             "threshold": raw["threshold"]})
+        )
     return {name: outcome.run_id for name, outcome in runner.outcomes.items()}

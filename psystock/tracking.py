@@ -32,6 +32,7 @@ MODEL = "model"
 PLOTS_DIR = "plots"
 METRICS_FILE = "metrics.json"
 LEADERBOARD_DIR = "leaderboard"
+REPORT_DIR = "report"
 TUNING_DIR = "tuning"
 
 # Tags that psystock sets on its runs.
@@ -251,6 +252,7 @@ EXPECTED_ARTIFACTS = {
     "train_keras": (METRICS_FILE, f"{MODEL}/MLmodel"),
     "baselines": (BASELINES_FILE,),
     "compare": (f"{LEADERBOARD_DIR}/leaderboard.csv",),
+    "predict": ("predictions.csv",),
     "tune": (METRICS_FILE, f"{MODEL}/MLmodel"),
 }
 
@@ -311,3 +313,64 @@ def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, re
     )
     MlflowClient().set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
+
+
+def champion_version(name: str, alias: str = "champion") -> str | None:
+    """``models:/<name>/<version>`` of the model's alias, or None if it has none yet."""
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return f"models:/{name}/{version.version}"
+
+
+def upstream_run(run: Run, param: str) -> Run | None:
+    """The run whose ``runs:/`` URI ``run`` took as parameter ``param``, if any."""
+    run_id = run_id_from_uri(run.data.params.get(param, ""))
+    return get_run(run_id) if run_id else None
+
+
+def dataset_facts(run: Run) -> dict[str, object]:
+    """Ticker, range, rows and digest of the prices behind a model run (following its inputs)."""
+    features = upstream_run(run, "training_data")
+    prices = upstream_run(features, "prices") if features else None
+    if prices is None:
+        return {"training data": run.data.params.get("training_data", "?")}
+    tags = prices.data.tags
+    return {
+        "ticker": tags.get("ticker", "?"),
+        "range": f"{tags.get('first_date', '?')} to {tags.get('last_date', '?')}",
+        "rows (days)": int(prices.data.metrics.get("rows", 0)),
+        "digest": tags.get(TAG_DATASET_DIGEST, "?"),
+        "source": prices.data.params.get("source", "?"),
+        "fetch run": prices.info.run_id,
+        "features run": features.info.run_id,
+    }
+
+
+def split_facts(run: Run) -> dict[str, object]:
+    """How a model run split its data: parameters and the days on each side."""
+    params, tags = run.data.params, run.data.tags
+    facts = {name: params.get(name, "?") for name in ("split", "test_size", "seed")}
+    facts["train rows"] = tags.get("n_train", "?")
+    facts["test rows"] = tags.get("n_test", "?")
+    if "test_first_date" in tags:
+        facts["train days"] = f"{tags['train_first_date']} to {tags['train_last_date']}"
+        facts["test days"] = f"{tags['test_first_date']} to {tags['test_last_date']}"
+    return facts
+
+
+def artifact_bytes(run_id: str, path: str) -> bytes | None:
+    """The content of one artifact of a run, or None if it is not there."""
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_uri(run_id, path), dst_path=tempfile.mkdtemp())).read_bytes()
+    except (MlflowException, OSError):
+        return None
+
+
+def dataset_digest(run: Run) -> str | None:
+    """The digest of the prices a model run was trained on, following its inputs back
+    (``training_data`` -> build_features -> ``prices`` -> fetch_data)."""
+    features = upstream_run(run, "training_data")
+    prices = upstream_run(features, "prices") if features else None
+    return prices.data.tags.get(TAG_DATASET_DIGEST) if prices else None

@@ -28,6 +28,11 @@ def check_max_evals(max_evals: int) -> None:
         raise PsystockError(f"max_evals must be at least 1, got {max_evals}")
 
 
+def check_min_improvement(min_improvement: float) -> None:
+    if min_improvement < 0:
+        raise PsystockError(f"min_improvement must be >= 0, got {min_improvement}")
+
+
 def check_cv_folds(cv_folds: int) -> None:
     if cv_folds < 2:
         raise PsystockError(f"cv_folds must be at least 2, got {cv_folds}")

@@ -3,12 +3,16 @@
 Reads: ``training_runs`` (comma-separated run ids or ``runs:/`` URIs of model
 and baseline runs; empty = every finished candidate run of ``experiment``,
 default: this run's experiment).
-Writes: ``leaderboard/leaderboard.{csv,md,png}`` (models and baselines), tags
+Writes: ``leaderboard/leaderboard.{csv,md,png}`` (models and baselines),
+``report/report.html`` (self-contained: leaderboard with the best value per
+column marked, bar chart, each model's confusion matrix and ROC curve,
+dataset and split) and ``report/report.md``, tags
 ``psystock.winner_family`` / ``psystock.winner_run_id`` (the best *model*),
 ``psystock.best_baseline``, ``psystock.beats_baselines``, metrics
 ``best_<metric>`` and ``best_baseline_<metric>``.
 """
 
+import io
 import logging
 import tempfile
 from pathlib import Path
@@ -16,7 +20,7 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 
-from psystock import PsystockError, leaderboard, plots, tracking
+from psystock import PsystockError, leaderboard, plots, report, tracking
 from psystock.stepkit import run_step
 
 log = logging.getLogger("psystock.compare")
@@ -44,7 +48,9 @@ def compare(args) -> None:
         board.to_csv(Path(tmp, "leaderboard.csv"), index=False)
         Path(tmp, "leaderboard.md").write_text(leaderboard.to_markdown(board))
         mlflow.log_artifacts(tmp, tracking.LEADERBOARD_DIR)
-    mlflow.log_figure(plots.leaderboard_figure(board, args.metric), f"{tracking.LEADERBOARD_DIR}/leaderboard.png")
+    chart = plots.leaderboard_figure(board, args.metric)
+    mlflow.log_figure(chart, f"{tracking.LEADERBOARD_DIR}/leaderboard.png")
+    _log_report(board, args.metric, {r.info.run_id: r for r in runs}, chart)
     winner, baseline, beats = leaderboard.winners(board, args.metric)
     mlflow.log_metric(f"best_{args.metric}", float(winner[args.metric]))
     mlflow.set_tags({tracking.TAG_WINNER_FAMILY: winner["family"], tracking.TAG_WINNER_RUN: winner["run_id"],
@@ -56,6 +62,24 @@ def compare(args) -> None:
         if not beats:
             log.warning("no model beats the best baseline: %s %s=%.4f vs %s %.4f", baseline["run_name"],
                         args.metric, baseline[args.metric], winner["family"], winner[args.metric])
+
+
+def _log_report(board: pd.DataFrame, metric: str, runs: dict, chart) -> None:
+    """report/report.html (self-contained) and report/report.md."""
+    models = [runs[rid] for rid, family in zip(board["run_id"], board["family"]) if family != tracking.BASELINE_FAMILY]
+    reference = models[0] if models else runs[board["run_id"].iloc[0]]
+    dataset, split = tracking.dataset_facts(reference), tracking.split_facts(reference)
+    images = {}
+    for run in models:
+        found = {title: tracking.artifact_bytes(run.info.run_id, f"{tracking.PLOTS_DIR}/{name}.png")
+                 for title, name in (("confusion matrix", "confusion_matrix"), ("ROC curve", "roc_curve"))}
+        images[run.info.run_name] = {title: png for title, png in found.items() if png}
+    buffer = io.BytesIO()
+    chart.savefig(buffer, format="png")
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "report.html").write_text(report.render_html(board, metric, dataset, split, buffer.getvalue(), images))
+        Path(tmp, "report.md").write_text(report.render_markdown(board, metric, dataset, split))
+        mlflow.log_artifacts(tmp, tracking.REPORT_DIR)
 
 
 def _experiment_id(name: str) -> str:

@@ -1,12 +1,16 @@
 """main: the whole experiment, each step a child run launched with ``mlflow.run``.
 
 Reads: the parameters of every step (ticker, dates, source, window, split, ...).
-Reuses a step's earlier FINISHED run when its cache key matches (``use_cache``;
-``rerun`` forces named steps); trainings run concurrently (``max_parallel``).
+Runs fetch_data, build_features, the trainings and baselines (concurrently,
+``max_parallel``), compare, tune (best model family), register (the gate,
+``min_improvement``) and, once a champion exists, predict. Reuses a step's
+earlier FINISHED run when its cache key matches (``use_cache``; ``rerun``
+forces named steps).
 Writes: one child run per step (linked by ``mlflow.parentRunId``; a cached step
 as a small run pointing at the reused one), tags ``psystock.step_runs``
-(entry point -> run id), ``psystock.cached_steps``, ``psystock.winner_family``
-and, from the tuning run, metrics ``tuned_<metric>`` and ``best_cv_f1``.
+(entry point -> run id), ``psystock.cached_steps``, ``psystock.winner_family``,
+``psystock.registry_decision``, ``psystock.champion`` and, from the tuning
+run, metrics ``tuned_<metric>`` and ``best_cv_f1``.
 """
 
 import json
@@ -14,9 +18,15 @@ import os
 
 import mlflow
 
-from psystock import PsystockError, pipeline, tracking
+from psystock import PsystockError, pipeline, registry, tracking
 from psystock.stepkit import run_step
-from psystock.validation import check_cv_folds, check_max_evals, check_split, check_window
+from psystock.validation import (
+    check_cv_folds,
+    check_max_evals,
+    check_min_improvement,
+    check_split,
+    check_window,
+)
 
 
 def main(args) -> None:
@@ -24,6 +34,7 @@ def main(args) -> None:
     check_window(args.window)
     check_max_evals(args.max_evals)
     check_cv_folds(args.cv_folds)
+    check_min_improvement(args.min_improvement)
     if args.use_cache.lower() not in ("true", "false"):
         raise PsystockError(f"use_cache must be true or false, got {args.use_cache!r}")
     if args.max_parallel < 0:
@@ -49,7 +60,11 @@ def main(args) -> None:
         )
     tuned = tracking.get_run(steps["tune"])
     compare = tracking.get_run(steps["compare"])
-    mlflow.set_tag(tracking.TAG_WINNER_FAMILY, compare.data.tags[tracking.TAG_WINNER_FAMILY])
+    mlflow.set_tags({
+        tracking.TAG_WINNER_FAMILY: compare.data.tags[tracking.TAG_WINNER_FAMILY],
+        "psystock.registry_decision": tracking.get_run(steps["register"]).data.tags["psystock.decision"],
+        "psystock.champion": tracking.champion_version(registry.model_name(args.ticker)) or "none",
+    })
     mlflow.log_metrics(
         {f"tuned_{args.metric}": tuned.data.metrics[args.metric], "best_cv_f1": tuned.data.metrics["best_cv_f1"]}
     )

@@ -83,8 +83,14 @@ def pipeline_store(tmp_path_factory) -> Store:
 
 
 def small_pipeline(btc_csv: Path, **changes) -> dict[str, object]:
-    """main's parameters for tests: two years of the real data, short Keras and tuning."""
-    return {"source": btc_csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2} | changes
+    """main's parameters for tests: two years of the real data, short Keras and tuning.
+
+    ``min_improvement=1`` makes the registry gate refuse every model, so the
+    shared store never gets a champion and ``predict`` never runs: the
+    registered path is tested on its own in test_steps.
+    """
+    return {"source": btc_csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2,
+            "min_improvement": 1} | changes
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,7 @@ class Family:
     pip_requirements: tuple[str, ...]
     as_model_input: Callable[[Any], Any] = lambda X: X
     prepare: Callable[[], None] = lambda: None
+    log_model_kwargs: tuple[tuple[str, Any], ...] = ()
 
     def autolog(self) -> None:
         """Switch on the framework's MLflow autologging; models are logged by :meth:`log_model`."""
@@ -75,7 +76,7 @@ class Family:
 
         return getattr(mlflow, self.model_flavor).log_model(
             model, name=name, signature=signature, input_example=input_example,
-            pip_requirements=list(self.pip_requirements),
+            pip_requirements=list(self.pip_requirements), **dict(self.log_model_kwargs),
         )
 
     @property

@@ -89,5 +89,7 @@ FAMILY = Family(
     autolog_flavor="sklearn",
     model_flavor="sklearn",
     prepare=_quiet_autolog,
+    # Served and loaded as pyfunc, the model answers P(down), P(up) per row.
+    log_model_kwargs=(("pyfunc_predict_fn", "predict_proba"),),
     pip_requirements=requirements(),
 )

@@ -11,7 +11,8 @@ from psystock import tracking
 
 pytestmark = pytest.mark.integration
 
-STEPS = {"fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune"}
+STEPS = {"fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune",
+         "register"}  # no predict: small_pipeline's gate refuses every model, so there is no champion
 
 
 @pytest.fixture
@@ -62,6 +63,11 @@ def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(
         "baseline_always_up", "baseline_persistence", "baseline_random_rate"]
     winner = board[board["family"] != "baseline"].iloc[0]["family"]
     compare = mlflow.get_run(steps["compare"])
+    page = mlflow.artifacts.load_text(f"runs:/{steps['compare']}/report/report.html")
+    assert "https://" not in page and "http://" not in page  # self-contained
+    assert page.count("data:image/png;base64,") == 1 + 3 * 2  # bar chart; confusion matrix and ROC per model
+    fetch = mlflow.get_run(steps["fetch_data"])
+    assert fetch.data.tags["psystock.dataset_digest"] in page and "2019-01-01 to 2020-12-31" in page
     best_baseline = board[board["family"] == "baseline"].iloc[0]
     assert compare.data.tags[tracking.TAG_BEST_BASELINE] == best_baseline["run_name"]
     model_score = board[board["family"] != "baseline"].iloc[0]["f1_experiment_score"]
@@ -80,6 +86,18 @@ def test_tuning_run_has_max_evals_children(pipeline, module_store):
     )
     assert len(trials) == 2  # max_evals
     assert sorted(t.info.run_name for t in trials) == ["trial_001", "trial_002"]
+
+
+def test_register_records_why_the_tuned_model_was_refused(pipeline):
+    main, _ = pipeline
+    steps = json.loads(main.data.tags["psystock.step_runs"])
+    register = mlflow.get_run(steps["register"])
+    tune = mlflow.get_run(steps["tune"])
+    assert register.data.params["tuned_run"] == steps["tune"]
+    assert register.data.tags["psystock.decision"] == "refused"
+    assert "does not beat the best baseline" in register.data.tags["psystock.reason"]
+    assert register.data.metrics["candidate_f1_experiment_score"] == tune.data.metrics["f1_experiment_score"]
+    assert main.data.tags["psystock.champion"] == "none"
 
 
 def test_main_reports_progress_per_step(pipeline):

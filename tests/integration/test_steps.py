@@ -5,6 +5,9 @@ build_features, whose URI feeds every training step and tune.
 """
 
 import json
+import os
+import signal
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -120,7 +123,11 @@ def test_training_logs_metrics_plot_and_a_loadable_model(trained, training_data,
     window = pd.DataFrame([[1, 0] * 7], columns=[str(i) for i in range(14)])
     if family == "keras":
         window = window.to_numpy().astype("float32")
-    assert np.asarray(model.predict(window)).size == 1
+    answer = np.asarray(model.predict(window), dtype=float)
+    if family == "logreg":  # served as predict_proba: (P(down), P(up))
+        assert answer.shape == (1, 2) and answer.sum() == pytest.approx(1.0)
+    else:
+        assert answer.size == 1
 
 
 def test_training_autologs_framework_details(trained):
@@ -171,8 +178,13 @@ def test_compare_by_another_metric_over_the_whole_experiment(module_store, train
     assert run.data.metrics["best_test_accuracy"] == pytest.approx(best.data.metrics["test_accuracy"])
 
 
-def test_tune_logs_one_child_run_per_trial(module_store, training_data):
-    run = finished(mlflow_run(module_store, "tune", {"training_data": training_data, "max_evals": 3, "cv_folds": 3}))
+@pytest.fixture(scope="module")
+def tuned(module_store, training_data):
+    return finished(mlflow_run(module_store, "tune", {"training_data": training_data, "max_evals": 3, "cv_folds": 3}))
+
+
+def test_tune_logs_one_child_run_per_trial(module_store, tuned):
+    run = tuned
     children = mlflow.MlflowClient().search_runs(
         [module_store.experiment_id], f"tags.mlflow.parentRunId = '{run.info.run_id}'"
     )
@@ -186,3 +198,108 @@ def test_tune_logs_one_child_run_per_trial(module_store, training_data):
     assert 0 <= run.data.metrics["f1_experiment_score"] <= 1
     assert {"plots/tuning_loss.png", "plots/confusion_matrix.png"} <= artifacts(run.info.run_id, "plots")
     mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+
+
+def gate_run(store, best_baseline: float) -> str:
+    """A stand-in for a compare run: only the best baseline's score matters to the gate."""
+    client = mlflow.MlflowClient()
+    run = client.create_run(store.experiment_id, run_name="compare (constructed)")
+    client.log_metric(run.info.run_id, "best_baseline_f1_experiment_score", best_baseline)
+    client.set_tag(run.info.run_id, tracking.TAG_BEST_BASELINE, "baseline_always_up")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+@pytest.fixture(scope="module")
+def champion(module_store, tuned, fetched):
+    """The tuned model registered by the gate against a baseline it beats."""
+    refused = finished(mlflow_run(module_store, "register", {
+        "tuned_run": tuned.info.run_id, "compare_run": gate_run(module_store, 0.99), "ticker": "BTC-USD"}))
+    registered = finished(mlflow_run(module_store, "register", {
+        "tuned_run": tuned.info.run_id, "compare_run": gate_run(module_store, 0.0), "ticker": "BTC-USD"}))
+    return refused, registered
+
+
+def test_register_refuses_a_model_below_the_best_baseline(champion, tuned):
+    refused, _ = champion
+    assert refused.data.tags["psystock.decision"] == "refused"
+    assert "does not beat the best baseline's 0.9900" in refused.data.tags["psystock.reason"]
+    assert refused.data.metrics["candidate_f1_experiment_score"] == tuned.data.metrics["f1_experiment_score"]
+    assert "registered_version" not in refused.data.metrics
+
+
+def test_register_moves_the_champion_alias_to_a_model_that_beats_it(champion, tuned, fetched):
+    _, registered = champion
+    assert registered.data.tags["psystock.decision"] == "registered"
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias("psystock-BTC-USD", "champion")
+    assert int(version.version) == registered.data.metrics["registered_version"] == 1  # the refusal registered nothing
+    assert version.run_id == tuned.info.run_id
+    assert version.tags["dataset_digest"] == fetched.data.tags[tracking.TAG_DATASET_DIGEST]
+    assert version.tags["tuned_run_id"] == tuned.info.run_id
+    model = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion")
+    assert model.metadata.signature is not None and model.metadata.saved_input_example_info is not None
+
+
+def test_predict_gives_tomorrows_direction_from_the_latest_window(module_store, champion, fetched):
+    prices_uri = tracking.run_uri(fetched.info.run_id, tracking.PRICES_DIR)
+    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri})
+    run = finished(result)
+    # The last 14 labels up to 2020-12-31, oldest first, are what the champion sees.
+    prices = pd.read_csv(mlflow.artifacts.download_artifacts(f"{prices_uri}/prices.csv"), parse_dates=["Date"])
+    window = pd.DataFrame([going_up(prices, 0.00001).to_numpy()[-14:]], columns=[str(i) for i in range(14)])
+    expected = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(window)
+    p_up = float(np.asarray(expected)[0, 1])  # logistic regression answers (P(down), P(up))
+    direction = "up" if p_up > 0.5 else "down"
+    assert f"BTC-USD 2021-01-01: {direction} (p={p_up:.2f})" in result.stdout
+    assert run.data.metrics["probability_up"] == pytest.approx(p_up)
+    assert run.data.tags["predicted_day"] == "2021-01-01"
+    table = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/predictions.csv"))
+    assert table.loc[0, "direction"] == direction and table.loc[0, "as_of"] == "2020-12-31"
+
+
+def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):
+    prices_uri = tracking.run_uri(fetched.info.run_id, tracking.PRICES_DIR)
+    result = mlflow_run(module_store, "predict", {"ticker": "ETH-USD", "prices": prices_uri})
+    assert result.returncode != 0
+    assert "predict: error: no champion model for ETH-USD yet (models:/psystock-ETH-USD@champion)" in result.stderr
+    assert mlflow.get_run(result.run_id).info.status == "FAILED"
+
+
+def test_the_champion_serves_predictions_over_http(module_store, champion):
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+    server = subprocess.Popen(
+        [mlflow_cli, "models", "serve", "-m", "models:/psystock-BTC-USD@champion", "--env-manager", "local",
+         "-h", "127.0.0.1", "-p", str(port)],
+        env=module_store.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        window = [[1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1]]
+        body = json.dumps({"dataframe_split": {"columns": [str(i) for i in range(14)], "data": window}}).encode()
+        deadline = time.time() + 120
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = json.loads(response.read())
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    local = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(
+        pd.DataFrame(window, columns=[str(i) for i in range(14)]))
+    np.testing.assert_allclose(np.asarray(answer["predictions"], dtype=float), np.asarray(local, dtype=float))

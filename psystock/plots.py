@@ -38,12 +38,13 @@ def confusion_matrix_figure(matrix: np.ndarray, title: str, labels=("down", "up"
 
 
 def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
-    """Horizontal bars of ``metric``, best on top."""
+    """Horizontal bars of ``metric``, best on top; baselines in grey."""
     figure = Figure(figsize=(7, 0.6 * len(board) + 1.5))
     ax = figure.subplots()
     labels = [f"{family} ({name})" for family, name in zip(board["family"], board["run_name"])]
     values = board[metric].to_numpy()
-    ax.barh(labels[::-1], values[::-1])
+    colours = ["#9a9a9a" if family == "baseline" else "#1f77b4" for family in board["family"]]
+    ax.barh(labels[::-1], values[::-1], color=colours[::-1])
     for y, value in enumerate(values[::-1]):
         ax.text(value, y, f" {value:.3f}", va="center")
     ax.set_xlabel(metric)
@@ -85,7 +86,25 @@ def curve_figure(kind: str, x, y, title: str) -> Figure:
         ax.plot([0, 1], [0, 1], linestyle="--", color="grey", linewidth=0.8)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(f"{name}: {title}")
+    ax.set_title(f"{name}\n{title}", fontsize=10)
     ax.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def history_figure(history: dict[str, list[float]], title: str) -> Figure:
+    """Per-epoch loss and accuracy (training and validation) of a Keras fit."""
+    figure = Figure(figsize=(9, 4))
+    loss_ax, acc_ax = figure.subplots(1, 2)
+    for ax, metric in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        for prefix, label in (("", "training"), ("val_", "validation")):
+            if f"{prefix}{metric}" in history:
+                values = history[f"{prefix}{metric}"]
+                ax.plot(range(1, len(values) + 1), values, label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    figure.suptitle(title)
     figure.tight_layout()
     return figure

@@ -57,8 +57,11 @@ def _load(model_uri: str, ticker: str):
 
 
 def _prices(args):
+    """The bars to predict from: given ones, a CSV source's latest, or Yahoo's recent days."""
     if args.prices:
         return tracking.load_prices_frame(args.prices)
+    if args.source != data.YAHOO:
+        return data.validate_prices(data.read_csv(args.source), min_rows=args.window)
     today = date.today()
     # Enough calendar days for a window even on a stock exchange's calendar.
     start = today - timedelta(days=3 * args.window + 14)

@@ -61,7 +61,7 @@ def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | Non
     import keras
 
     callbacks = [keras.callbacks.TensorBoard(log_dir=log_dir, write_graph=False)] if log_dir else []
-    model.fit(
+    history = model.fit(
         as_model_input(X),
         np.asarray(y, dtype="float32"),
         epochs=int(params["epochs"]),
@@ -71,6 +71,10 @@ def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | Non
         verbose=2 if verbose else 0,
         callbacks=callbacks,
     )
+    if log_dir:
+        from psystock.plots import history_figure
+
+        history_figure(history.history, "Keras training").savefig(os.path.join(log_dir, "training_curves.png"))
     return model
 
 

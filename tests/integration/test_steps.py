@@ -6,6 +6,7 @@ build_features, whose URI feeds every training step and tune.
 
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -138,7 +139,9 @@ def test_training_autologs_framework_details(trained):
     assert "feature_importance_weight.png" in artifacts(xgb.info.run_id)
     keras = trained["train_keras"]
     assert keras.data.params["optimizer_name"] == "adam" and keras.data.params["epochs"] == "2"
-    assert "training_logs" in artifacts(keras.info.run_id)  # TensorBoard event files
+    logs = artifacts(keras.info.run_id, "training_logs")
+    assert "training_logs/training_curves.png" in logs  # per-epoch loss and accuracy
+    assert any(path.startswith("training_logs/train") for path in logs)  # TensorBoard event files
 
 
 def test_baselines_score_on_the_models_split(module_store, training_data, trained):
@@ -256,6 +259,13 @@ def test_predict_gives_tomorrows_direction_from_the_latest_window(module_store, 
     assert run.data.tags["predicted_day"] == "2021-01-01"
     table = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/predictions.csv"))
     assert table.loc[0, "direction"] == direction and table.loc[0, "as_of"] == "2020-12-31"
+
+
+def test_predict_reads_the_latest_days_of_a_csv_source(module_store, champion, btc_csv):
+    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "source": btc_csv})
+    run = finished(result)
+    assert run.data.tags["predicted_day"] == "2026-03-27"  # the day after the file's last bar
+    assert re.search(r"^BTC-USD 2026-03-27: (up|down) \(p=0\.\d\d\)$", result.stdout, re.MULTILINE)
 
 
 def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):

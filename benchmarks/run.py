@@ -28,7 +28,10 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 DEFAULT_DATA = PROJECT.parent / "shared" / "data" / "BTC-USD.csv"
-STEP_ORDER = ["fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "compare", "tune"]
+STEP_ORDER = [
+    "fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune",
+    "register", "predict",
+]
 
 
 class Store:

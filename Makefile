@@ -25,12 +25,12 @@ help: ## List the targets
 
 install: $(STAMP) ## Create .venv with the locked dependencies and the package
 
+# Bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set, every step
+# process would otherwise compile MLflow, scikit-learn and TensorFlow again.
 $(STAMP): requirements-dev.lock pyproject.toml
 	@echo "installing the locked environment into $(VENV)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)" 2>&1 | { grep -v '^WARNING: Location' || true; }
-	# Compile bytecode now: with PYTHONDONTWRITEBYTECODE set, every step process
-	# would otherwise compile MLflow, scikit-learn and TensorFlow again.
 	$(BIN)/uv pip sync --quiet --compile-bytecode --python $(BIN)/python --require-hashes requirements-dev.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@

@@ -4,7 +4,9 @@ Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,cach
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
-          re-run with nothing changed; a cold run with max_parallel=1.
+          re-run with nothing changed; `mlflow run` of a step that only
+          starts and ends a run (the floor under any warm re-run); a cold
+          run with max_parallel=1.
 cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           experiment (runs created with MlflowClient), SQLite store.
 
@@ -47,16 +49,33 @@ class Store:
 
     def main(self, data: Path, *params: str) -> float:
         """Wall seconds of one `mlflow run . -e main`."""
+        return self.mlflow_run(PROJECT, f"source={data}", *params)
+
+    def floor(self) -> float:
+        """Wall seconds of `mlflow run` of a project whose step only starts and ends a run.
+
+        What any `mlflow run` costs here before a step does work: the CLI's
+        start-up and exit plus one step process importing MLflow.
+        """
+        project = Path(self.tmp.name) / "noop"
+        project.mkdir(exist_ok=True)
+        (project / "MLproject").write_text(
+            "name: noop\nentry_points:\n  main:\n"
+            "    command: \"python -c 'import mlflow; mlflow.start_run(); mlflow.end_run()'\"\n"
+        )
+        return self.mlflow_run(project)
+
+    def mlflow_run(self, project: Path, *params: str) -> float:
         env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING")
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
-        command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(PROJECT), "-e", "main",
-                   "--env-manager", "local", "--experiment-id", self.experiment_id, "-P", f"source={data}"]
+        command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project), "-e", "main",
+                   "--env-manager", "local", "--experiment-id", self.experiment_id]
         for param in params:
             command += ["-P", param]
         started = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:
-            sys.exit(f"main failed:\n{done.stderr[-3000:]}")
+            sys.exit(f"{project.name} failed:\n{done.stderr[-3000:]}")
         return time.perf_counter() - started
 
     def step_seconds(self) -> dict[str, float]:
@@ -73,6 +92,8 @@ def bench_pipeline(data: Path) -> dict[str, float]:
     result.update(store.step_seconds())
     result["warm main, nothing changed (wall)"] = store.main(data)
     result["warm / cold"] = result["warm main, nothing changed (wall)"] / result["cold main (wall)"]
+    result["mlflow run of a no-op step (wall)"] = store.floor()
+    result["no-op / cold"] = result["mlflow run of a no-op step (wall)"] / result["cold main (wall)"]
     sequential = Store()
     result["cold main, max_parallel=1 (wall)"] = sequential.main(data, "max_parallel=1")
     result["parallel / sequential"] = result["cold main (wall)"] / result["cold main, max_parallel=1 (wall)"]

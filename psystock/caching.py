@@ -11,6 +11,7 @@ Upstream runs enter through the ``runs:/`` URIs among the parameters.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 from datetime import date
@@ -53,16 +54,22 @@ def _module_path(module: str, root: Path) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path) -> set[str]:
+def _imported_modules(path: Path) -> frozenset[str]:
     """psystock modules a file imports (``from psystock import x`` may name a module)."""
+    return _imports_in(path.read_text(), str(path))
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_in(source: str, filename: str) -> frozenset[str]:
+    """Parsed once per file content: main keys every step over the same files."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    for node in ast.walk(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return frozenset(found)
 
 
 def code_files(step_file: Path, root: Path = PROJECT_ROOT) -> list[Path]:

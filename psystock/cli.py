@@ -17,6 +17,10 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MLPROJECT = PROJECT_ROOT / "MLproject"
 
+# libyaml's loader when PyYAML was built with it: ten times faster, and main reads
+# MLproject once per step it launches.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _CASTS = {"int": int, "float": float, "string": str, "str": str, "path": str, "uri": str}
 
 
@@ -38,7 +42,7 @@ class StepArgs:
 def load_entry_points(mlproject: Path = MLPROJECT) -> dict[str, dict]:
     """Return the ``entry_points`` mapping of an MLproject file."""
     with open(mlproject) as handle:
-        return yaml.safe_load(handle)["entry_points"]
+        return yaml.load(handle, Loader=_YAML_LOADER)["entry_points"]
 
 
 def build_parser(entry_point: str, mlproject: Path = MLPROJECT) -> argparse.ArgumentParser:

@@ -49,7 +49,7 @@ ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5
 
 lock: install ## Re-resolve pyproject.toml into the hash-pinned locks
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
-	uv pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+	uv pip compile pyproject.toml --extra test --extra spark --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
 
 clean: ## Remove the local tracking store and the environment
 	rm -rf $(VENV) mlruns mlartifacts mlflow.db

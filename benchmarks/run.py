@@ -1,12 +1,18 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,cache] [--out FILE]
+Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuning,cache] [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
           re-run with nothing changed; `mlflow run` of a step that only
           starts and ends a run (the floor under any warm re-run); a cold
           run with max_parallel=1.
+tuning:   on the BTC-USD 2014-2020 features: 100 logistic-regression trials
+          with 5-fold CV, each a child run (psystock's logging path); the same
+          search with bare `hyperopt.fmin` and no MLflow (overhead per trial);
+          10 trials the reference way (`mlflow.sklearn.autolog()` inside the
+          objective, a nested run per trial) vs psystock; 20 xgboost trials
+          sequential vs SparkTrials on local[2].
 cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           experiment (runs created with MlflowClient), SQLite store.
 
@@ -129,11 +135,93 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
     return result
 
 
+def bench_tuning(data: Path) -> dict[str, float]:
+    import mlflow
+    import numpy as np
+    from hyperopt import Trials, fmin, tpe
+
+    from psystock import cli, tracking, tuning
+    from psystock.data import load_prices, parse_day
+    from psystock.evaluation import cv_folds, split_dataset
+    from psystock.features import feature_set, going_up, make_windows
+    from psystock.models import get_family
+
+    prices = load_prices(str(data), "BTC-USD", parse_day("2014-01-01", "start"), parse_day("2020-12-31", "end"), 1)
+    parts = split_dataset(feature_set(make_windows(going_up(prices.frame), 14)), "chronological", 0.33, 4284)
+    X, y = parts.X_train, parts.y_train
+    store = Store()
+    mlflow.set_tracking_uri(store.uri)
+
+    def defaults(family):
+        return {name: cli.default_value(family.entry_point, name) for name in family.params}
+
+    def psystock_search(family, max_evals: int, **settings) -> float:
+        parent = store.client.create_run(store.experiment_id).info.run_id
+        logger = tracking.TrialLogger(store.experiment_id, parent, family.name, store.uri)
+        started = time.perf_counter()
+        result = tuning.tune(family, X, y, split="chronological", n_folds=5,
+                             settings=tuning.SearchSettings(max_evals, 4284, **settings), defaults=defaults(family),
+                             log_trial=logger, on_trial=logger.number_trial)
+        seconds = time.perf_counter() - started
+        logged = store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+        assert len(logged) == len(result.trials) == max_evals, "every trial must be a child run"
+        return seconds
+
+    def bare_search(family, max_evals: int) -> float:
+        objective = tuning.Objective(family, X, y, cv_folds("chronological", 5, 4284), 4284, defaults(family))
+        started = time.perf_counter()
+        fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=max_evals, trials=Trials(),
+             rstate=np.random.default_rng(4284), show_progressbar=False, return_argmin=False)
+        return time.perf_counter() - started
+
+    def reference_search(family, max_evals: int) -> float:
+        """The reference's way: autologging on inside the objective, a nested run per trial."""
+        folds = cv_folds("chronological", 5, 4284)
+
+        def objective(sample):
+            with mlflow.start_run(nested=True):
+                mlflow.sklearn.autolog(silent=True)
+                params = {**defaults(family), **tuning.flatten(sample)}
+                scores = tuning.cv_scores(family, X, y, params, folds, 4284)
+                mlflow.log_metric("loss", 1 - float(np.mean(scores)))
+            return 1 - float(np.mean(scores))
+
+        started = time.perf_counter()
+        with mlflow.start_run(experiment_id=store.experiment_id):
+            fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=max_evals, trials=Trials(),
+                 rstate=np.random.default_rng(4284), show_progressbar=False, return_argmin=False)
+        mlflow.sklearn.autolog(disable=True)
+        return time.perf_counter() - started
+
+    logreg, xgboost = get_family("logreg"), get_family("xgboost")
+    result = {}
+    print("  100 logreg trials, bare fmin and psystock ...", file=sys.stderr, flush=True)
+    bare_search(logreg, 5)  # warm imports and caches for both
+    result["100 logreg trials, bare fmin (s)"] = bare_search(logreg, 100)
+    result["100 logreg trials, psystock (s)"] = psystock_search(logreg, 100)
+    result["logging overhead per trial (ms)"] = 10 * (
+        result["100 logreg trials, psystock (s)"] - result["100 logreg trials, bare fmin (s)"])
+    print("  10 logreg trials, the reference way ...", file=sys.stderr, flush=True)
+    result["10 logreg trials, reference autolog (s)"] = reference_search(logreg, 10)
+    result["10 logreg trials, psystock (s)"] = psystock_search(logreg, 10)
+    result["reference / psystock"] = (
+        result["10 logreg trials, reference autolog (s)"] / result["10 logreg trials, psystock (s)"])
+    print("  20 xgboost trials, sequential and SparkTrials local[2] ...", file=sys.stderr, flush=True)
+    result["20 xgboost trials, sequential (s)"] = psystock_search(xgboost, 20)
+    spark = tuning.SearchSettings(20, 4284, parallelism=2, spark_master="local[2]")
+    started = time.perf_counter()
+    tuning.spark_trials(spark)  # the session, reused by the search below
+    result["Spark local[2] start-up (s)"] = time.perf_counter() - started
+    result["20 xgboost trials, SparkTrials local[2] (s)"] = psystock_search(
+        xgboost, 20, parallelism=2, spark_master="local[2]")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
-    parser.add_argument("--only", default="pipeline,cache")
+    parser.add_argument("--only", default="pipeline,tuning,cache")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -146,6 +234,9 @@ def main() -> None:
             print(f"pipeline {i + 1}/{args.repeat} (cold, warm, sequential) ...", file=sys.stderr, flush=True)
             samples.append(bench_pipeline(args.data))
         results.update({k: statistics.median(s[k] for s in samples) for k in samples[0]})
+    if "tuning" in parts:
+        print("tuning ...", file=sys.stderr, flush=True)
+        results.update(bench_tuning(args.data))
     if "cache" in parts:
         print("cache lookups ...", file=sys.stderr, flush=True)
         results.update(bench_cache())

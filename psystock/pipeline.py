@@ -188,7 +188,11 @@ def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) 
     winner = tracking.get_run(compare).data.tags[tracking.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
     tune = runner.run(
-        Step("tune", common | {"family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"]})
+        Step("tune", common | {
+            "family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"],
+            "early_stop": raw["early_stop"], "timeout": raw["tune_timeout"], "parallelism": raw["tune_parallelism"],
+            "spark_master": raw["spark_master"],
+        })
     )
     runner.run(
         Step("register", {"tuned_run": tune, "compare_run": compare, "ticker": raw["ticker"], "metric": raw["metric"],

@@ -55,16 +55,61 @@ def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
 
 
 def tuning_figure(losses: list[float], title: str) -> Figure:
-    """Loss per trial and the best loss so far."""
+    """Loss per trial and the best loss so far (failed trials, with an infinite loss, are left out)."""
     figure = Figure(figsize=(7, 4))
     ax = figure.subplots()
+    losses = np.asarray(losses, dtype=float)
     trials = np.arange(1, len(losses) + 1)
-    ax.plot(trials, losses, "o", label="trial loss")
-    ax.plot(trials, np.minimum.accumulate(losses), "-", label="best so far")
+    finite = np.isfinite(losses)
+    ax.plot(trials[finite], losses[finite], "o", label="trial loss")
+    ax.plot(trials, np.minimum.accumulate(np.where(finite, losses, np.inf)), "-", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel("loss (1 - mean CV F1)")
     ax.set_title(title)
     ax.legend()
+    figure.tight_layout()
+    return figure
+
+
+def sampled_params(trials: pd.DataFrame, params: list[str]) -> list[str]:
+    """The parameters among ``params`` that took more than one value over the trials."""
+    return [p for p in params if p in trials and trials[p].astype(str).nunique() > 1]
+
+
+def params_figure(trials: pd.DataFrame, params: list[str], title: str) -> Figure:
+    """Each sampled parameter against the loss: numbers on their axis (logarithmic
+    when they span more than two decades), choices as categories; best trial marked."""
+    shown = sampled_params(trials, params)
+    if not shown:
+        shown = params[:1]
+    columns = min(3, len(shown))
+    rows = -(-len(shown) // columns)
+    figure = Figure(figsize=(4 * columns, 3.2 * rows))
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
+    ok = trials[np.isfinite(trials["loss"])]
+    best = ok.loc[ok["loss"].idxmin()] if len(ok) else None
+    for ax, name in zip(axes, shown):
+        values = pd.to_numeric(ok[name], errors="coerce")
+        if values.notna().all() and values.nunique() > 2:
+            ax.scatter(values, ok["loss"], s=14, alpha=0.7)
+            if (values > 0).all() and values.max() / values.min() > 100:
+                ax.set_xscale("log")
+            if best is not None:
+                ax.scatter([float(best[name])], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
+        else:
+            labels = sorted(ok[name].astype(str).unique())
+            position = {label: i for i, label in enumerate(labels)}
+            jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(ok))
+            ax.scatter([position[v] + j for v, j in zip(ok[name].astype(str), jitter)], ok["loss"], s=14, alpha=0.7)
+            ax.set_xticks(range(len(labels)), labels)
+            if best is not None:
+                ax.scatter([position[str(best[name])]], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
+        ax.set_xlabel(name)
+        ax.set_ylabel("loss")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(shown):]:
+        ax.set_visible(False)
+    figure.suptitle(title)
     figure.tight_layout()
     return figure
 

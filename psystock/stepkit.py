@@ -33,8 +33,10 @@ def configure_logging() -> None:
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    # hyperopt reports its internals at INFO; psystock reports each trial itself.
-    logging.getLogger("hyperopt").setLevel(logging.WARNING)
+    # hyperopt reports its internals at INFO and py4j each connection it closes;
+    # psystock reports each trial itself.
+    for name in ("hyperopt", "hyperopt-spark", "py4j"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def run_step(

@@ -7,13 +7,15 @@ this module, so that renaming an artifact is a one-line change.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
 
 import mlflow
-from mlflow.entities import Param, Run
+from mlflow.entities import Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
@@ -38,6 +40,9 @@ TUNING_DIR = "tuning"
 # Tags that psystock sets on its runs.
 TAG_STEP = "psystock.step"
 TAG_FAMILY = "model_family"
+TAG_TRIAL = "trial"
+TAG_PROCESS = "psystock.process"  # host:pid that created the run
+TRIAL_STEP = "tune_trial"
 TAG_WINNER_FAMILY = "psystock.winner_family"
 TAG_WINNER_RUN = "psystock.winner_run_id"
 TAG_DATASET_DIGEST = "psystock.dataset_digest"
@@ -182,41 +187,62 @@ def load_prices_frame(location: str):
     return validate_prices(read_csv(str(resolve_input(location, PRICES_FILE, "prices"))))
 
 
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 class TrialLogger:
     """Logs each tuning trial as a light child run of the tuning run.
 
     Three calls per trial (create, one batch, terminate) and nothing heavy:
-    no model files, no plots. Works without an active run, as on a worker.
+    no model files, no plots. Needs no active run and pickles without its
+    client, so Spark workers log their own trials (to ``tracking_uri``).
+    The driver then numbers each run in the order TPE proposed it.
     """
 
-    def __init__(self, experiment_id: str, parent_run_id: str, family: str):
+    def __init__(self, experiment_id: str, parent_run_id: str, family: str, tracking_uri: str | None = None):
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.family = family
-        self.client = MlflowClient()
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self._client: MlflowClient | None = None
 
-    def log(self, trial) -> str:
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_client": None}
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.tracking_uri)
+        return self._client
+
+    def __call__(self, params: dict, fold_scores: list[float], loss: float, seconds: float,
+                 error: str | None) -> str:
         from mlflow.entities import Metric
 
         run = self.client.create_run(
             self.experiment_id,
-            tags={
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                TAG_STEP: "tune_trial",
-                TAG_FAMILY: self.family,
-                "trial": str(trial.number),
-            },
-            run_name=f"trial_{trial.number:03d}",
+            tags={MLFLOW_PARENT_RUN_ID: self.parent_run_id, TAG_STEP: TRIAL_STEP, TAG_FAMILY: self.family,
+                  TAG_PROCESS: this_process()},
+            run_name="trial",
         )
         now = int(time.time() * 1000)
-        values = {"loss": trial.loss, "mean_f1": trial.mean_score, "seconds": trial.seconds}
-        values.update({f"f1_fold_{i}": s for i, s in enumerate(trial.fold_scores)})
-        metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if v == v and abs(v) != float("inf")]
-        params = [Param(k, str(v)) for k, v in trial.params.items()]
-        self.client.log_batch(run.info.run_id, metrics=metrics, params=params)
-        status = "FAILED" if trial.error else "FINISHED"
-        self.client.set_terminated(run.info.run_id, status)
+        values = {"loss": loss, "seconds": seconds}
+        if fold_scores:
+            values["mean_f1"] = sum(fold_scores) / len(fold_scores)
+            values.update({f"f1_fold_{i}": s for i, s in enumerate(fold_scores)})
+        metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if abs(v) != float("inf")]
+        tags = [RunTag("error", error[:5000])] if error else []
+        self.client.log_batch(run.info.run_id, metrics=metrics, params=[Param(k, str(v)) for k, v in params.items()],
+                              tags=tags)
+        self.client.set_terminated(run.info.run_id, "FAILED" if error else "FINISHED")
         return run.info.run_id
+
+    def number_trial(self, trial) -> None:
+        """Name a finished trial's run by its number (``trial_007``); trials that raised have no run."""
+        if trial.run_id:
+            self.client.log_batch(trial.run_id, tags=[RunTag(TAG_TRIAL, str(trial.number)),
+                                                      RunTag(MLFLOW_RUN_NAME, f"trial_{trial.number:03d}")])
 
 
 def fail_if_running(run_id: str) -> None:

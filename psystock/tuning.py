@@ -1,37 +1,48 @@
 """Hyperopt TPE over a family's search space, scored by cross-validation.
 
 The objective fits through the family's own ``fit``/``predict_proba`` -- the
-same code as the training steps -- and reports each trial to a callback, so
-the caller decides how to log it (the tune step: one light child run each).
+same code as the training steps. It runs where hyperopt sends it: in this
+process with ``Trials``, or on Spark workers with ``SparkTrials``. So it is a
+picklable object, logs its own trial (``log_trial``, e.g. a child run created
+with ``MlflowClient``) and returns everything about the trial in hyperopt's
+result dict. The driver sees each finished trial through hyperopt's
+early-stop hook, which reports progress and applies ``early_stop``.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import os
+import sys
 import time
+import warnings
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable
 
 import numpy as np
-from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+from hyperopt.early_stop import no_progress_loss
 from sklearn.metrics import f1_score
 
 from psystock import PsystockError
 from psystock.evaluation import cv_folds, predictions
 from psystock.models import Family
-from psystock.validation import check_max_evals
+from psystock.validation import check_search
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrialResult:
-    number: int
+    number: int  # hyperopt's trial id + 1: the order TPE proposed it in
     params: dict[str, Any]
     fold_scores: list[float]
     loss: float
     seconds: float
     error: str | None = None
+    run_id: str | None = None
 
     @property
     def mean_score(self) -> float:
@@ -42,6 +53,25 @@ class TrialResult:
 class TuningResult:
     best: TrialResult
     trials: list[TrialResult] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How a search runs. ``early_stop``: stop after this many trials without a
+    better loss (0: never). ``timeout``: seconds (0: none). ``spark_master``:
+    run trials through ``SparkTrials`` on that master, ``parallelism`` at a time
+    (0: Spark's default); empty: one after another in this process."""
+
+    max_evals: int
+    seed: int
+    early_stop: int = 0
+    timeout: float = 0.0
+    parallelism: int = 0
+    spark_master: str = ""
+
+    def check(self) -> None:
+        check_search(self.max_evals, self.early_stop, self.timeout, self.parallelism, self.spark_master)
 
 
 def flatten(sample: dict) -> dict:
@@ -65,6 +95,82 @@ def cv_scores(family: Family, X, y, params: dict, folds, seed: int) -> list[floa
     return scores
 
 
+@dataclass
+class Objective:
+    """``1 - mean CV F1`` of one sampled point; picklable, so it can run on a Spark worker.
+
+    ``log_trial(params, fold_scores, loss, seconds, error)`` records the trial
+    where it ran and returns an id (a run id) that comes back in the result.
+    """
+
+    family: Family
+    X: Any
+    y: Any
+    folds: Any
+    seed: int
+    defaults: dict
+    log_trial: Callable[..., str | None] | None = None
+
+    def __call__(self, sample: dict) -> dict:
+        params = {**self.defaults, **flatten(sample)}
+        started = time.perf_counter()
+        try:
+            scores, error = cv_scores(self.family, self.X, self.y, params, self.folds, self.seed), None
+        except (ValueError, PsystockError) as exc:  # an invalid point of the space
+            scores, error = [], str(exc).splitlines()[0]
+        loss = 1.0 - float(np.mean(scores)) if scores else math.inf
+        seconds = time.perf_counter() - started
+        run_id = self.log_trial(params, scores, loss, seconds, error) if self.log_trial else None
+        return {
+            "loss": loss, "status": STATUS_FAIL if error else STATUS_OK, "params": params,
+            "fold_scores": scores, "seconds": seconds, "error": error, "run_id": run_id,
+        }
+
+
+class _Progress:
+    """hyperopt's early-stop hook, called on the driver after each round: reports
+    every newly finished trial once, in proposal order, and applies ``early_stop``
+    through hyperopt's own ``no_progress_loss``."""
+
+    def __init__(self, max_evals: int, early_stop: int, on_trial: Callable[[TrialResult], None]):
+        self.max_evals = max_evals
+        self.early_stop = early_stop
+        self.on_trial = on_trial
+        self.stop_rule = no_progress_loss(early_stop) if early_stop else None
+        self.stop_state: list = []
+        self.stopped = False
+        self.seen: set[int] = set()
+        self.results: list[TrialResult] = []
+
+    def __call__(self, trials, *_) -> tuple[bool, list]:
+        for doc in sorted(trials.trials, key=lambda d: d["tid"]):
+            if doc["tid"] in self.seen or doc["state"] not in (JOB_STATE_DONE, JOB_STATE_ERROR):
+                continue
+            self.seen.add(doc["tid"])
+            trial = _trial_result(doc)
+            self.results.append(trial)
+            self.on_trial(trial)
+            best = min(t.loss for t in self.results)
+            log.info("trial %d/%d: loss %.4f (best %.4f, %.2f s)%s", trial.number, self.max_evals, trial.loss,
+                     best, trial.seconds, f" failed: {trial.error}" if trial.error else "")
+            if self.stop_rule and not self.stopped:
+                self.stopped, self.stop_state = self.stop_rule(
+                    SimpleNamespace(trials=[{"result": {"loss": trial.loss}}]), *self.stop_state)
+                if self.stopped:
+                    log.info("early stop: no better loss in the last %d trials", self.early_stop)
+        return self.stopped, []
+
+
+def _trial_result(doc: dict) -> TrialResult:
+    result = doc["result"]
+    number = doc["tid"] + 1
+    if doc["state"] == JOB_STATE_ERROR or "params" not in result:  # the objective raised
+        error = (doc.get("misc") or {}).get("error") or ("error", "the trial raised an exception")
+        return TrialResult(number, {}, [], math.inf, 0.0, str(error[-1]).splitlines()[0] or "failed")
+    return TrialResult(number, result["params"], result["fold_scores"], result["loss"], result["seconds"],
+                       result["error"], result["run_id"])
+
+
 def tune(
     family: Family,
     X,
@@ -72,43 +178,65 @@ def tune(
     *,
     split: str,
     n_folds: int,
-    max_evals: int,
-    seed: int,
+    settings: SearchSettings,
     defaults: dict,
+    log_trial: Callable[..., str | None] | None = None,
     on_trial: Callable[[TrialResult], None] = lambda trial: None,
 ) -> TuningResult:
     """Minimise ``1 - mean CV F1`` over ``family.search_space()`` with TPE.
 
     ``defaults`` fills the parameters the space does not sample. The same
-    ``seed`` gives the same sequence of trials.
+    ``seed`` gives the same sequence of proposed trials (with ``SparkTrials``,
+    TPE sees results in the order they finish, so that holds for sequential
+    runs only). ``on_trial`` is called on this process for each finished trial.
     """
-    check_max_evals(max_evals)
-    folds = cv_folds(split, n_folds, seed)
-    results: list[TrialResult] = []
-
-    def objective(sample: dict) -> dict:
-        params = {**defaults, **flatten(sample)}
-        started = time.perf_counter()
-        try:
-            scores = cv_scores(family, X, y, params, folds, seed)
-            error = None
-        except (ValueError, PsystockError) as exc:  # an invalid point of the space
-            scores, error = [], str(exc).splitlines()[0]
-        loss = 1.0 - float(np.mean(scores)) if scores else float("inf")
-        trial = TrialResult(len(results) + 1, params, scores, loss, time.perf_counter() - started, error)
-        results.append(trial)
-        on_trial(trial)
-        best = min(t.loss for t in results)
-        log.info("trial %d/%d: loss %.4f (best %.4f)%s", trial.number, max_evals, loss, best,
-                 f" failed: {error}" if error else "")
-        return {"loss": loss, "status": STATUS_FAIL if error else STATUS_OK}
-
-    space = family.search_space()
-    trials = Trials()
-    fmin(objective, space, algo=tpe.suggest, max_evals=max_evals, trials=trials,
-         rstate=np.random.default_rng(seed), show_progressbar=False)
+    settings.check()
+    objective = Objective(family, X, y, cv_folds(split, n_folds, settings.seed), settings.seed, defaults,
+                          log_trial)
+    progress = _Progress(settings.max_evals, settings.early_stop, on_trial)
+    trials = spark_trials(settings) if settings.spark_master else Trials()
+    fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=settings.max_evals, trials=trials,
+         rstate=np.random.default_rng(settings.seed), early_stop_fn=progress, timeout=settings.timeout or None,
+         show_progressbar=False, return_argmin=False)
+    progress(trials)  # trials that finished after hyperopt's last call (a timeout ends the loop first)
+    results = sorted(progress.results, key=lambda t: t.number)
     finished = [t for t in results if t.error is None]
     if not finished:
-        raise PsystockError(f"all {len(results)} trials failed; first error: {results[0].error}")
-    best = min(finished, key=lambda t: t.loss)
-    return TuningResult(best, results)
+        first = results[0].error if results else "no trial finished before the timeout"
+        raise PsystockError(f"all {len(results)} trials failed; first error: {first}")
+    return TuningResult(min(finished, key=lambda t: t.loss), results, progress.stopped)
+
+
+def spark_trials(settings: SearchSettings):
+    """``SparkTrials`` on ``settings.spark_master``, its workers running this interpreter and this code."""
+    # pyspark warns that it does not yet claim support for pandas 3; trials do not use pyspark.pandas.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    # SparkTrials' task threads cannot inherit job tags from a session they did not create.
+    warnings.filterwarnings("ignore", message="Spark session is not provided", category=UserWarning)
+    try:
+        from hyperopt import SparkTrials
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise PsystockError(
+            "spark_master needs pyspark: install the spark extra (pip install 'psystock[spark]'; "
+            "`make install` does) and Java 17+"
+        ) from None
+    from psystock.cli import PROJECT_ROOT
+
+    # Workers must run the same interpreter and import this checkout's psystock.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if settings.spark_master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    log.info("starting Spark on %s", settings.spark_master)
+    try:
+        session = (
+            SparkSession.builder.master(settings.spark_master).appName("psystock-tune")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
+            .getOrCreate()
+        )
+    except Exception as exc:  # py4j and JVM start-up errors have no common type
+        raise PsystockError(f"cannot start Spark on {settings.spark_master!r}: {str(exc).splitlines()[0]}") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return SparkTrials(parallelism=settings.parallelism or None, spark_session=session)

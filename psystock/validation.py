@@ -36,3 +36,19 @@ def check_min_improvement(min_improvement: float) -> None:
 def check_cv_folds(cv_folds: int) -> None:
     if cv_folds < 2:
         raise PsystockError(f"cv_folds must be at least 2, got {cv_folds}")
+
+
+def check_search(max_evals: int, early_stop: int, timeout: float, parallelism: int, spark_master: str) -> None:
+    """The settings of a hyperopt search (see :class:`psystock.tuning.SearchSettings`)."""
+    check_max_evals(max_evals)
+    if early_stop < 0:
+        raise PsystockError(f"early_stop must be 0 (off) or a number of trials, got {early_stop}")
+    if timeout < 0:
+        raise PsystockError(f"timeout must be 0 (none) or a number of seconds, got {timeout}")
+    if parallelism < 0:
+        raise PsystockError(f"parallelism must be 0 (Spark's default) or more, got {parallelism}")
+    if parallelism > 1 and not spark_master:
+        raise PsystockError(
+            f"parallelism={parallelism} needs spark_master "
+            f"(local[{parallelism}] on this machine, or spark://host:7077 for a cluster)"
+        )

@@ -22,8 +22,8 @@ from psystock import PsystockError, pipeline, registry, tracking
 from psystock.stepkit import run_step
 from psystock.validation import (
     check_cv_folds,
-    check_max_evals,
     check_min_improvement,
+    check_search,
     check_split,
     check_window,
 )
@@ -32,7 +32,7 @@ from psystock.validation import (
 def main(args) -> None:
     check_split(args.split, args.test_size)
     check_window(args.window)
-    check_max_evals(args.max_evals)
+    check_search(args.max_evals, args.early_stop, args.tune_timeout, args.tune_parallelism, args.spark_master)
     check_cv_folds(args.cv_folds)
     check_min_improvement(args.min_improvement)
     if args.use_cache.lower() not in ("true", "false"):

@@ -203,6 +203,67 @@ def test_tune_logs_one_child_run_per_trial(module_store, tuned):
     mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
 
 
+def trial_runs(store, parent: str) -> list:
+    runs = mlflow.MlflowClient().search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    return sorted(runs, key=lambda r: int(r.data.tags[tracking.TAG_TRIAL]))
+
+
+def test_the_tuned_model_scores_what_its_best_trial_and_its_refit_promise(tuned, training_data):
+    """Evaluated the same way, the best trial's parameters give the same CV score, and the
+    refit on the whole training split gives the test score logged on the tuning run."""
+    from psystock.evaluation import cv_folds, split_dataset
+    from psystock.models import get_family
+    from psystock.training import train_and_score
+    from psystock.tuning import cv_scores
+
+    family = get_family("logreg")
+    best = {k.removeprefix("best_"): v for k, v in tuned.data.params.items() if k.startswith("best_")}
+    params = {"C": float(best["C"]), "l1_ratio": float(best["l1_ratio"]), "solver": best["solver"],
+              "max_iter": int(best["max_iter"]), "class_weight": best["class_weight"]}
+    data = tracking.load_features(training_data)
+    parts = split_dataset(data, "chronological", 0.33, 4284)
+    scores = cv_scores(family, parts.X_train, parts.y_train, params, cv_folds("chronological", 3, 4284), 4284)
+    assert np.mean(scores) == pytest.approx(tuned.data.metrics["best_cv_f1"])
+    refit = train_and_score(family, data, "chronological", 0.33, 4284, params)
+    assert refit.scores["f1_experiment_score"] == pytest.approx(tuned.data.metrics["f1_experiment_score"])
+
+
+def test_keras_tunes_with_its_own_space(module_store, training_data):
+    run = finished(mlflow_run(module_store, "tune", {
+        "training_data": training_data, "family": "keras", "max_evals": 3, "cv_folds": 2}))
+    children = trial_runs(module_store, run.info.run_id)
+    assert [c.info.run_name for c in children] == ["trial_001", "trial_002", "trial_003"]
+    assert all({"units", "layers", "dropout", "learning_rate", "batch_size", "epochs"} <= set(c.data.params)
+               for c in children)
+    assert run.data.tags[tracking.TAG_FAMILY] == "keras"
+    assert run.data.params["best_units"] == min(children, key=lambda c: c.data.metrics["loss"]).data.params["units"]
+
+
+def test_xgboost_tunes_on_spark_with_child_runs_created_by_the_workers(module_store, training_data):
+    run = finished(mlflow_run(module_store, "tune", {
+        "training_data": training_data, "family": "xgboost", "max_evals": 4, "cv_folds": 2,
+        "spark_master": "local[2]", "parallelism": 2}))
+    children = trial_runs(module_store, run.info.run_id)
+    assert [c.data.tags[tracking.TAG_TRIAL] for c in children] == ["1", "2", "3", "4"]
+    assert all(c.info.status == "FINISHED" and {"max_depth", "reg_lambda"} <= set(c.data.params) for c in children)
+    best = min(children, key=lambda c: c.data.metrics["loss"])
+    assert run.data.tags["best_trial_run_id"] == best.info.run_id
+    assert run.data.metrics["best_loss"] == pytest.approx(best.data.metrics["loss"])
+    assert run.data.metrics["trials"] == 4
+    assert run.data.tags["psystock.trials_backend"] == "SparkTrials local[2], parallelism 2"
+    # Each trial's run was created by a Spark worker process, not by the tune step itself.
+    assert run.data.tags[tracking.TAG_PROCESS] not in {c.data.tags[tracking.TAG_PROCESS] for c in children}
+
+
+def test_early_stop_ends_a_tuning_run_before_max_evals(module_store, training_data):
+    run = finished(mlflow_run(module_store, "tune", {
+        "training_data": training_data, "max_evals": 200, "cv_folds": 2, "early_stop": 5}))
+    assert run.data.tags["stopped_early"] == "true"
+    assert 6 <= run.data.metrics["trials"] < 200
+    assert len(trial_runs(module_store, run.info.run_id)) == run.data.metrics["trials"]
+    assert {"plots/tuning_params.png", "plots/tuning_loss.png"} <= artifacts(run.info.run_id, "plots")
+
+
 def gate_run(store, best_baseline: float) -> str:
     """A stand-in for a compare run: only the best baseline's score matters to the gate."""
     client = mlflow.MlflowClient()

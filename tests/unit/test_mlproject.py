@@ -63,8 +63,12 @@ def test_main_forwards_its_parameters_to_the_steps():
     """Every parameter of main other than the driver's own is a parameter of some step."""
     main = set(ENTRY_POINTS["main"]["parameters"])
     steps = set().union(*(set(spec.get("parameters", {})) for name, spec in ENTRY_POINTS.items() if name != "main"))
-    driver_only = {"keras_epochs", "env_manager", "use_cache", "rerun", "max_parallel"}  # keras_epochs reaches train_keras as `epochs`
-    assert main - driver_only <= steps
+    driver_only = {"env_manager", "use_cache", "rerun", "max_parallel"}
+    renamed = {"keras_epochs": ("train_keras", "epochs"), "tune_timeout": ("tune", "timeout"),
+               "tune_parallelism": ("tune", "parallelism")}
+    assert main - driver_only - set(renamed) <= steps
+    for step, name in renamed.values():
+        assert name in ENTRY_POINTS[step]["parameters"]
 
 
 def test_reference_defaults():

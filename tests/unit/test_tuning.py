@@ -1,11 +1,14 @@
+import pickle
+
+import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
 
 from psystock import PsystockError, cli
-from psystock.models import get_family
-from psystock.tuning import cv_scores, flatten, tune
 from psystock.evaluation import cv_folds
+from psystock.models import get_family
+from psystock.tuning import Objective, SearchSettings, cv_scores, flatten, tune
 
 
 def data(n=200, seed=0):
@@ -19,10 +22,11 @@ def logreg_defaults():
     return {name: cli.default_value("train_logreg", name) for name in get_family("logreg").params}
 
 
-def run(seed, max_evals=4, trials=None):
+def run(seed, max_evals=4, trials=None, **settings):
     X, y = data()
-    return tune(get_family("logreg"), X, y, split="chronological", n_folds=3, max_evals=max_evals, seed=seed,
-                defaults=logreg_defaults(), on_trial=(trials.append if trials is not None else lambda t: None))
+    return tune(get_family("logreg"), X, y, split="chronological", n_folds=3,
+                settings=SearchSettings(max_evals, seed, **settings), defaults=logreg_defaults(),
+                on_trial=(trials.append if trials is not None else lambda t: None))
 
 
 def test_every_trial_is_reported_with_fold_scores():
@@ -32,6 +36,7 @@ def test_every_trial_is_reported_with_fold_scores():
     assert all(len(t.fold_scores) == 3 for t in seen)
     assert all(t.loss == pytest.approx(1 - np.mean(t.fold_scores)) for t in seen)
     assert result.best.loss == min(t.loss for t in seen)
+    assert not result.stopped_early
 
 
 def test_same_seed_samples_the_same_trials():
@@ -49,9 +54,58 @@ def test_best_loss_matches_a_fresh_cross_validation_of_its_parameters():
     assert again == pytest.approx(result.best.fold_scores)
 
 
-def test_max_evals_below_one_is_rejected():
-    with pytest.raises(PsystockError, match="max_evals must be at least 1, got 0"):
-        run(seed=1, max_evals=0)
+def test_early_stop_ends_the_search_after_that_many_trials_without_a_better_loss():
+    result = run(seed=5, max_evals=60, early_stop=3)
+    losses = [t.loss for t in result.trials]
+    improved = [i for i, loss in enumerate(losses) if loss < min(losses[:i], default=np.inf)]
+    assert result.stopped_early
+    assert len(losses) < 60
+    assert len(losses) - 1 - improved[-1] == 3  # exactly three trials after the last improvement
+
+
+def test_timeout_ends_the_search():
+    result = run(seed=5, max_evals=100_000, timeout=1.0)
+    assert 1 <= len(result.trials) < 100_000
+
+
+def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
+    calls = []
+
+    def log_trial(params, fold_scores, loss, seconds, error):
+        calls.append((params, fold_scores, loss))
+        return f"run-{len(calls)}"
+
+    X, y = data()
+    result = tune(get_family("logreg"), X, y, split="chronological", n_folds=3, settings=SearchSettings(3, 1),
+                  defaults=logreg_defaults(), log_trial=log_trial)
+    assert [t.run_id for t in result.trials] == ["run-1", "run-2", "run-3"]
+    assert [(t.params, t.fold_scores, t.loss) for t in result.trials] == calls
+
+
+def test_the_objective_survives_the_trip_to_a_spark_worker():
+    X, y = data()
+    defaults = {name: cli.default_value("train_xgboost", name) for name in get_family("xgboost").params}
+    objective = Objective(get_family("xgboost"), X, y, cv_folds("chronological", 3, 1), 1, defaults)
+    sample = {"max_depth": 2, "learning_rate": 0.3}
+    assert cloudpickle.loads(cloudpickle.dumps(objective))(sample)["loss"] == objective(sample)["loss"]
+
+
+def test_an_invalid_point_is_a_failed_trial_not_a_crash():
+    X, y = data()
+    objective = Objective(get_family("logreg"), X, y, cv_folds("chronological", 3, 1), 1, logreg_defaults())
+    result = objective({"solver": "lbfgs", "l1_ratio": 1.0})  # lbfgs cannot do L1
+    assert result["status"] == "fail" and result["loss"] == np.inf and result["error"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    (SearchSettings(0, 1), "max_evals must be at least 1, got 0"),
+    (SearchSettings(5, 1, early_stop=-1), "early_stop must be 0"),
+    (SearchSettings(5, 1, timeout=-2), "timeout must be 0"),
+    (SearchSettings(5, 1, parallelism=4), r"parallelism=4 needs spark_master \(local\[4\]"),
+])
+def test_bad_search_settings_are_rejected(settings, message):
+    with pytest.raises(PsystockError, match=message):
+        settings.check()
 
 
 def test_flatten_merges_nested_choices():

@@ -18,10 +18,10 @@ ARGS ?=
 TRACKING_URI ?= $(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 UI_PORT ?= 5000
 
-.PHONY: help install run test bench ui lock clean
+.PHONY: help install run test bench ui server server-auth lock clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 install: $(STAMP) ## Create .venv with the locked dependencies and the package
 
@@ -47,9 +47,18 @@ bench: install ## Time the cold pipeline and each step; prints a table, writes J
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)
 	mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
 
+# Settings of `make server` (environment or make variables): HOST, PORT,
+# BACKEND_STORE_URI (postgresql://...), ARTIFACTS_DESTINATION (s3://...),
+# SERVER_DIR, WORKERS. See psystock/server.py.
+server: install ## Start the team's tracking server (SQL store, proxied artifacts) on 127.0.0.1:5000
+	python -m psystock.server
+
+server-auth: install ## The same with MLflow basic-auth; needs MLFLOW_AUTH_ADMIN_PASSWORD
+	python -m psystock.server --auth
+
 lock: install ## Re-resolve pyproject.toml into the hash-pinned locks
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
-	uv pip compile pyproject.toml --extra test --extra spark --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+	uv pip compile pyproject.toml --extra test --extra spark --extra server --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
 
 clean: ## Remove the local tracking store and the environment
-	rm -rf $(VENV) mlruns mlartifacts mlflow.db
+	rm -rf $(VENV) mlruns mlartifacts mlflow.db mlflow-server

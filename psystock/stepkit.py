@@ -53,8 +53,33 @@ def run_step(
     except PsystockError as exc:
         print(f"{entry_point}: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Exception as exc:
+        if not server_unreachable(exc):
+            raise
+        # The run stays RUNNING on the server, so no cache ever takes it for a finished step.
+        import mlflow
+
+        print(f"{entry_point}: error: cannot reach the tracking server at {mlflow.get_tracking_uri()}: "
+              "is it running? (MLFLOW_TRACKING_URI names it)", file=sys.stderr)
+        sys.exit(3)
     finally:
         gc.freeze()
+
+
+def server_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a tracking server that refused, dropped or timed out every retry.
+
+    MLflow wraps the ``requests`` error in an MlflowException; follow the chain.
+    """
+    import requests
+
+    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, lost):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _run(entry_point: str, body, args: StepArgs, run_name: str | None) -> None:
@@ -66,6 +91,8 @@ def _run(entry_point: str, body, args: StepArgs, run_name: str | None) -> None:
     try:
         active = mlflow.start_run(run_name=run_name or entry_point)
     except MlflowException as exc:
+        if server_unreachable(exc):
+            raise
         raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
     with active as run:
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)

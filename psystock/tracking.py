@@ -305,21 +305,42 @@ def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run
     return run, ""
 
 
-def missing_artifacts(run_id: str, paths: Iterable[str]) -> list[str]:
-    """Those of ``paths`` that the run's artifact store does not hold."""
-    client = MlflowClient()
+def missing_artifacts(run_id: str, paths: Iterable[str], client: MlflowClient | None = None) -> list[str]:
+    """Those of ``paths`` that the run does not hold.
+
+    ``model/...`` is looked up in the model the run logged under that name:
+    MLflow 3 keeps a logged model's files in the model's own location (behind a
+    proxying server, nowhere under the run's artifacts).
+    """
+    client = client or MlflowClient()
     listed: dict[str, set[str]] = {}
     missing = []
     for path in paths:
         parent = path.rsplit("/", 1)[0] if "/" in path else ""
         if parent not in listed:
             try:
-                listed[parent] = {a.path for a in client.list_artifacts(run_id, parent or None)}
+                if parent == MODEL:
+                    # Listed paths are relative to the store's root or the model's: keep the name.
+                    listed[parent] = {f"{MODEL}/{a.path.rsplit('/', 1)[-1]}"
+                                      for a in _logged_model_files(client, run_id, MODEL)}
+                else:
+                    listed[parent] = {a.path for a in client.list_artifacts(run_id, parent or None)}
             except (MlflowException, OSError):
                 listed[parent] = set()
         if path not in listed[parent]:
             missing.append(path)
     return missing
+
+
+def _logged_model_files(client: MlflowClient, run_id: str, name: str) -> list:
+    run = client.get_run(run_id)
+    models = client.search_logged_models(
+        experiment_ids=[run.info.experiment_id],
+        filter_string=f"source_run_id = '{run_id}' AND name = '{name}'", max_results=1,
+    )
+    if not models:
+        return []
+    return mlflow.artifacts.list_artifacts(artifact_uri=models[0].artifact_location, tracking_uri=client.tracking_uri)
 
 
 def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, reused: Run) -> str:

@@ -128,7 +128,8 @@ def project_command(store: Store, entry_point: str, params: dict[str, object], p
     return command
 
 
-def step_run(store: Store, entry_point: str, params: dict[str, object], timeout: int = 600) -> ProjectRun:
+def step_run(store: Store, entry_point: str, params: dict[str, object], timeout: int = 600,
+             env: dict[str, str] | None = None) -> ProjectRun:
     """Run a step's module as plain Python (``python -m steps.<name>``), as MLflow's command would.
 
     The step creates and ends its own run; this skips the ``mlflow run`` CLI's
@@ -137,17 +138,19 @@ def step_run(store: Store, entry_point: str, params: dict[str, object], timeout:
     command = [sys.executable, "-m", f"steps.{entry_point}"]
     for name, value in params.items():
         command += [f"--{name}", str(value)]
-    env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id}
+    env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id} | (env or {})
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT)
     match = re.search(rf"{entry_point}: run ([0-9a-f]+) ", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)
 
 
 def mlflow_run(
-    store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path = PROJECT
+    store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path = PROJECT,
+    env: dict[str, str] | None = None,
 ) -> ProjectRun:
-    """Run an entry point through the real ``mlflow run`` and wait for it."""
+    """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables)."""
     command = project_command(store, entry_point, params, project)
-    done = subprocess.run(command, capture_output=True, text=True, env=store.env(), timeout=timeout, cwd=store.root)
+    done = subprocess.run(command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout,
+                          cwd=store.root)
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)

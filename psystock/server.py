@@ -1,0 +1,153 @@
+"""The team's tracking server: ``mlflow server`` with a SQL backend store and proxied artifacts.
+
+``make server`` and ``make server-auth`` run ``python -m psystock.server
+[--auth]``; the tests start the very same command. Settings come from the
+environment:
+
+``HOST`` (127.0.0.1), ``PORT`` (5000), ``BACKEND_STORE_URI`` (a SQLite file in
+``SERVER_DIR``; ``postgresql://user:password@host:5432/mlflow`` for a real
+deployment), ``ARTIFACTS_DESTINATION`` (a folder in ``SERVER_DIR``; an object
+store such as ``s3://bucket/mlflow`` for a real deployment), ``SERVER_DIR``
+(``mlflow-server``), ``WORKERS`` (2).
+
+Artifacts are proxied (``--serve-artifacts``): clients upload and download
+through the server, so they need no credentials for the artifact store.
+
+With ``--auth`` the server runs MLflow's basic-auth app. The admin password is
+read by MLflow from ``MLFLOW_AUTH_ADMIN_PASSWORD`` (nothing in this repository
+holds one); users are kept in ``AUTH_DATABASE_URI`` (a SQLite file in
+``SERVER_DIR``) and get READ on experiments they did not create. The key that
+signs its CSRF tokens is ``MLFLOW_FLASK_SERVER_SECRET_KEY``, or one made once
+and kept in ``SERVER_DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from psystock import PsystockError
+
+ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
+SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # signs the auth app's CSRF tokens
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 5000
+    server_dir: Path = Path("mlflow-server")
+    backend_store_uri: str = ""
+    artifacts_destination: str = ""
+    auth_database_uri: str = ""
+    workers: int = 2
+    auth: bool = False
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], auth: bool = False) -> ServerSettings:
+        server_dir = Path(environ.get("SERVER_DIR", "mlflow-server")).resolve()
+        try:
+            port, workers = int(environ.get("PORT", "5000")), int(environ.get("WORKERS", "2"))
+        except ValueError:
+            raise PsystockError(f"PORT and WORKERS must be numbers, got {environ.get('PORT')!r}, "
+                                f"{environ.get('WORKERS')!r}") from None
+        return cls(
+            host=environ.get("HOST", "127.0.0.1"),
+            port=port,
+            server_dir=server_dir,
+            backend_store_uri=environ.get("BACKEND_STORE_URI") or f"sqlite:///{server_dir / 'mlflow.db'}",
+            artifacts_destination=environ.get("ARTIFACTS_DESTINATION") or str(server_dir / "artifacts"),
+            auth_database_uri=environ.get("AUTH_DATABASE_URI") or f"sqlite:///{server_dir / 'basic_auth.db'}",
+            workers=workers,
+            auth=auth,
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def auth_config_path(self) -> Path:
+        return self.server_dir / "basic_auth.ini"
+
+
+def server_command(settings: ServerSettings, python: str = sys.executable) -> list[str]:
+    """The ``mlflow server`` command line for ``settings``."""
+    command = [
+        python, "-m", "mlflow", "server",
+        "--host", settings.host, "--port", str(settings.port), "--workers", str(settings.workers),
+        "--backend-store-uri", settings.backend_store_uri,
+        "--serve-artifacts", "--artifacts-destination", settings.artifacts_destination,
+    ]
+    if settings.auth:
+        command += ["--app-name", "basic-auth"]
+    return command
+
+
+def auth_config(settings: ServerSettings) -> str:
+    """The basic-auth app's settings file: no password in it (MLflow reads it from the environment)."""
+    return (
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = {settings.auth_database_uri}\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+
+
+def secret_key(server_dir: Path) -> str:
+    """This server's CSRF signing key: made once, kept (owner-only) in ``server_dir`` across restarts.
+    Servers behind one load balancer must share it: set MLFLOW_FLASK_SERVER_SECRET_KEY instead."""
+    path = server_dir / "flask_secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return path.read_text().strip()
+
+
+def prepare(settings: ServerSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """Create what the server writes into; return the environment to start it with."""
+    env = dict(environ)
+    settings.server_dir.mkdir(parents=True, exist_ok=True)
+    if "://" not in settings.artifacts_destination:
+        Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)
+    if settings.auth:
+        if not environ.get(ADMIN_PASSWORD_VARIABLE):
+            raise PsystockError(f"set {ADMIN_PASSWORD_VARIABLE} to the admin password the server should start with "
+                                "(it is only read the first time, when the user store is empty)")
+        settings.auth_config_path.write_text(auth_config(settings))
+        env["MLFLOW_AUTH_CONFIG_PATH"] = str(settings.auth_config_path)
+        env.setdefault(SECRET_KEY_VARIABLE, secret_key(settings.server_dir))
+    return env
+
+
+def masked(uri: str) -> str:
+    """``uri`` with any password replaced, for printing."""
+    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", uri)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m psystock.server", description=__doc__.splitlines()[0])
+    parser.add_argument("--auth", action="store_true", help="run MLflow's basic-auth app")
+    args = parser.parse_args(argv)
+    try:
+        settings = ServerSettings.from_env(os.environ, auth=args.auth)
+        env = prepare(settings, os.environ)
+    except PsystockError as exc:
+        sys.exit(f"server: error: {exc}")
+    print(f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
+          f"  artifacts (proxied): {settings.artifacts_destination}"
+          + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else ""),
+          flush=True)
+    command = server_command(settings)
+    os.execve(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main()

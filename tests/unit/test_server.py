@@ -1,0 +1,54 @@
+from pathlib import Path
+
+import pytest
+
+from psystock import PsystockError
+from psystock.server import ServerSettings, auth_config, masked, prepare, server_command
+
+
+def test_defaults_keep_everything_in_the_server_folder_and_on_loopback(tmp_path):
+    settings = ServerSettings.from_env({"SERVER_DIR": str(tmp_path)})
+    command = server_command(settings, python="py")
+    assert command[:4] == ["py", "-m", "mlflow", "server"]
+    assert command[command.index("--host") + 1] == "127.0.0.1" and command[command.index("--port") + 1] == "5000"
+    assert command[command.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert "--serve-artifacts" in command
+    assert command[command.index("--artifacts-destination") + 1] == str(tmp_path / "artifacts")
+    assert "--app-name" not in command
+
+
+def test_a_deployment_points_the_server_at_postgresql_and_an_object_store(tmp_path):
+    settings = ServerSettings.from_env({
+        "SERVER_DIR": str(tmp_path), "HOST": "0.0.0.0", "PORT": "8080",
+        "BACKEND_STORE_URI": "postgresql://mlflow:pw@db:5432/mlflow", "ARTIFACTS_DESTINATION": "s3://bucket/mlflow",
+    }, auth=True)
+    command = server_command(settings)
+    assert command[command.index("--backend-store-uri") + 1] == "postgresql://mlflow:pw@db:5432/mlflow"
+    assert command[command.index("--artifacts-destination") + 1] == "s3://bucket/mlflow"
+    assert command[-2:] == ["--app-name", "basic-auth"]
+    assert settings.url == "http://0.0.0.0:8080"
+
+
+def test_auth_needs_an_admin_password_from_the_environment(tmp_path):
+    settings = ServerSettings.from_env({"SERVER_DIR": str(tmp_path)}, auth=True)
+    with pytest.raises(PsystockError, match="set MLFLOW_AUTH_ADMIN_PASSWORD"):
+        prepare(settings, {})
+    env = prepare(settings, {"MLFLOW_AUTH_ADMIN_PASSWORD": "s3cret-admin"})
+    written = Path(env["MLFLOW_AUTH_CONFIG_PATH"]).read_text()
+    assert written == auth_config(settings) and "s3cret" not in written and "admin_password" not in written
+    assert "default_permission = READ" in written
+    # The CSRF key is made once and kept, so a restarted server accepts its own forms.
+    assert len(env["MLFLOW_FLASK_SERVER_SECRET_KEY"]) == 64
+    assert prepare(settings, {"MLFLOW_AUTH_ADMIN_PASSWORD": "x"})["MLFLOW_FLASK_SERVER_SECRET_KEY"] == env[
+        "MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    assert (tmp_path / "flask_secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_bad_port_is_refused():
+    with pytest.raises(PsystockError, match="PORT and WORKERS must be numbers"):
+        ServerSettings.from_env({"PORT": "http"})
+
+
+def test_passwords_are_masked_when_printed():
+    assert masked("postgresql://mlflow:hunter2@db:5432/mlflow") == "postgresql://mlflow:***@db:5432/mlflow"
+    assert masked("sqlite:///x.db") == "sqlite:///x.db"

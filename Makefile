@@ -18,7 +18,7 @@ ARGS ?=
 TRACKING_URI ?= $(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 UI_PORT ?= 5000
 
-.PHONY: help install run test bench ui server server-auth lock clean
+.PHONY: help install run test test-slow bench ui server server-auth lock lock-conda clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,10 +38,13 @@ $(STAMP): requirements-dev.lock pyproject.toml
 run: install ## Run the whole experiment (mlflow run . -e main); DATA=file.csv to run offline
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local -P source=$(SOURCE) $(ARGS)
 
-test: install ## Run the tests (unit, data and real `mlflow run` integration tests)
-	python -m pytest
+test: install ## Run the tests (unit, data and real `mlflow run` integration tests), about 10 min
+	python -m pytest -m "not slow"
 
-bench: install ## Time the cold pipeline and each step; prints a table, writes JSON
+test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds
+	python -m pytest -m slow
+
+bench: install ## Time the pipeline, tuning, server logging, cache lookups; prints a table, writes JSON
 	python benchmarks/run.py
 
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)
@@ -59,6 +62,12 @@ server-auth: install ## The same with MLflow basic-auth; needs MLFLOW_AUTH_ADMIN
 lock: install ## Re-resolve pyproject.toml into the hash-pinned locks
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
 	uv pip compile pyproject.toml --extra test --extra spark --extra server --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+
+# Needs conda channels (network access to conda-forge), so maintainers run it;
+# CI does not. conda-lock runs in a throw-away environment via uv.
+lock-conda: install ## conda-lock conda.yaml for linux-64 and osx-arm64 into conda-lock.yml
+	uv tool run --from "conda-lock==4.0.3" conda-lock lock --file conda.yaml \
+		--platform linux-64 --platform osx-arm64 --lockfile conda-lock.yml
 
 clean: ## Remove the local tracking store and the environment
 	rm -rf $(VENV) mlruns mlartifacts mlflow.db mlflow-server

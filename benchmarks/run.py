@@ -1,6 +1,6 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuning,cache] [--out FILE]
+Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuning,server,cache] [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
@@ -13,6 +13,10 @@ tuning:   on the BTC-USD 2014-2020 features: 100 logistic-regression trials
           10 trials the reference way (`mlflow.sklearn.autolog()` inside the
           objective, a nested run per trial) vs psystock; 20 xgboost trials
           sequential vs SparkTrials on local[2].
+server:   through a real `mlflow server` (SQLite, then an initdb PostgreSQL
+          backend): runs and metrics logged per second by psystock's trial
+          logging (one batch per run) vs one call per metric; on PostgreSQL,
+          the wall time of 4 concurrent pipelines (seeds 1-4) vs one.
 cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           experiment (runs created with MlflowClient), SQLite store.
 
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -43,15 +48,17 @@ STEP_ORDER = [
 
 
 class Store:
-    """An empty SQLite tracking store in a temporary folder."""
+    """An empty experiment: in a SQLite store in a temporary folder, or on a tracking server."""
 
-    def __init__(self):
+    def __init__(self, server_url: str | None = None):
         from mlflow.tracking import MlflowClient
 
         self.tmp = tempfile.TemporaryDirectory()
-        self.uri = f"sqlite:///{self.tmp.name}/mlflow.db"
+        self.uri = server_url or f"sqlite:///{self.tmp.name}/mlflow.db"
         self.client = MlflowClient(self.uri)
-        self.experiment_id = self.client.create_experiment("bench", artifact_location=f"{self.tmp.name}/artifacts")
+        # On a server, artifacts go through it (proxied); locally, into the temporary folder.
+        location = None if server_url else f"{self.tmp.name}/artifacts"
+        self.experiment_id = self.client.create_experiment("bench", artifact_location=location)
 
     def main(self, data: Path, *params: str) -> float:
         """Wall seconds of one `mlflow run . -e main`."""
@@ -217,11 +224,65 @@ def bench_tuning(data: Path) -> dict[str, float]:
     return result
 
 
+def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from psystock import tracking
+    from tests.integration.servers import Postgres, TrackingServer
+
+    params = {"C": 0.5, "solver": "saga", "l1_ratio": 0.3, "class_weight": "None", "max_iter": 1000}
+    folds = [0.61, 0.58, 0.66, 0.59, 0.63]
+    metric_count = len(folds) + 3  # folds, mean_f1, loss, seconds
+    result = {}
+    for backend in ("SQLite", "PostgreSQL"):
+        postgres = Postgres().start() if backend == "PostgreSQL" else None
+        root = tempfile.TemporaryDirectory()
+        server = TrackingServer(Path(root.name), backend_store_uri=postgres.uri if postgres else "")
+        try:
+            print(f"  {backend} server ...", file=sys.stderr, flush=True)
+            server.start()
+            store = Store(server.url)
+            client, experiment = store.client, store.experiment_id
+            parent = client.create_run(experiment).info.run_id
+            logger = tracking.TrialLogger(experiment, parent, "logreg", server.url)
+            started = time.perf_counter()
+            for _ in range(runs):
+                logger(params, folds, 0.38, 0.05, None)
+            batch = time.perf_counter() - started
+            started = time.perf_counter()
+            for _ in range(runs):
+                run_id = client.create_run(experiment, tags={MLFLOW_PARENT_RUN_ID: parent}).info.run_id
+                for name, value in params.items():
+                    client.log_param(run_id, name, value)
+                for i, score in enumerate(folds):
+                    client.log_metric(run_id, f"f1_fold_{i}", score)
+                for name, value in (("mean_f1", 0.6), ("loss", 0.38), ("seconds", 0.05)):
+                    client.log_metric(run_id, name, value)
+                client.set_terminated(run_id)
+            single = time.perf_counter() - started
+            result[f"{backend} server: runs/s, psystock batch"] = runs / batch
+            result[f"{backend} server: metrics/s, psystock batch"] = runs * metric_count / batch
+            result[f"{backend} server: runs/s, one call per metric"] = runs / single
+            result[f"{backend} server: metrics/s, one call per metric"] = runs * metric_count / single
+            if postgres:
+                print("  one pipeline, then four at once ...", file=sys.stderr, flush=True)
+                result["PostgreSQL server: one main (wall)"] = store.main(data, "seed=1")
+                started = time.perf_counter()
+                with ThreadPoolExecutor(4) as pool:
+                    list(pool.map(lambda seed: store.main(data, f"seed={seed}", "max_parallel=1"), (11, 12, 13, 14)))
+                result["PostgreSQL server: 4 mains at once (wall)"] = time.perf_counter() - started
+        finally:
+            server.stop()
+            if postgres:
+                postgres.stop()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
-    parser.add_argument("--only", default="pipeline,tuning,cache")
+    parser.add_argument("--only", default="pipeline,tuning,server,cache")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -237,6 +298,9 @@ def main() -> None:
     if "tuning" in parts:
         print("tuning ...", file=sys.stderr, flush=True)
         results.update(bench_tuning(args.data))
+    if "server" in parts:
+        print("tracking server ...", file=sys.stderr, flush=True)
+        results.update(bench_server(args.data))
     if "cache" in parts:
         print("cache lookups ...", file=sys.stderr, flush=True)
         results.update(bench_cache())

@@ -21,6 +21,7 @@ PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close")
 COLUMNS = ("Date", *PRICE_COLUMNS, "Volume")
 YAHOO = "yahoo"
 _SHOWN = 3  # offending values quoted in an error message
+MAX_GAP_DAYS = 31  # longer than any market closure; weekends and holidays are far shorter
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,21 @@ def select_range(prices: Prices, start: date, end: date, min_rows: int = 1) -> P
             f"{len(inside)} rows between {start} and {end} (the data covers {span}); "
             f"at least {min_rows} are needed: widen the date range"
         )
+    _check_gaps(inside["Date"])
     return Prices(inside.reset_index(drop=True), _range_warnings(inside))
+
+
+def _check_gaps(days: pd.Series) -> None:
+    """Refuse holes longer than ``MAX_GAP_DAYS``: a window would join days that far apart as neighbours."""
+    gaps = days.diff()
+    long = np.flatnonzero(gaps > pd.Timedelta(days=MAX_GAP_DAYS))
+    if len(long):
+        i = long[0]
+        raise PsystockError(
+            f"{len(long)} gaps of more than {MAX_GAP_DAYS} days in the prices, the first from "
+            f"{days.iloc[i - 1].date()} to {days.iloc[i].date()} ({gaps.iloc[i].days} days): choose a start "
+            "and end inside one unbroken stretch"
+        )
 
 
 def load_prices(source: str, ticker: str, start: date, end: date, min_rows: int) -> Prices:

@@ -110,7 +110,7 @@ class StepRunner:
     def _launch(self, step: Step, key: str) -> None:
         run_id = tracking.create_step_run(
             self.experiment_id, self.parent_run_id, step.entry_point, step.run_name or step.entry_point,
-            tags=tracking.cache_tags(key),
+            tags=tracking.cache_tags(key), project_dir=self.project_dir,
         )
         self.outcomes[step.entry_point] = Outcome(step.entry_point, "running", run_id)
         log.info("%s: running (run %s)", step.entry_point, run_id)

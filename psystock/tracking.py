@@ -6,6 +6,7 @@ this module, so that renaming an artifact is a one-line change.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -18,7 +19,15 @@ import mlflow
 from mlflow.entities import Param, Run, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import (
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_GIT_REPO_URL,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_PROJECT_ENTRY_POINT,
+    MLFLOW_RUN_NAME,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+)
 
 from psystock import PsystockError
 
@@ -117,11 +126,32 @@ def log_params_once(params: dict[str, str]) -> None:
         MlflowClient().log_batch(run.info.run_id, params=missing)
 
 
+@functools.lru_cache(maxsize=None)
+def _git_source(project_dir: str) -> tuple[tuple[str, str], ...]:
+    from mlflow.utils.git_utils import get_git_commit, get_git_repo_url
+
+    found = {MLFLOW_GIT_COMMIT: get_git_commit(project_dir), MLFLOW_GIT_REPO_URL: get_git_repo_url(project_dir)}
+    return tuple((k, v) for k, v in found.items() if v)
+
+
+def source_tags(project_dir: str, entry_point: str) -> dict[str, str]:
+    """The source tags ``mlflow run`` puts on runs it creates, for the step runs main creates first:
+    the checkout the step runs from and its git commit."""
+    return {
+        MLFLOW_SOURCE_NAME: project_dir,
+        MLFLOW_SOURCE_TYPE: "PROJECT",
+        MLFLOW_PROJECT_ENTRY_POINT: entry_point,
+        **dict(_git_source(project_dir)),
+    }
+
+
 def create_step_run(
-    experiment_id: str, parent_run_id: str, entry_point: str, run_name: str, tags: dict[str, str]
+    experiment_id: str, parent_run_id: str, entry_point: str, run_name: str, tags: dict[str, str],
+    project_dir: str,
 ) -> str:
-    """Create the run a pipeline step will fill in, already linked to its pipeline."""
+    """Create the run a pipeline step will fill in, already linked to its pipeline and its source."""
     all_tags = {
+        **source_tags(project_dir, entry_point),
         MLFLOW_PARENT_RUN_ID: parent_run_id,
         MLFLOW_RUN_NAME: run_name,
         TAG_STEP: entry_point,

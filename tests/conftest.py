@@ -117,7 +117,8 @@ class ProjectRun:
         return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
 
 
-def project_command(store: Store, entry_point: str, params: dict[str, object], project: Path = PROJECT) -> list[str]:
+def project_command(store: Store, entry_point: str, params: dict[str, object], project: Path | str = PROJECT
+                    ) -> list[str]:
     """``mlflow run <project> -e <entry_point> --env-manager local -P ...`` into ``store``."""
     command = [
         os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project),
@@ -129,13 +130,16 @@ def project_command(store: Store, entry_point: str, params: dict[str, object], p
 
 
 def step_run(store: Store, entry_point: str, params: dict[str, object], timeout: int = 600,
-             env: dict[str, str] | None = None) -> ProjectRun:
+             env: dict[str, str] | None = None, patch: str = "") -> ProjectRun:
     """Run a step's module as plain Python (``python -m steps.<name>``), as MLflow's command would.
 
     The step creates and ends its own run; this skips the ``mlflow run`` CLI's
     start-up where a test is about the step itself.
     """
     command = [sys.executable, "-m", f"steps.{entry_point}"]
+    if patch:  # code run first in the step's process, e.g. to stand in for Yahoo
+        command = [sys.executable, "-c", f"{patch}\nimport runpy\nrunpy.run_module('steps.{entry_point}', "
+                                         "run_name='__main__')"]
     for name, value in params.items():
         command += [f"--{name}", str(value)]
     env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id} | (env or {})
@@ -145,11 +149,16 @@ def step_run(store: Store, entry_point: str, params: dict[str, object], timeout:
 
 
 def mlflow_run(
-    store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path = PROJECT,
-    env: dict[str, str] | None = None,
+    store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path | str = PROJECT,
+    env: dict[str, str] | None = None, extra_args: list[str] = (),
 ) -> ProjectRun:
-    """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables)."""
+    """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables,
+    ``extra_args``: more options of ``mlflow run``, e.g. ``--version``)."""
     command = project_command(store, entry_point, params, project)
+    if "--env-manager" in extra_args:
+        at = command.index("--env-manager")
+        del command[at:at + 2]
+    command += list(extra_args)
     done = subprocess.run(command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout,
                           cwd=store.root)
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)

@@ -93,6 +93,25 @@ def test_fetch_rejects_bad_csv(module_store, tmp_path, corrupt, message):
     assert_fails_clearly(result, message)
 
 
+# What yfinance 1.x answers for a ticker Yahoo does not know: an empty frame (it prints the failure).
+UNKNOWN_TO_YAHOO = "import pandas, yfinance\nyfinance.download = lambda *args, **kwargs: pandas.DataFrame()"
+
+
+def test_an_unknown_ticker_fails_the_run_clearly(module_store):
+    result = step_run(module_store, "fetch_data", {"ticker": "NOPE-USD", "start": "2020-01-01", "end": "2020-12-31"},
+                      patch=UNKNOWN_TO_YAHOO)
+    assert_fails_clearly(result, "fetch_data: error: Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 "
+                                 "and 2020-12-31: check the ticker symbol and the date range")
+    assert not mlflow.MlflowClient().list_artifacts(result.run_id)
+
+
+def test_a_gap_of_years_fails_the_run_clearly(module_store, tmp_path):
+    path = write(pd.concat([bars(30, "2015-01-01"), bars(30, "2018-01-01")], ignore_index=True), tmp_path / "gap.csv")
+    result = step_run(module_store, "fetch_data", {"source": path, "start": "2015-01-01", "end": "2018-12-31"})
+    assert_fails_clearly(result, "fetch_data: error: 1 gaps of more than 31 days in the prices, the first from "
+                                 "2015-01-30 to 2018-01-01")
+
+
 def test_bad_csv_through_mlflow_run(module_store, tmp_path):
     path = write(unsorted(bars()), tmp_path / "bad.csv")
     result = mlflow_run(module_store, "fetch_data", {"source": path, "start": "2020-01-01", "end": "2020-12-31"})

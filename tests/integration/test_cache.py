@@ -88,9 +88,17 @@ def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold
     assert mlflow.get_run(summary["train_keras"][1]).info.status == "FAILED"
 
 
-def test_rerun_forces_named_steps(module_store, btc_csv, cold):
-    result = mlflow_run(module_store, "main", small(btc_csv, rerun="tune"))
-    assert ran(result) == {"tune", "register"}  # register takes the new tune run
+def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_store, btc_csv, cold):
+    result = mlflow_run(module_store, "main", small(btc_csv, rerun=",".join([*TRAININGS, "tune"])))
+    # compare and register take the new runs; the data steps and baselines stay cached.
+    assert ran(result) == {*TRAININGS, "compare", "tune", "register"}
+    before, again = outcomes(cold), outcomes(result)
+    for step in (*TRAININGS, "tune"):
+        assert again[step][1] != before[step][1]
+        first, second = (mlflow.get_run(runs[step][1]).data.metrics for runs in (before, again))
+        assert second["f1_experiment_score"] == first["f1_experiment_score"], step  # Keras too: deterministic ops
+    assert mlflow.get_run(again["tune"][1]).data.metrics["best_cv_f1"] == mlflow.get_run(
+        before["tune"][1]).data.metrics["best_cv_f1"]
 
 
 def test_a_step_whose_artifact_was_deleted_is_run_again(module_store, btc_csv, cold):

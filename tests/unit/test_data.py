@@ -176,3 +176,18 @@ def test_download_yahoo_empty_answer_is_a_clear_error(monkeypatch):
 
     with pytest.raises(PsystockError, match="Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 and 2020-01-03"):
         download_yahoo("NOPE-USD", date(2020, 1, 1), date(2020, 1, 3))
+
+
+def test_a_gap_of_years_inside_the_range_is_refused_but_not_outside_it():
+    raw = pd.concat([raw_csv(10, "2015-01-01"), raw_csv(10, "2018-06-01")], ignore_index=True)
+    prices = validate_prices(raw)
+    with pytest.raises(PsystockError, match=r"1 gaps of more than 31 days in the prices, the first from "
+                                            r"2015-01-10 to 2018-06-01 \(1238 days\)"):
+        select_range(prices, date(2015, 1, 1), date(2018, 12, 31))
+    assert len(select_range(prices, date(2018, 1, 1), date(2018, 12, 31)).frame) == 10
+
+
+def test_weekends_and_holidays_are_not_gaps():
+    raw = raw_csv(10)
+    raw["Date"] = pd.bdate_range("2020-12-21", periods=10).strftime("%Y-%m-%d")  # Mon-Fri, over Christmas
+    assert len(select_range(validate_prices(raw), date(2020, 12, 1), date(2021, 1, 31)).frame) == 10

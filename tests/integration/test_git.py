@@ -1,0 +1,56 @@
+"""`mlflow run git://...`: the project served by a real `git daemon` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import mlflow
+import pytest
+
+from tests.conftest import PROJECT, Store, mlflow_run, small_pipeline
+from tests.integration.servers import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def git(*args: str, cwd=PROJECT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """This repository, as committed, behind ``git daemon``: (URL, commit)."""
+    if not shutil.which("git") or not (PROJECT / ".git").exists():
+        pytest.skip("needs git and the project as a git checkout")
+    root = tmp_path_factory.mktemp("git")
+    git("clone", "--quiet", "--bare", str(PROJECT), str(root / "psystock.git"))
+    commit = git("rev-parse", "HEAD")
+    port = free_port()
+    daemon = subprocess.Popen(
+        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1",
+         f"--port={port}", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"git://127.0.0.1:{port}/psystock.git"
+    wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
+               "git daemon")
+    yield url, commit
+    daemon.terminate()
+    daemon.wait()
+
+
+@pytest.mark.slow
+def test_main_runs_from_a_git_url_at_a_commit_and_so_do_its_steps(served, store: Store, btc_csv):
+    url, commit = served
+    result = mlflow_run(store, "main", {**small_pipeline(btc_csv), "use_cache": "false"}, project=url,
+                        extra_args=["--version", commit], timeout=900)
+    assert result.returncode == 0, result.output[-3000:]
+    main = mlflow.get_run(result.run_id)
+    assert main.info.status == "FINISHED"
+    assert main.data.tags["mlflow.source.git.commit"] == commit
+    assert main.data.tags["mlflow.source.name"] == url
+    assert "tuned_f1_experiment_score" in main.data.metrics
+    steps = mlflow.MlflowClient().search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{main.info.run_id}'")
+    assert len(steps) == 9
+    # Every step ran from main's checkout of that commit, not from this working copy.
+    assert {s.data.tags.get("mlflow.source.git.commit") for s in steps} == {commit}
+    assert all(str(PROJECT) not in s.data.tags.get("mlflow.source.name", "") for s in steps)

@@ -1,6 +1,6 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuning,server,cache] [--out FILE]
+Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuning,server,envs,cache] [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
@@ -17,6 +17,10 @@ server:   through a real `mlflow server` (SQLite, then an initdb PostgreSQL
           backend): runs and metrics logged per second by psystock's trial
           logging (one batch per run) vs one call per metric; on PostgreSQL,
           the wall time of 4 concurrent pipelines (seeds 1-4) vs one.
+envs:     `mlflow run -e fetch_data` with an environment built from scratch
+          by uv and by virtualenv (pyenv + pip; pip downloads what it has
+          not cached) vs the local one; a cold main from a Git URL served by
+          `git daemon` vs from the working copy.
 cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           experiment (runs created with MlflowClient), SQLite store.
 
@@ -78,17 +82,18 @@ class Store:
         )
         return self.mlflow_run(project)
 
-    def mlflow_run(self, project: Path, *params: str) -> float:
-        env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING")
+    def mlflow_run(self, project: Path | str, *params: str, entry_point: str = "main", env_manager: str = "local",
+                   options: tuple[str, ...] = (), env: dict[str, str] | None = None) -> float:
+        env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING", **(env or {}))
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
-        command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project), "-e", "main",
-                   "--env-manager", "local", "--experiment-id", self.experiment_id]
+        command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project), "-e", entry_point,
+                   "--env-manager", env_manager, "--experiment-id", self.experiment_id, *options]
         for param in params:
             command += ["-P", param]
         started = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:
-            sys.exit(f"{project.name} failed:\n{done.stderr[-3000:]}")
+            sys.exit(f"{project} -e {entry_point} failed:\n{done.stderr[-3000:]}")
         return time.perf_counter() - started
 
     def step_seconds(self) -> dict[str, float]:
@@ -278,11 +283,44 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
     return result
 
 
+def bench_environments(data: Path) -> dict[str, float]:
+    from tests.integration.servers import free_port, wait_until
+
+    result = {}
+    fetch = (f"source={data}",)
+    store = Store()
+    result["fetch_data, local environment (wall)"] = store.mlflow_run(PROJECT, *fetch, entry_point="fetch_data")
+    for manager in ("uv", "virtualenv"):
+        print(f"  building an environment with {manager} ...", file=sys.stderr, flush=True)
+        with tempfile.TemporaryDirectory() as envs:
+            result[f"fetch_data, new {manager} environment (wall)"] = store.mlflow_run(
+                PROJECT, *fetch, entry_point="fetch_data", env_manager=manager, env={"MLFLOW_ENV_ROOT": envs})
+    print("  main from a Git URL and from the working copy ...", file=sys.stderr, flush=True)
+    with tempfile.TemporaryDirectory() as root:
+        subprocess.run(["git", "clone", "--quiet", "--bare", str(PROJECT), f"{root}/psystock.git"], check=True)
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        port = free_port()
+        daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}",
+                                   "--listen=127.0.0.1", f"--port={port}", root])
+        url = f"git://127.0.0.1:{port}/psystock.git"
+        try:
+            wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
+                       "git daemon")
+            result["cold main from the Git URL (wall)"] = Store().mlflow_run(
+                url, f"source={data}", options=("--version", commit))
+        finally:
+            daemon.terminate()
+            daemon.wait()
+    result["cold main from the working copy (wall)"] = Store().main(data)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
-    parser.add_argument("--only", default="pipeline,tuning,server,cache")
+    parser.add_argument("--only", default="pipeline,tuning,server,envs,cache")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
     parts = set(args.only.split(","))
@@ -301,6 +339,9 @@ def main() -> None:
     if "server" in parts:
         print("tracking server ...", file=sys.stderr, flush=True)
         results.update(bench_server(args.data))
+    if "envs" in parts:
+        print("environments and Git ...", file=sys.stderr, flush=True)
+        results.update(bench_environments(args.data))
     if "cache" in parts:
         print("cache lookups ...", file=sys.stderr, flush=True)
         results.update(bench_cache())

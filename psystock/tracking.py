@@ -6,6 +6,7 @@ this module, so that renaming an artifact is a one-line change.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -215,6 +216,22 @@ def load_prices_frame(location: str):
     from psystock.data import read_csv, validate_prices
 
     return validate_prices(read_csv(str(resolve_input(location, PRICES_FILE, "prices"))))
+
+
+@contextlib.contextmanager
+def quiet_run_urls():
+    """Keep MLflow from printing "View run ... at" for every run a search creates and ends on a server
+    (the setting is read at each call, and Spark workers started meanwhile inherit it)."""
+    name = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+    before = os.environ.get(name)
+    os.environ[name] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
 
 
 def this_process() -> str:

@@ -50,10 +50,11 @@ def tune(args) -> None:
              args.cv_folds, args.split, len(parts.y_train),
              f", on Spark {args.spark_master}" if args.spark_master else "")
     logger = tracking.TrialLogger(parent.info.experiment_id, parent.info.run_id, family.name)
-    result = tuning.tune(
-        family, parts.X_train, parts.y_train, split=args.split, n_folds=args.cv_folds, settings=settings,
-        defaults=defaults, log_trial=logger, on_trial=logger.number_trial,
-    )
+    with tracking.quiet_run_urls():
+        result = tuning.tune(
+            family, parts.X_train, parts.y_train, split=args.split, n_folds=args.cv_folds, settings=settings,
+            defaults=defaults, log_trial=logger, on_trial=logger.number_trial,
+        )
     best = result.best
     mlflow.log_params({f"best_{k}": v for k, v in best.params.items()})
     mlflow.log_metrics({"best_cv_f1": best.mean_score, "best_loss": best.loss, "trials": len(result.trials)})

@@ -30,6 +30,16 @@ def served(tmp_path_factory):
     daemon = subprocess.Popen(
         ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1",
          f"--port={port}", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The same commit as a subfolder of a larger repository, for the #subdir form.
+    mono = root / "mono-work"
+    mono.mkdir()
+    git("init", "--quiet", str(mono))
+    archive = subprocess.run(["git", "archive", "--prefix=projects/psystock/", "HEAD"], cwd=PROJECT,
+                             check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x"], input=archive, cwd=mono, check=True)
+    git("add", "-A", cwd=mono)
+    git("-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "--quiet", "-m", "monorepo", cwd=mono)
+    git("clone", "--quiet", "--bare", str(mono), str(root / "mono.git"))
     url = f"git://127.0.0.1:{port}/psystock.git"
     wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
                "git daemon")
@@ -54,3 +64,15 @@ def test_main_runs_from_a_git_url_at_a_commit_and_so_do_its_steps(served, store:
     # Every step ran from main's checkout of that commit, not from this working copy.
     assert {s.data.tags.get("mlflow.source.git.commit") for s in steps} == {commit}
     assert all(str(PROJECT) not in s.data.tags.get("mlflow.source.name", "") for s in steps)
+
+
+@pytest.mark.slow
+def test_a_step_runs_from_a_subfolder_of_a_larger_repository(served, store: Store, btc_csv):
+    url, _ = served
+    mono = url.replace("psystock.git", "mono.git") + "#projects/psystock"
+    result = mlflow_run(store, "fetch_data", {"source": btc_csv, "start": "2020-01-01", "end": "2020-12-31"},
+                        project=mono)
+    assert result.returncode == 0, result.output[-3000:]
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["mlflow.source.name"] == mono
+    assert run.data.metrics["rows"] == 366

@@ -163,6 +163,7 @@ def as_user(name: str, password: str) -> dict[str, str]:
     return {"MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": password}
 
 
+@pytest.mark.slow
 def test_basic_auth_refuses_strangers_and_keeps_experiments_their_owners(auth_server, btc_csv, tmp_path, monkeypatch):
     answer = requests.post(f"{auth_server.url}/api/2.0/mlflow/experiments/create", json={"name": "anon"}, timeout=10)
     assert answer.status_code == 401
@@ -179,20 +180,18 @@ def test_basic_auth_refuses_strangers_and_keeps_experiments_their_owners(auth_se
         monkeypatch.setenv(name, value)
     alice = MlflowClient(auth_server.url)
     store = server_store(auth_server, tmp_path, alice)
-    env = as_user("alice", "alice-secret-1")
-    fetched = mlflow_run(Store(store.uri, tmp_path, store.experiment_id), "fetch_data",
-                         {"source": btc_csv, "start": "2020-01-01", "end": "2020-12-31"}, env=env)
-    assert fetched.returncode == 0, fetched.stderr[-2000:]
-    prices = tracking.run_uri(fetched.run_id, tracking.PRICES_DIR)
-    built = mlflow_run(Store(store.uri, tmp_path, store.experiment_id), "build_features", {"prices": prices}, env=env)
-    assert built.returncode == 0, built.stderr[-2000:]
-    assert alice.get_run(built.run_id).info.status == "FINISHED"
+    pipeline = mlflow_run(store, "main", small_pipeline(btc_csv), env=as_user("alice", "alice-secret-1"), timeout=900)
+    assert pipeline.returncode == 0, pipeline.stderr[-3000:]
+    assert alice.get_run(pipeline.run_id).info.status == "FINISHED"
+    runs = step_runs(alice, store.experiment_id, pipeline.run_id)
+    assert len(runs) == 9 and all(r.info.status == "FINISHED" for r in runs)
+    built = next(r for r in runs if r.data.tags[tracking.TAG_STEP] == "build_features")
 
     for name, value in as_user("bob", "bob-secret-1").items():
         monkeypatch.setenv(name, value)
     bob = MlflowClient(auth_server.url)
-    assert bob.get_run(built.run_id).info.status == "FINISHED"  # READ by default
+    assert bob.get_run(built.info.run_id).info.status == "FINISHED"  # READ by default
     with pytest.raises(MlflowException, match="PERMISSION_DENIED|Permission denied|403"):
-        bob.log_metric(built.run_id, "tampered", 1.0)
+        bob.log_metric(built.info.run_id, "tampered", 1.0)
     with pytest.raises(MlflowException, match="PERMISSION_DENIED|Permission denied|403"):
         bob.create_run(store.experiment_id)

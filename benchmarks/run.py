@@ -5,8 +5,10 @@ Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuni
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
           re-run with nothing changed; `mlflow run` of a step that only
-          starts and ends a run (the floor under any warm re-run); a cold
-          run with max_parallel=1.
+          starts and ends a run (the floor under any warm re-run); `mlflow
+          --version` (the CLI's own start-up and exit); cold and warm main
+          through `mlflow.projects.run` in this process (no CLI); a cold run
+          with max_parallel=1.
 tuning:   on the BTC-USD 2014-2020 features: 100 logistic-regression trials
           with 5-fold CV, each a child run (psystock's logging path); the same
           search with bare `hyperopt.fmin` and no MLflow (overhead per trial);
@@ -31,6 +33,7 @@ including the step process's start-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -96,12 +99,51 @@ class Store:
             sys.exit(f"{project} -e {entry_point} failed:\n{done.stderr[-3000:]}")
         return time.perf_counter() - started
 
+    def main_in_process(self, data: Path) -> float:
+        """Wall seconds of ``mlflow.projects.run(".", "main")`` from this process, MLflow already imported:
+        the same run without the `mlflow` CLI's own start-up and exit (as a notebook or a scheduler runs it)."""
+        import mlflow
+        import mlflow.projects
+
+        mlflow.set_tracking_uri(self.uri)  # handed to the step processes
+        os.environ["PSYSTOCK_LOG_LEVEL"] = "WARNING"
+        try:
+            with _quiet_stdout():
+                started = time.perf_counter()
+                mlflow.projects.run(str(PROJECT), "main", parameters={"source": str(data)},
+                                    experiment_id=self.experiment_id, env_manager="local")
+                return time.perf_counter() - started
+        finally:
+            del os.environ["PSYSTOCK_LOG_LEVEL"]
+
     def step_seconds(self) -> dict[str, float]:
         runs = self.client.search_runs([self.experiment_id], "tags.`psystock.step` LIKE '%'")
         return {
             r.data.tags["psystock.step"]: (r.info.end_time - r.info.start_time) / 1000
             for r in runs if r.data.tags["psystock.step"] in STEP_ORDER
         }
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Send this process's stdout (and its children's) to /dev/null: the table stays readable."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def cli_seconds() -> float:
+    """Wall seconds of `mlflow --version`: the CLI's own start-up and exit, before any project."""
+    started = time.perf_counter()
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mlflow"), "--version"], check=True,
+                   capture_output=True)
+    return time.perf_counter() - started
 
 
 def bench_pipeline(data: Path) -> dict[str, float]:
@@ -112,6 +154,13 @@ def bench_pipeline(data: Path) -> dict[str, float]:
     result["warm / cold"] = result["warm main, nothing changed (wall)"] / result["cold main (wall)"]
     result["mlflow run of a no-op step (wall)"] = store.floor()
     result["no-op / cold"] = result["mlflow run of a no-op step (wall)"] / result["cold main (wall)"]
+    result["mlflow --version (wall)"] = cli_seconds()
+    in_process = Store()
+    result["cold main, mlflow.projects.run (wall)"] = in_process.main_in_process(data)
+    result["warm main, mlflow.projects.run (wall)"] = in_process.main_in_process(data)
+    result["warm / cold, mlflow.projects.run"] = (
+        result["warm main, mlflow.projects.run (wall)"] / result["cold main, mlflow.projects.run (wall)"]
+    )
     sequential = Store()
     result["cold main, max_parallel=1 (wall)"] = sequential.main(data, "max_parallel=1")
     result["parallel / sequential"] = result["cold main (wall)"] / result["cold main, max_parallel=1 (wall)"]

@@ -97,10 +97,11 @@ class StepRunner:
     def _cached(self, entry_point: str, key: str):
         if not self.use_cache or entry_point in self.rerun:
             return None
-        run, why_not = tracking.find_cached_run(self.experiment_id, key, entry_point)
+        run, missing = tracking.find_cached_run(self.experiment_id, key, entry_point)
         if run is None:
-            if why_not.startswith("run "):  # a finished run exists but is incomplete
-                log.info("%s: cache miss, %s", entry_point, why_not)
+            return None
+        if missing:
+            log.info("%s: cache miss, run %s lacks %s", entry_point, run.info.run_id, ", ".join(missing))
             return None
         tracking.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
         self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id)

@@ -44,6 +44,8 @@ MODEL = "model"
 PLOTS_DIR = "plots"
 METRICS_FILE = "metrics.json"
 LEADERBOARD_DIR = "leaderboard"
+LEADERBOARD_FILE = "leaderboard.csv"
+PREDICTIONS_FILE = "predictions.csv"
 REPORT_DIR = "report"
 TUNING_DIR = "tuning"
 
@@ -65,7 +67,6 @@ TAG_BASELINE = "psystock.baseline"
 BASELINES_FILE = "baselines.json"
 TAG_BEST_BASELINE = "psystock.best_baseline"
 TAG_BEATS_BASELINES = "psystock.beats_baselines"
-
 
 
 def run_uri(run_id: str, artifact_path: str) -> str:
@@ -303,6 +304,8 @@ def fail_if_running(run_id: str) -> None:
 
 TAG_CACHE_KEY = "psystock.cache_key"
 CACHE_TAG_PREFIX = "psystock.cache."
+TAG_CACHED_STEP = "psystock.cached_step"
+TAG_REUSED_RUN = "psystock.reused_run_id"
 
 
 def cache_tags(key: str) -> dict[str, str]:
@@ -313,8 +316,7 @@ def cache_tags(key: str) -> dict[str, str]:
     straight to the runs with this key instead of comparing every run's value.
     """
     return {TAG_CACHE_KEY: key, f"{CACHE_TAG_PREFIX}{key}": "1"}
-TAG_CACHED_STEP = "psystock.cached_step"
-TAG_REUSED_RUN = "psystock.reused_run_id"
+
 
 # What a finished run of each step must hold to be reused.
 EXPECTED_ARTIFACTS = {
@@ -324,18 +326,18 @@ EXPECTED_ARTIFACTS = {
     "train_xgboost": (METRICS_FILE, f"{MODEL}/MLmodel"),
     "train_keras": (METRICS_FILE, f"{MODEL}/MLmodel"),
     "baselines": (BASELINES_FILE,),
-    "compare": (f"{LEADERBOARD_DIR}/leaderboard.csv",),
-    "predict": ("predictions.csv",),
+    "compare": (f"{LEADERBOARD_DIR}/{LEADERBOARD_FILE}",),
+    "predict": (PREDICTIONS_FILE,),
     "tune": (METRICS_FILE, f"{MODEL}/MLmodel"),
 }
 
 
-def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run | None, str]:
-    """The newest FINISHED run with cache key ``key`` whose artifacts are all there.
+def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run | None, list[str]]:
+    """The newest FINISHED run with cache key ``key``, and which of the step's expected artifacts it lacks.
 
     One indexed query (tag and status, newest first, one row): the cost does
-    not grow with the number of runs in the experiment. Returns the run (or
-    None) and, for a miss, why.
+    not grow with the number of runs in the experiment. The run is reusable
+    only if it exists and lacks nothing.
     """
     found = MlflowClient().search_runs(
         [experiment_id],
@@ -344,12 +346,8 @@ def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run
         max_results=1,
     )
     if not found:
-        return None, "no finished run with this key"
-    run = found[0]
-    missing = missing_artifacts(run.info.run_id, EXPECTED_ARTIFACTS.get(entry_point, ()))
-    if missing:
-        return None, f"run {run.info.run_id} lacks {', '.join(missing)}"
-    return run, ""
+        return None, []
+    return found[0], missing_artifacts(found[0].info.run_id, EXPECTED_ARTIFACTS.get(entry_point, ()))
 
 
 def missing_artifacts(run_id: str, paths: Iterable[str], client: MlflowClient | None = None) -> list[str]:

@@ -35,7 +35,13 @@ def train_and_score(
     log_dir: str | None = None,
 ) -> TrainingResult:
     """Fit ``family`` with ``params`` on the training split; score it on the test split."""
-    parts = split_dataset(data, split, test_size, seed)
+    return fit_and_score(family, split_dataset(data, split, test_size, seed), params, seed, verbose, log_dir)
+
+
+def fit_and_score(
+    family: Family, parts: Split, params: dict, seed: int, verbose: bool = False, log_dir: str | None = None
+) -> TrainingResult:
+    """Fit ``family`` with ``params`` on a split's training side; score it on its test side."""
     model = family.fit(parts.X_train, parts.y_train, params, seed, verbose=verbose, log_dir=log_dir)
     proba = np.asarray(family.predict_proba(model, parts.X_test), dtype=float)
     return TrainingResult(model, parts, proba, classification_scores(parts.y_test, proba))

@@ -61,7 +61,8 @@ class SearchSettings:
     """How a search runs. ``early_stop``: stop after this many trials without a
     better loss (0: never). ``timeout``: seconds (0: none). ``spark_master``:
     run trials through ``SparkTrials`` on that master, ``parallelism`` at a time
-    (0: Spark's default); empty: one after another in this process."""
+    (0: Spark's default); empty: one after another in this process.
+    Invalid settings cannot be built: the constructor raises a PsystockError."""
 
     max_evals: int
     seed: int
@@ -70,7 +71,7 @@ class SearchSettings:
     parallelism: int = 0
     spark_master: str = ""
 
-    def check(self) -> None:
+    def __post_init__(self) -> None:
         check_search(self.max_evals, self.early_stop, self.timeout, self.parallelism, self.spark_master)
 
 
@@ -190,7 +191,6 @@ def tune(
     TPE sees results in the order they finish, so that holds for sequential
     runs only). ``on_trial`` is called on this process for each finished trial.
     """
-    settings.check()
     objective = Objective(family, X, y, cv_folds(split, n_folds, settings.seed), settings.seed, defaults,
                           log_trial)
     progress = _Progress(settings.max_evals, settings.early_stop, on_trial)

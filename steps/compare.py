@@ -45,7 +45,7 @@ def compare(args) -> None:
     print(leaderboard.to_markdown(board[[*leaderboard.COLUMNS, args.metric]]), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        board.to_csv(Path(tmp, "leaderboard.csv"), index=False)
+        board.to_csv(Path(tmp, tracking.LEADERBOARD_FILE), index=False)
         Path(tmp, "leaderboard.md").write_text(leaderboard.to_markdown(board))
         mlflow.log_artifacts(tmp, tracking.LEADERBOARD_DIR)
     chart = plots.leaderboard_figure(board, args.metric)

@@ -38,8 +38,8 @@ def predict(args) -> None:
     frame = pd.DataFrame([{"ticker": args.ticker, "as_of": as_of, "predicted_day": day, "direction": direction,
                            "probability_up": probability, "model_uri": model_uri}])
     with tempfile.TemporaryDirectory() as tmp:
-        frame.to_csv(Path(tmp, "predictions.csv"), index=False)
-        mlflow.log_artifact(str(Path(tmp, "predictions.csv")))
+        frame.to_csv(Path(tmp, tracking.PREDICTIONS_FILE), index=False)
+        mlflow.log_artifact(str(Path(tmp, tracking.PREDICTIONS_FILE)))
     mlflow.log_metric("probability_up", probability)
     mlflow.set_tags({"predicted_day": day.isoformat(), "direction": direction, "model_uri": model_uri})
     print(f"{args.ticker} {day}: {direction} (p={probability:.2f})", flush=True)

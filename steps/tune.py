@@ -26,19 +26,18 @@ from psystock.models import get_family
 from psystock.plots import params_figure, tuning_figure
 from psystock.stepkit import run_step
 from psystock.train_step import log_evaluation, log_fitted_model
-from psystock.training import train_and_score
+from psystock.training import fit_and_score
 
 log = logging.getLogger("psystock.tune")
 
 
 def tune(args) -> None:
     family = get_family(args.family)
+    settings = tuning.SearchSettings(args.max_evals, args.seed, args.early_stop, args.timeout, args.parallelism,
+                                     args.spark_master)
     data = tracking.load_features(args.training_data)
     parts = split_dataset(data, args.split, args.test_size, args.seed)
     defaults = {name: cli.default_value(family.entry_point, name) for name in family.params}
-    settings = tuning.SearchSettings(args.max_evals, args.seed, args.early_stop, args.timeout, args.parallelism,
-                                     args.spark_master)
-    settings.check()
     parent = mlflow.active_run()
     mlflow.set_tags({
         tracking.TAG_FAMILY: family.name,
@@ -60,7 +59,7 @@ def tune(args) -> None:
     mlflow.log_metrics({"best_cv_f1": best.mean_score, "best_loss": best.loss, "trials": len(result.trials)})
     mlflow.set_tags({"best_trial_run_id": best.run_id or "", "stopped_early": str(result.stopped_early).lower()})
 
-    refit = train_and_score(family, data, args.split, args.test_size, args.seed, best.params)
+    refit = fit_and_score(family, parts, best.params, args.seed)
     log.info("refit with the best parameters: %s", ", ".join(f"{k}={v:.4f}" for k, v in refit.scores.items()))
     log_evaluation(refit.scores, refit.split.y_test, refit.probabilities, f"tuned {family.name}")
     table = pd.DataFrame(

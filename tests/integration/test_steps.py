@@ -228,6 +228,7 @@ def test_the_tuned_model_scores_what_its_best_trial_and_its_refit_promise(tuned,
     assert refit.scores["f1_experiment_score"] == pytest.approx(tuned.data.metrics["f1_experiment_score"])
 
 
+@pytest.mark.slow
 def test_keras_tunes_with_its_own_space(module_store, training_data):
     run = finished(mlflow_run(module_store, "tune", {
         "training_data": training_data, "family": "keras", "max_evals": 3, "cv_folds": 2}))
@@ -239,6 +240,7 @@ def test_keras_tunes_with_its_own_space(module_store, training_data):
     assert run.data.params["best_units"] == min(children, key=lambda c: c.data.metrics["loss"]).data.params["units"]
 
 
+@pytest.mark.slow
 def test_xgboost_tunes_on_spark_with_child_runs_created_by_the_workers(module_store, training_data):
     run = finished(mlflow_run(module_store, "tune", {
         "training_data": training_data, "family": "xgboost", "max_evals": 4, "cv_folds": 2,

@@ -75,3 +75,14 @@ def test_rerun_accepts_step_names_and_all():
     assert parse_rerun("") == frozenset()
     with pytest.raises(PsystockError, match="rerun names unknown steps tuning"):
         parse_rerun("tuning")
+
+
+def test_every_step_that_writes_artifacts_has_its_cache_check():
+    """A step missing from EXPECTED_ARTIFACTS would be reused with no check of its outputs;
+    register is the one step whose result is tags and a registry entry, not artifacts."""
+    from psystock.pipeline import STEP_NAMES
+    from psystock.tracking import EXPECTED_ARTIFACTS
+
+    assert set(STEP_NAMES) - set(EXPECTED_ARTIFACTS) == {"register"}
+    assert set(EXPECTED_ARTIFACTS) <= set(STEP_NAMES)
+    assert all(EXPECTED_ARTIFACTS.values())

@@ -98,14 +98,14 @@ def test_an_invalid_point_is_a_failed_trial_not_a_crash():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (SearchSettings(0, 1), "max_evals must be at least 1, got 0"),
-    (SearchSettings(5, 1, early_stop=-1), "early_stop must be 0"),
-    (SearchSettings(5, 1, timeout=-2), "timeout must be 0"),
-    (SearchSettings(5, 1, parallelism=4), r"parallelism=4 needs spark_master \(local\[4\]"),
+    (dict(max_evals=0), "max_evals must be at least 1, got 0"),
+    (dict(early_stop=-1), "early_stop must be 0"),
+    (dict(timeout=-2), "timeout must be 0"),
+    (dict(parallelism=4), r"parallelism=4 needs spark_master \(local\[4\]"),
 ])
-def test_bad_search_settings_are_rejected(settings, message):
+def test_bad_search_settings_cannot_be_built(settings, message):
     with pytest.raises(PsystockError, match=message):
-        settings.check()
+        SearchSettings(**{"max_evals": 5, "seed": 1, **settings})
 
 
 def test_flatten_merges_nested_choices():

@@ -38,10 +38,10 @@ $(STAMP): requirements-dev.lock pyproject.toml
 run: install ## Run the whole experiment (mlflow run . -e main); DATA=file.csv to run offline
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local -P source=$(SOURCE) $(ARGS)
 
-test: install ## Run the tests (unit, data and real `mlflow run` integration tests), about 10 min
+test: install ## Run the tests (unit, data and real `mlflow run` integration tests), about 9 min
 	python -m pytest -m "not slow"
 
-test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds
+test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds, Keras/Spark tuning
 	python -m pytest -m slow
 
 bench: install ## Time the pipeline, tuning, server logging, cache lookups; prints a table, writes JSON

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,6 +48,7 @@ class Outcome:
     entry_point: str
     status: str  # "finished", "cached" or "FAILED"
     run_id: str
+    seconds: float | None = None  # wall time of a step that ran
 
 
 @dataclass
@@ -115,6 +117,7 @@ class StepRunner:
         )
         self.outcomes[step.entry_point] = Outcome(step.entry_point, "running", run_id)
         log.info("%s: running (run %s)", step.entry_point, run_id)
+        started = time.perf_counter()
         try:
             mlflow.projects.run(
                 self.project_dir,
@@ -128,14 +131,18 @@ class StepRunner:
         except ExecutionException as exc:
             log.error("%s: FAILED (run %s): %s", step.entry_point, run_id, exc)
             tracking.fail_if_running(run_id)
-            self.outcomes[step.entry_point] = Outcome(step.entry_point, "FAILED", run_id)
+            self.outcomes[step.entry_point] = Outcome(step.entry_point, "FAILED", run_id, time.perf_counter() - started)
             return
-        self.outcomes[step.entry_point] = Outcome(step.entry_point, "finished", run_id)
-        log.info("%s: finished (run %s)", step.entry_point, run_id)
+        seconds = time.perf_counter() - started
+        self.outcomes[step.entry_point] = Outcome(step.entry_point, "finished", run_id, seconds)
+        log.info("%s: finished (run %s) in %.1f s", step.entry_point, run_id, seconds)
 
     def summary(self) -> str:
-        """One line per step: its outcome and run id."""
-        return "\n".join(f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}" for o in self.outcomes.values())
+        """One line per step: its outcome, run id and, for a step that ran, its wall time."""
+        return "\n".join(
+            f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}" + ("" if o.seconds is None else f"  {o.seconds:.1f} s")
+            for o in self.outcomes.values()
+        )
 
 
 def parse_rerun(text: str) -> frozenset[str]:

@@ -24,11 +24,11 @@ ALL = ("fetch_data", "build_features", *TRAININGS, "baselines", "compare", "tune
 
 
 def outcomes(result, ok: bool = True) -> dict[str, tuple[str, str]]:
-    """The summary main prints: entry point -> (finished|cached|FAILED, run id)."""
+    """The summary main prints: entry point -> (finished|cached|FAILED, run id); cached steps have no time."""
     if ok:
         assert result.returncode == 0, result.output[-4000:]
-    return {m[0]: (m[1], m[2]) for m in re.findall(r"^  (\w+)\s+(finished|cached|FAILED)\s+run (\w+)$",
-                                                    result.stdout, re.MULTILINE)}
+    return {m[0]: (m[1], m[2]) for m in re.findall(
+        r"^  (\w+)\s+(finished|FAILED|cached)\s+run (\w+)(?:  \d+\.\d s)?$", result.stdout, re.MULTILINE)}
 
 
 def ran(result) -> set[str]:
@@ -55,6 +55,7 @@ def test_trainings_overlap_in_time(cold):
 def test_second_run_is_all_cached(module_store, btc_csv, cold):
     warm = mlflow_run(module_store, "main", small(btc_csv))
     assert {ep: status for ep, (status, _) in outcomes(warm).items()} == {ep: "cached" for ep in ALL}
+    assert not re.search(r"cached\s+run \w+  \d", warm.stdout)  # a reused step took no time of its own
     assert {ep: rid for ep, (_, rid) in outcomes(warm).items()} == {ep: rid for ep, (_, rid) in outcomes(cold).items()}
     # The new pipeline's tree still shows every step, as links to the reused runs.
     links = mlflow.MlflowClient().search_runs(

@@ -2,6 +2,7 @@
 short Keras training and tuning: see ``small_pipeline``)."""
 
 import json
+import re
 
 import mlflow
 import pandas as pd
@@ -104,4 +105,6 @@ def test_main_reports_progress_per_step(pipeline):
     _, result = pipeline
     for step in STEPS:
         assert f"{step}: running (run " in result.stderr
-        assert f"{step}: finished (run " in result.stderr
+        assert re.search(rf"{step}: finished \(run \w+\) in \d+\.\d s", result.stderr), step
+        # The closing summary gives each step that ran its wall time.
+        assert re.search(rf"^  {step}\s+finished\s+run \w+  \d+\.\d s$", result.stdout, re.MULTILINE), step

@@ -24,7 +24,8 @@ envs:     `mlflow run -e fetch_data` with an environment built from scratch
           not cached) vs the local one; a cold main from a Git URL served by
           `git daemon` vs from the working copy.
 cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
-          experiment (runs created with MlflowClient), SQLite store.
+          experiment (runs created with MlflowClient), SQLite store; and,
+          for a miss, the query for the step's newest run (what changed).
 
 Step times are each step run's start to end as MLflow recorded them,
 including the step process's start-up.
@@ -192,6 +193,12 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
                 tracking.find_cached_run(store.experiment_id, key, "compare")
                 times.append(time.perf_counter() - started)
             result[f"lookup {label}, {size} runs (ms)"] = 1000 * statistics.median(times)
+        times = []
+        for _ in range(lookups):  # on a miss: what changed since the step's newest run
+            started = time.perf_counter()
+            tracking.latest_step_run(store.experiment_id, "compare")
+            times.append(time.perf_counter() - started)
+        result[f"newest run of a step, {size} runs (ms)"] = 1000 * statistics.median(times)
     result["lookup miss 10000 / 100"] = result["lookup miss, 10000 runs (ms)"] / result["lookup miss, 100 runs (ms)"]
     return result
 

@@ -14,12 +14,14 @@ import ast
 import functools
 import hashlib
 import json
+import re
 from datetime import date
 from pathlib import Path
 
 from psystock.cli import PROJECT_ROOT, load_entry_points
 
 PACKAGE = "psystock"
+EMPTY = "''"  # how an empty parameter shows in the log
 
 
 def normalise(value: str, kind: str) -> str:
@@ -123,6 +125,40 @@ def source_identity(source: str, end: date, today: date) -> str:
     if source == "yahoo" and end < today:
         return "yahoo:closed-range"
     return f"{source}:as-of:{today.isoformat()}"
+
+
+def describe_changes(
+    before: dict[str, str], now: dict[str, str], code_changed: bool, inputs_changed: bool
+) -> list[str]:
+    """What differs between an earlier run's key ingredients and this one's, for the log.
+
+    A short parameter shows both values (``epochs 1 -> 2``); an upstream run
+    (a ``runs:/`` URI or a run id), a model version or a long value shows its
+    name alone.
+    """
+    changed = []
+    for name in sorted(set(before) | set(now)):
+        old, new = before.get(name, ""), now.get(name, "")
+        if old == new:
+            continue
+        if _names_runs(old) or _names_runs(new):
+            changed.append(f"{name} (other upstream runs)" if "," in old + new else f"{name} (another upstream run)")
+        elif old.startswith("models:/") or new.startswith("models:/"):
+            changed.append(f"{name} (another model version)")
+        elif len(old) > 40 or len(new) > 40:
+            changed.append(name)
+        else:
+            changed.append(f"{name} {old or EMPTY} -> {new or EMPTY}")
+    if code_changed:
+        changed.append("code")
+    if inputs_changed:
+        changed.append("input data")
+    return changed
+
+
+def _names_runs(value: str) -> bool:
+    """A ``runs:/`` URI, a run id or a comma-separated list of run ids."""
+    return value.startswith("runs:/") or re.fullmatch(r"[0-9a-f]{32}(,[0-9a-f]{32})*", value) is not None
 
 
 def cache_key(entry_point: str, params: dict[str, str], code: str, inputs: str = "") -> str:

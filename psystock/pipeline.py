@@ -79,15 +79,12 @@ class StepRunner:
         entry_points = load_entry_points()
         to_launch = []
         for step in steps:
-            key = caching.cache_key(
-                step.entry_point,
-                caching.resolved_params(step.entry_point, step.params, entry_points),
-                caching.code_digest(step.entry_point, Path(self.project_dir)),
-                step.inputs,
-            )
-            reused = self._cached(step.entry_point, key)
-            if reused is None:
-                to_launch.append((step, key))
+            params = caching.resolved_params(step.entry_point, step.params, entry_points)
+            code = caching.code_digest(step.entry_point, Path(self.project_dir))
+            key = caching.cache_key(step.entry_point, params, code, step.inputs)
+            why = self._why_run(step, key, params, code, entry_points)
+            if why is not None:
+                to_launch.append((step, tracking.cache_tags(key, code, step.inputs), why))
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
             list(pool.map(lambda item: self._launch(*item), to_launch))
         failed = [o for o in (self.outcomes[s.entry_point] for s in steps) if o.status == "FAILED"]
@@ -96,27 +93,40 @@ class StepRunner:
             raise PsystockError(f"step failed: {names}; see its output above")
         return {s.entry_point: self.outcomes[s.entry_point].run_id for s in steps}
 
-    def _cached(self, entry_point: str, key: str):
-        if not self.use_cache or entry_point in self.rerun:
-            return None
+    def _why_run(self, step: Step, key: str, params: dict[str, str], code: str, entry_points: dict) -> str | None:
+        """None if a finished run with this key is reused (and linked); otherwise why the step must run."""
+        entry_point = step.entry_point
+        if not self.use_cache:
+            return "use_cache is off"
+        if entry_point in self.rerun:
+            return "rerun names it"
         run, missing = tracking.find_cached_run(self.experiment_id, key, entry_point)
-        if run is None:
+        if run is not None and not missing:
+            tracking.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
+            self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id)
+            log.info("%s: cached (run %s)", entry_point, run.info.run_id)
             return None
-        if missing:
-            log.info("%s: cache miss, run %s lacks %s", entry_point, run.info.run_id, ", ".join(missing))
-            return None
-        tracking.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
-        self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id)
-        log.info("%s: cached (run %s)", entry_point, run.info.run_id)
-        return run
+        if run is not None:
+            return f"cache miss: run {run.info.run_id} lacks {', '.join(missing)}"
+        previous = tracking.latest_step_run(self.experiment_id, entry_point)
+        if previous is None:
+            return "no earlier run of this step"
+        tags = previous.data.tags
+        recorded = tracking.TAG_CODE_DIGEST in tags  # runs from before these tags cannot tell
+        changes = caching.describe_changes(
+            caching.resolved_params(entry_point, previous.data.params, entry_points), params,
+            code_changed=recorded and tags[tracking.TAG_CODE_DIGEST] != code,
+            inputs_changed=recorded and tags.get(tracking.TAG_INPUTS, "") != step.inputs,
+        )
+        return f"changed since run {previous.info.run_id}: {', '.join(changes) or 'cache key'}"
 
-    def _launch(self, step: Step, key: str) -> None:
+    def _launch(self, step: Step, tags: dict[str, str], why: str) -> None:
         run_id = tracking.create_step_run(
             self.experiment_id, self.parent_run_id, step.entry_point, step.run_name or step.entry_point,
-            tags=tracking.cache_tags(key), project_dir=self.project_dir,
+            tags=tags, project_dir=self.project_dir,
         )
         self.outcomes[step.entry_point] = Outcome(step.entry_point, "running", run_id)
-        log.info("%s: running (run %s)", step.entry_point, run_id)
+        log.info("%s: running (run %s), %s", step.entry_point, run_id, why)
         started = time.perf_counter()
         try:
             mlflow.projects.run(
@@ -139,10 +149,11 @@ class StepRunner:
 
     def summary(self) -> str:
         """One line per step: its outcome, run id and, for a step that ran, its wall time."""
-        return "\n".join(
-            f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}" + ("" if o.seconds is None else f"  {o.seconds:.1f} s")
-            for o in self.outcomes.values()
-        )
+        lines = []
+        for o in self.outcomes.values():
+            took = "" if o.seconds is None else f"  {o.seconds:.1f} s"
+            lines.append(f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}{took}")
+        return "\n".join(lines)
 
 
 def parse_rerun(text: str) -> frozenset[str]:

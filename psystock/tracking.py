@@ -304,18 +304,33 @@ def fail_if_running(run_id: str) -> None:
 
 TAG_CACHE_KEY = "psystock.cache_key"
 CACHE_TAG_PREFIX = "psystock.cache."
+TAG_CODE_DIGEST = "psystock.code_digest"
+TAG_INPUTS = "psystock.inputs"
 TAG_CACHED_STEP = "psystock.cached_step"
 TAG_REUSED_RUN = "psystock.reused_run_id"
 
 
-def cache_tags(key: str) -> dict[str, str]:
-    """Tags that make a step run findable by its cache key.
+def cache_tags(key: str, code: str = "", inputs: str = "") -> dict[str, str]:
+    """Tags that make a step run findable by its cache key, and say what went into it.
 
     Besides the readable ``psystock.cache_key``, the key is the *name* of a
     tag: tag names are indexed in MLflow's SQL stores, so the lookup seeks
     straight to the runs with this key instead of comparing every run's value.
+    The code digest and input identity let a later run say what changed.
     """
-    return {TAG_CACHE_KEY: key, f"{CACHE_TAG_PREFIX}{key}": "1"}
+    tags = {TAG_CACHE_KEY: key, f"{CACHE_TAG_PREFIX}{key}": "1", TAG_CODE_DIGEST: code, TAG_INPUTS: inputs}
+    return {k: v for k, v in tags.items() if v}
+
+
+def latest_step_run(experiment_id: str, entry_point: str) -> Run | None:
+    """The newest FINISHED run of a pipeline step in the experiment, whatever its key."""
+    found = MlflowClient().search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{TAG_STEP}` = '{entry_point}' AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0] if found else None
 
 
 # What a finished run of each step must hold to be reused.

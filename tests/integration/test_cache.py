@@ -74,6 +74,10 @@ def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_cs
     winner_after = mlflow.get_run(outcomes(result)["compare"][1]).data.tags[tracking.TAG_WINNER_FAMILY]
     expected = {"train_keras", "compare", "register"} | ({"tune"} if winner_after != winner_before else set())
     assert ran(result) == expected
+    # Each step that runs says what changed since the newest finished run of it.
+    assert re.search(r"train_keras: running \(run \w+\), changed since run \w+: .*epochs 1 -> 2", result.stderr)
+    assert re.search(r"compare: running \(run \w+\), changed since run \w+: training_runs \(other upstream runs\)$",
+                     result.stderr, re.MULTILINE)
 
 
 def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold):
@@ -93,6 +97,7 @@ def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_sto
     result = mlflow_run(module_store, "main", small(btc_csv, rerun=",".join([*TRAININGS, "tune"])))
     # compare and register take the new runs; the data steps and baselines stay cached.
     assert ran(result) == {*TRAININGS, "compare", "tune", "register"}
+    assert re.search(r"tune: running \(run \w+\), rerun names it$", result.stderr, re.MULTILINE)
     before, again = outcomes(cold), outcomes(result)
     for step in (*TRAININGS, "tune"):
         assert again[step][1] != before[step][1]
@@ -108,7 +113,8 @@ def test_a_step_whose_run_or_artifact_was_deleted_is_run_again(module_store, btc
     os.remove(os.path.join(mlflow.get_run(in_use["tune"][1]).info.artifact_uri, tracking.METRICS_FILE))
     result = mlflow_run(module_store, "main", small(btc_csv))
     assert ran(result) == {"compare", "tune", "register"}
-    assert f"tune: cache miss, run {in_use['tune'][1]} lacks {tracking.METRICS_FILE}" in result.stderr
+    lacks = f"cache miss: run {in_use['tune'][1]} lacks {tracking.METRICS_FILE}"
+    assert re.search(rf"tune: running \(run \w+\), {lacks}$", result.stderr, re.MULTILINE)
 
 
 def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, btc_csv, cold, tmp_path):
@@ -118,6 +124,7 @@ def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, 
     module.write_text(module.read_text() + "\n# an edit that changes no behaviour\n")
     result = mlflow_run(module_store, "main", small(btc_csv), project=copy)
     assert ran(result) == {"compare", "register"}
+    assert re.search(r"compare: running \(run \w+\), changed since run \w+: (.*, )?code$", result.stderr, re.MULTILINE)
 
 
 def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, btc_csv, cold):

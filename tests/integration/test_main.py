@@ -104,7 +104,8 @@ def test_register_records_why_the_tuned_model_was_refused(pipeline):
 def test_main_reports_progress_per_step(pipeline):
     _, result = pipeline
     for step in STEPS:
-        assert f"{step}: running (run " in result.stderr
+        # The store's first pipeline: each step says why it runs.
+        assert re.search(rf"{step}: running \(run \w+\), no earlier run of this step$", result.stderr, re.MULTILINE)
         assert re.search(rf"{step}: finished \(run \w+\) in \d+\.\d s", result.stderr), step
         # The closing summary gives each step that ran its wall time.
         assert re.search(rf"^  {step}\s+finished\s+run \w+  \d+\.\d s$", result.stdout, re.MULTILINE), step

@@ -86,3 +86,19 @@ def test_every_step_that_writes_artifacts_has_its_cache_check():
     assert set(STEP_NAMES) - set(EXPECTED_ARTIFACTS) == {"register"}
     assert set(EXPECTED_ARTIFACTS) <= set(STEP_NAMES)
     assert all(EXPECTED_ARTIFACTS.values())
+
+
+def test_changes_name_what_differs_and_show_short_values():
+    from psystock.caching import describe_changes
+
+    before = {"training_data": "runs:/aaa/features", "epochs": "1", "spark_master": "", "seed": "4284",
+              "training_runs": "a" * 32 + "," + "b" * 32, "compare_run": "a" * 32, "model_uri": "models:/m/1"}
+    now = {**before, "training_data": "runs:/bbb/features", "epochs": "2", "spark_master": "local[2]",
+           "training_runs": "c" * 32 + "," + "b" * 32, "compare_run": "c" * 32, "model_uri": "models:/m/2"}
+    assert describe_changes(before, now, code_changed=True, inputs_changed=False) == [
+        "compare_run (another upstream run)", "epochs 1 -> 2", "model_uri (another model version)",
+        "spark_master '' -> local[2]", "training_data (another upstream run)", "training_runs (other upstream runs)",
+        "code",
+    ]
+    assert describe_changes(before, before, code_changed=False, inputs_changed=True) == ["input data"]
+    assert describe_changes(before, before, code_changed=False, inputs_changed=False) == []

@@ -49,6 +49,7 @@ class Outcome:
     status: str  # "finished", "cached" or "FAILED"
     run_id: str
     seconds: float | None = None  # wall time of a step that ran
+    saved: float = 0.0  # for a cached step: how long the reused run took
 
 
 @dataclass
@@ -103,7 +104,8 @@ class StepRunner:
         run, missing = tracking.find_cached_run(self.experiment_id, key, entry_point)
         if run is not None and not missing:
             tracking.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
-            self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id)
+            saved = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else 0.0
+            self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id, saved=saved)
             log.info("%s: cached (run %s)", entry_point, run.info.run_id)
             return None
         if run is not None:
@@ -148,11 +150,16 @@ class StepRunner:
         log.info("%s: finished (run %s) in %.1f s", step.entry_point, run_id, seconds)
 
     def summary(self) -> str:
-        """One line per step: its outcome, run id and, for a step that ran, its wall time."""
+        """One line per step: its outcome, run id and the wall time it took (or, cached, saved);
+        then the totals."""
         lines = []
         for o in self.outcomes.values():
-            took = "" if o.seconds is None else f"  {o.seconds:.1f} s"
+            took = f"  {o.seconds:.1f} s" if o.seconds is not None else f"  saved {o.saved:.1f} s" if o.saved else ""
             lines.append(f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}{took}")
+        cached = [o for o in self.outcomes.values() if o.status == "cached"]
+        if cached:
+            lines.append(f"  {len(cached)} of {len(self.outcomes)} steps reused earlier runs, "
+                         f"saving {sum(o.saved for o in cached):.1f} s of step time")
         return "\n".join(lines)
 
 

@@ -102,3 +102,18 @@ def test_changes_name_what_differs_and_show_short_values():
     ]
     assert describe_changes(before, before, code_changed=False, inputs_changed=True) == ["input data"]
     assert describe_changes(before, before, code_changed=False, inputs_changed=False) == []
+
+
+def test_summary_gives_each_step_its_time_or_what_reuse_saved():
+    from psystock.pipeline import Outcome, StepRunner
+
+    runner = StepRunner("1", "main")
+    runner.outcomes = {"fetch_data": Outcome("fetch_data", "cached", "a1", saved=3.21),
+                       "build_features": Outcome("build_features", "cached", "b2", saved=2.0),
+                       "train_keras": Outcome("train_keras", "FAILED", "c3", seconds=0.54)}
+    assert runner.summary().splitlines() == [
+        "  fetch_data      cached    run a1  saved 3.2 s",
+        "  build_features  cached    run b2  saved 2.0 s",
+        "  train_keras     FAILED    run c3  0.5 s",
+        "  2 of 3 steps reused earlier runs, saving 5.2 s of step time",
+    ]

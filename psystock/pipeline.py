@@ -83,7 +83,7 @@ class StepRunner:
             params = caching.resolved_params(step.entry_point, step.params, entry_points)
             code = caching.code_digest(step.entry_point, Path(self.project_dir))
             key = caching.cache_key(step.entry_point, params, code, step.inputs)
-            why = self._why_run(step, key, params, code, entry_points)
+            why = self._reuse_or_reason(step, key, params, code, entry_points)
             if why is not None:
                 to_launch.append((step, tracking.cache_tags(key, code, step.inputs), why))
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
@@ -94,7 +94,9 @@ class StepRunner:
             raise PsystockError(f"step failed: {names}; see its output above")
         return {s.entry_point: self.outcomes[s.entry_point].run_id for s in steps}
 
-    def _why_run(self, step: Step, key: str, params: dict[str, str], code: str, entry_points: dict) -> str | None:
+    def _reuse_or_reason(
+        self, step: Step, key: str, params: dict[str, str], code: str, entry_points: dict
+    ) -> str | None:
         """None if a finished run with this key is reused (and linked); otherwise why the step must run."""
         entry_point = step.entry_point
         if not self.use_cache:

@@ -91,19 +91,18 @@ def params_figure(trials: pd.DataFrame, params: list[str], title: str) -> Figure
     for ax, name in zip(axes, shown):
         values = pd.to_numeric(ok[name], errors="coerce")
         if values.notna().all() and values.nunique() > 2:
-            ax.scatter(values, ok["loss"], s=14, alpha=0.7)
+            x, where = values, float
             if (values > 0).all() and values.max() / values.min() > 100:
                 ax.set_xscale("log")
-            if best is not None:
-                ax.scatter([float(best[name])], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
         else:
             labels = sorted(ok[name].astype(str).unique())
             position = {label: i for i, label in enumerate(labels)}
             jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(ok))
-            ax.scatter([position[v] + j for v, j in zip(ok[name].astype(str), jitter)], ok["loss"], s=14, alpha=0.7)
+            x, where = [position[v] + j for v, j in zip(ok[name].astype(str), jitter)], lambda v: position[str(v)]
             ax.set_xticks(range(len(labels)), labels)
-            if best is not None:
-                ax.scatter([position[str(best[name])]], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
+        ax.scatter(x, ok["loss"], s=14, alpha=0.7)
+        if best is not None:
+            ax.scatter([where(best[name])], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
         ax.set_xlabel(name)
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)

@@ -362,10 +362,10 @@ def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run
     )
     if not found:
         return None, []
-    return found[0], missing_artifacts(found[0].info.run_id, EXPECTED_ARTIFACTS.get(entry_point, ()))
+    return found[0], missing_artifacts(found[0], EXPECTED_ARTIFACTS.get(entry_point, ()))
 
 
-def missing_artifacts(run_id: str, paths: Iterable[str], client: MlflowClient | None = None) -> list[str]:
+def missing_artifacts(run: Run, paths: Iterable[str], client: MlflowClient | None = None) -> list[str]:
     """Those of ``paths`` that the run does not hold.
 
     ``model/...`` is looked up in the model the run logged under that name:
@@ -373,6 +373,7 @@ def missing_artifacts(run_id: str, paths: Iterable[str], client: MlflowClient | 
     proxying server, nowhere under the run's artifacts).
     """
     client = client or MlflowClient()
+    run_id = run.info.run_id
     listed: dict[str, set[str]] = {}
     missing = []
     for path in paths:
@@ -382,7 +383,7 @@ def missing_artifacts(run_id: str, paths: Iterable[str], client: MlflowClient | 
                 if parent == MODEL:
                     # Listed paths are relative to the store's root or the model's: keep the name.
                     listed[parent] = {f"{MODEL}/{a.path.rsplit('/', 1)[-1]}"
-                                      for a in _logged_model_files(client, run_id, MODEL)}
+                                      for a in _logged_model_files(client, run, MODEL)}
                 else:
                     listed[parent] = {a.path for a in client.list_artifacts(run_id, parent or None)}
             except (MlflowException, OSError):
@@ -392,11 +393,10 @@ def missing_artifacts(run_id: str, paths: Iterable[str], client: MlflowClient | 
     return missing
 
 
-def _logged_model_files(client: MlflowClient, run_id: str, name: str) -> list:
-    run = client.get_run(run_id)
+def _logged_model_files(client: MlflowClient, run: Run, name: str) -> list:
     models = client.search_logged_models(
         experiment_ids=[run.info.experiment_id],
-        filter_string=f"source_run_id = '{run_id}' AND name = '{name}'", max_results=1,
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{name}'", max_results=1,
     )
     if not models:
         return []

@@ -117,12 +117,12 @@ class ProjectRun:
         return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
 
 
-def project_command(store: Store, entry_point: str, params: dict[str, object], project: Path | str = PROJECT
-                    ) -> list[str]:
-    """``mlflow run <project> -e <entry_point> --env-manager local -P ...`` into ``store``."""
+def project_command(store: Store, entry_point: str, params: dict[str, object], project: Path | str = PROJECT,
+                    env_manager: str = "local") -> list[str]:
+    """``mlflow run <project> -e <entry_point> --env-manager <env_manager> -P ...`` into ``store``."""
     command = [
         os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project),
-        "-e", entry_point, "--env-manager", "local", "--experiment-id", store.experiment_id,
+        "-e", entry_point, "--env-manager", env_manager, "--experiment-id", store.experiment_id,
     ]
     for name, value in params.items():
         command += ["-P", f"{name}={value}"]
@@ -150,15 +150,11 @@ def step_run(store: Store, entry_point: str, params: dict[str, object], timeout:
 
 def mlflow_run(
     store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path | str = PROJECT,
-    env: dict[str, str] | None = None, extra_args: list[str] = (),
+    env: dict[str, str] | None = None, extra_args: list[str] = (), env_manager: str = "local",
 ) -> ProjectRun:
     """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables,
     ``extra_args``: more options of ``mlflow run``, e.g. ``--version``)."""
-    command = project_command(store, entry_point, params, project)
-    if "--env-manager" in extra_args:
-        at = command.index("--env-manager")
-        del command[at:at + 2]
-    command += list(extra_args)
+    command = project_command(store, entry_point, params, project, env_manager) + list(extra_args)
     done = subprocess.run(command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout,
                           cwd=store.root)
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)

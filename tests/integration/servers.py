@@ -91,9 +91,11 @@ class Postgres:
     """A PostgreSQL cluster made by ``initdb`` in a temporary folder, listening on 127.0.0.1 only."""
 
     def __init__(self):
-        if not shutil.which("initdb") and not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")):
+        # Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin.
+        initdb = shutil.which("initdb") or next(reversed(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+        if initdb is None:
             pytest.skip("PostgreSQL's initdb is not installed (Debian: apt install postgresql)")
-        self.bin = Path(shutil.which("initdb") or sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))[-1]).resolve().parent
+        self.bin = Path(initdb).resolve().parent
         # initdb refuses to run as root; run the server as the postgres user then.
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         self.dir = Path(tempfile.mkdtemp(prefix="psystock-pg-"))

@@ -31,7 +31,7 @@ def test_a_step_runs_in_an_environment_built_by_uv_from_the_lock(store: Store, b
         pytest.skip("uv is not installed (make install puts it in .venv/bin)")
     env_root = tmp_path / "envs"
     result = mlflow_run(store, "fetch_data", {"source": btc_csv, "start": "2020-01-01", "end": "2020-12-31"},
-                        extra_args=["--env-manager", "uv"], env={"MLFLOW_ENV_ROOT": str(env_root)}, timeout=900)
+                        env_manager="uv", env={"MLFLOW_ENV_ROOT": str(env_root)}, timeout=900)
     assert result.returncode == 0, result.output[-3000:]
     run = mlflow.get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["mlflow.project.env"] == "uv"

@@ -54,7 +54,7 @@ def assert_complete(client: MlflowClient, runs) -> None:
             continue
         step = run.data.tags[tracking.TAG_STEP]
         expected = tracking.EXPECTED_ARTIFACTS.get(step, ())
-        assert not tracking.missing_artifacts(run.info.run_id, expected, client), f"{step} run {run.info.run_id}"
+        assert not tracking.missing_artifacts(run, expected, client), f"{step} run {run.info.run_id}"
 
 
 @pytest.fixture(scope="module")
@@ -140,7 +140,7 @@ def test_four_pipelines_at_once_on_postgresql(tmp_path_factory, btc_csv):
         assert len(trained) == 4
         for run in trained:
             assert run.info.run_id in run.info.artifact_uri
-            assert not tracking.missing_artifacts(run.info.run_id, [f"{tracking.MODEL}/MLmodel"], client)
+            assert not tracking.missing_artifacts(run, [f"{tracking.MODEL}/MLmodel"], client)
         assert "postgresql" in server.settings.backend_store_uri
     finally:
         server.stop()

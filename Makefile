@@ -61,7 +61,7 @@ server-auth: install ## The same with MLflow basic-auth; needs MLFLOW_AUTH_ADMIN
 
 lock: install ## Re-resolve pyproject.toml into the hash-pinned locks
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
-	uv pip compile pyproject.toml --extra test --extra spark --extra server --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+	uv pip compile pyproject.toml --extra test --extra dev --extra spark --extra server --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
 
 # Needs conda channels (network access to conda-forge), so maintainers run it;
 # CI does not. conda-lock runs in a throw-away environment via uv.

@@ -48,7 +48,7 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
-DEFAULT_DATA = PROJECT.parent / "shared" / "data" / "BTC-USD.csv"
+DEFAULT_DATA = PROJECT / "tests" / "fixtures" / "BTC-USD.csv"  # real BTC-USD bars, 2014-09-17..2020-12-31
 STEP_ORDER = [
     "fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune",
     "register", "predict",
@@ -173,7 +173,7 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
     import mlflow
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
-    from psystock import tracking
+    from psystock.mlflow_io import cache_store, names
 
     result = {}
     store = Store()
@@ -183,20 +183,20 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
         print(f"  creating runs up to {size} ...", file=sys.stderr, flush=True)
         while created < size:
             run = store.client.create_run(store.experiment_id, tags={
-                **tracking.cache_tags(f"key-{created}"), tracking.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"})
+                **cache_store.cache_tags(f"key-{created}"), names.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"})
             store.client.set_terminated(run.info.run_id, "FINISHED")
             created += 1
         for label, key in (("hit", f"key-{size // 2}"), ("miss", "no-such-key")):
             times = []
             for _ in range(lookups):
                 started = time.perf_counter()
-                tracking.find_cached_run(store.experiment_id, key, "compare")
+                cache_store.find_cached_run(store.experiment_id, key, "compare")
                 times.append(time.perf_counter() - started)
             result[f"lookup {label}, {size} runs (ms)"] = 1000 * statistics.median(times)
         times = []
         for _ in range(lookups):  # on a miss: what changed since the step's newest run
             started = time.perf_counter()
-            tracking.latest_step_run(store.experiment_id, "compare")
+            cache_store.latest_step_run(store.experiment_id, "compare")
             times.append(time.perf_counter() - started)
         result[f"newest run of a step, {size} runs (ms)"] = 1000 * statistics.median(times)
     result["lookup miss 10000 / 100"] = result["lookup miss, 10000 runs (ms)"] / result["lookup miss, 100 runs (ms)"]
@@ -208,10 +208,11 @@ def bench_tuning(data: Path) -> dict[str, float]:
     import numpy as np
     from hyperopt import Trials, fmin, tpe
 
-    from psystock import cli, tracking, tuning
+    from psystock import tuning
     from psystock.data import load_prices, parse_day
     from psystock.evaluation import cv_folds, split_dataset
     from psystock.features import feature_set, going_up, make_windows
+    from psystock.mlflow_io.trials import TrialLogger
     from psystock.models import get_family
 
     prices = load_prices(str(data), "BTC-USD", parse_day("2014-01-01", "start"), parse_day("2020-12-31", "end"), 1)
@@ -220,15 +221,12 @@ def bench_tuning(data: Path) -> dict[str, float]:
     store = Store()
     mlflow.set_tracking_uri(store.uri)
 
-    def defaults(family):
-        return {name: cli.default_value(family.entry_point, name) for name in family.params}
-
     def psystock_search(family, max_evals: int, **settings) -> float:
         parent = store.client.create_run(store.experiment_id).info.run_id
-        logger = tracking.TrialLogger(store.experiment_id, parent, family.name, store.uri)
+        logger = TrialLogger(store.experiment_id, parent, family.name, store.uri)
         started = time.perf_counter()
         result = tuning.tune(family, X, y, split="chronological", n_folds=5,
-                             settings=tuning.SearchSettings(max_evals, 4284, **settings), defaults=defaults(family),
+                             settings=tuning.SearchSettings(max_evals, 4284, **settings),
                              log_trial=logger, on_trial=logger.number_trial)
         seconds = time.perf_counter() - started
         logged = store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
@@ -236,7 +234,7 @@ def bench_tuning(data: Path) -> dict[str, float]:
         return seconds
 
     def bare_search(family, max_evals: int) -> float:
-        objective = tuning.Objective(family, X, y, cv_folds("chronological", 5, 4284), 4284, defaults(family))
+        objective = tuning.Objective(family, X, y, cv_folds("chronological", 5), 4284)
         started = time.perf_counter()
         fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=max_evals, trials=Trials(),
              rstate=np.random.default_rng(4284), show_progressbar=False, return_argmin=False)
@@ -244,12 +242,12 @@ def bench_tuning(data: Path) -> dict[str, float]:
 
     def reference_search(family, max_evals: int) -> float:
         """The reference's way: autologging on inside the objective, a nested run per trial."""
-        folds = cv_folds("chronological", 5, 4284)
+        folds = cv_folds("chronological", 5)
 
         def objective(sample):
             with mlflow.start_run(nested=True):
                 mlflow.sklearn.autolog(silent=True)
-                params = {**defaults(family), **tuning.flatten(sample)}
+                params = family.params(tuning.flatten(sample))
                 scores = tuning.cv_scores(family, X, y, params, folds, 4284)
                 mlflow.log_metric("loss", 1 - float(np.mean(scores)))
             return 1 - float(np.mean(scores))
@@ -288,8 +286,8 @@ def bench_tuning(data: Path) -> dict[str, float]:
 def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    from psystock import tracking
-    from tests.integration.servers import Postgres, TrackingServer
+    from psystock.local_services import Postgres, TrackingServer
+    from psystock.mlflow_io.trials import TrialLogger
 
     params = {"C": 0.5, "solver": "saga", "l1_ratio": 0.3, "class_weight": "None", "max_iter": 1000}
     folds = [0.61, 0.58, 0.66, 0.59, 0.63]
@@ -305,7 +303,7 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
             store = Store(server.url)
             client, experiment = store.client, store.experiment_id
             parent = client.create_run(experiment).info.run_id
-            logger = tracking.TrialLogger(experiment, parent, "logreg", server.url)
+            logger = TrialLogger(experiment, parent, "logreg", server.url)
             started = time.perf_counter()
             for _ in range(runs):
                 logger(params, folds, 0.38, 0.05, None)
@@ -340,7 +338,7 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
 
 
 def bench_environments(data: Path) -> dict[str, float]:
-    from tests.integration.servers import free_port, wait_until
+    from psystock.local_services import GitDaemon, git
 
     result = {}
     fetch = (f"source={data}",)
@@ -353,21 +351,15 @@ def bench_environments(data: Path) -> dict[str, float]:
                 PROJECT, *fetch, entry_point="fetch_data", env_manager=manager, env={"MLFLOW_ENV_ROOT": envs})
     print("  main from a Git URL and from the working copy ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as root:
-        subprocess.run(["git", "clone", "--quiet", "--bare", str(PROJECT), f"{root}/psystock.git"], check=True)
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT, capture_output=True, text=True,
-                                check=True).stdout.strip()
-        port = free_port()
-        daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}",
-                                   "--listen=127.0.0.1", f"--port={port}", root])
-        url = f"git://127.0.0.1:{port}/psystock.git"
+        daemon = GitDaemon(Path(root)).start()
+        url = daemon.publish(PROJECT, "psystock.git")
+        commit = git("rev-parse", "HEAD", cwd=PROJECT)
         try:
-            wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
-                       "git daemon")
+            daemon.wait_for(url)
             result["cold main from the Git URL (wall)"] = Store().mlflow_run(
                 url, f"source={data}", options=("--version", commit))
         finally:
-            daemon.terminate()
-            daemon.wait()
+            daemon.stop()
     result["cold main from the working copy (wall)"] = Store().main(data)
     return result
 
@@ -379,6 +371,8 @@ def main() -> None:
     parser.add_argument("--only", default="pipeline,tuning,server,envs,cache")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
+    # Every `python` an entry point runs must be this interpreter, however the benchmark was started.
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
     parts = set(args.only.split(","))
     results: dict[str, float] = {}
     samples = []

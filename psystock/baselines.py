@@ -15,6 +15,12 @@ import pandas as pd
 from psystock import PsystockError
 
 BASELINES = ("always_up", "persistence", "random_rate")
+FAMILY = "baseline"  # the model family of every baseline, in leaderboards and tags
+
+
+def run_name(name: str) -> str:
+    """The name of a baseline's run: ``baseline_always_up``."""
+    return f"{FAMILY}_{name}"
 
 
 def predict(name: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.DataFrame, seed: int) -> np.ndarray:

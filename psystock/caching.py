@@ -15,10 +15,12 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
-from psystock.cli import PROJECT_ROOT, load_entry_points
+from psystock.entry_points import PROJECT_ROOT, load_entry_points
 
 PACKAGE = "psystock"
 EMPTY = "''"  # how an empty parameter shows in the log
@@ -37,7 +39,9 @@ def normalise(value: str, kind: str) -> str:
     return text
 
 
-def resolved_params(entry_point: str, params: dict[str, object], entry_points: dict | None = None) -> dict[str, str]:
+def resolved_params(
+    entry_point: str, params: Mapping[str, object], entry_points: dict[str, Any] | None = None
+) -> dict[str, str]:
     """Every declared parameter of ``entry_point``: given values over defaults, normalised."""
     spec = (entry_points or load_entry_points())[entry_point].get("parameters") or {}
     resolved = {}
@@ -56,30 +60,62 @@ def _module_path(module: str, root: Path) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path) -> frozenset[str]:
-    """psystock modules a file imports (``from psystock import x`` may name a module)."""
+def _imported_names(path: Path) -> frozenset[tuple[str, str | None]]:
+    """psystock imports of a file: ``(module, None)`` for ``import m``, ``(module, name)`` for
+    ``from m import name`` (``name`` may be a submodule or something the module defines)."""
     return _imports_in(path.read_text(), str(path))
 
 
 @functools.lru_cache(maxsize=None)
-def _imports_in(source: str, filename: str) -> frozenset[str]:
+def _imports_in(source: str, filename: str) -> frozenset[tuple[str, str | None]]:
     """Parsed once per file content: main keys every step over the same files."""
-    found = set()
-    for node in ast.walk(ast.parse(source, filename=filename)):
+    found: set[tuple[str, str | None]] = set()
+    for node in _runtime_nodes(ast.parse(source, filename=filename)):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE)
+            found.update((alias.name, None) for alias in node.names if alias.name.split(".")[0] == PACKAGE)
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == PACKAGE:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+            found.update((node.module, alias.name) for alias in node.names)
     return frozenset(found)
 
 
-def code_files(step_file: Path, root: Path = PROJECT_ROOT) -> list[Path]:
-    """The step file and every psystock file it may run, by following imports.
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except those under ``if TYPE_CHECKING:``, which never run."""
+    nodes: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+    return nodes
 
-    Importing a package counts as importing all of its modules, since a
-    package may load them by name (``psystock.models`` loads each family).
-    """
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _targets(module: str, name: str | None, root: Path) -> list[Path]:
+    """The files an import runs. A submodule imported by name is that file alone; anything
+    taken from a package's ``__init__`` counts as the whole package, since a package may load
+    its modules by name (``psystock.models`` loads each family)."""
+    if name is not None:
+        submodule = _module_path(f"{module}.{name}", root)
+        if submodule is not None:
+            return [submodule]
+    target = _module_path(module, root)
+    if target is None:
+        return []
+    if target.name == "__init__.py" and module != PACKAGE:
+        return [target, *sorted(target.parent.glob("*.py"))]
+    return [target]
+
+
+def code_files(step_file: Path, root: Path = PROJECT_ROOT) -> list[Path]:
+    """The step file and every psystock file it may run, by following imports."""
     seen: set[Path] = set()
     todo = [step_file]
     while todo:
@@ -87,13 +123,8 @@ def code_files(step_file: Path, root: Path = PROJECT_ROOT) -> list[Path]:
         if path in seen:
             continue
         seen.add(path)
-        for module in _imported_modules(path):
-            target = _module_path(module, root)
-            if target is None:
-                continue
-            todo.append(target)
-            if target.name == "__init__.py" and module != PACKAGE:
-                todo.extend(sorted(target.parent.glob("*.py")))
+        for module, name in _imported_names(path):
+            todo.extend(_targets(module, name, root))
         # Importing a module also runs its package's __init__.
         init = path.parent / "__init__.py"
         if path.parent != root and init.is_file():

@@ -12,28 +12,30 @@ from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test
 
 from psystock import PsystockError
 from psystock.features import FeatureSet
-from psystock.validation import check_cv_folds, check_split
+from psystock.validation import Split, check_cv_folds, check_split
 
 PRIMARY_METRIC = "f1_experiment_score"
 THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
-class Split:
+class TrainTest:
+    """The two sides of a split: features and labels to fit on, and to score on."""
+
     X_train: pd.DataFrame
     X_test: pd.DataFrame
     y_train: pd.Series
     y_test: pd.Series
 
 
-def split_dataset(data: FeatureSet, split: str, test_size: float, seed: int) -> Split:
+def split_dataset(data: FeatureSet, split: str, test_size: float, seed: int) -> TrainTest:
     """Train/test split: ``random`` is the reference's stratified shuffle,
     ``chronological`` tests on the last ``test_size`` of the rows in time."""
     check_split(split, test_size)
     n_test = math.ceil(test_size * len(data))
     if n_test >= len(data) or len(data) < 2:
         raise PsystockError(f"{len(data)} rows are too few for a test_size of {test_size}")
-    if split == "random":
+    if split == Split.RANDOM:
         try:
             parts = train_test_split(data.X, data.y, test_size=test_size, random_state=seed, stratify=data.y)
         except ValueError as exc:
@@ -45,16 +47,17 @@ def split_dataset(data: FeatureSet, split: str, test_size: float, seed: int) -> 
         y_train, y_test = data.y.iloc[:cut], data.y.iloc[cut:]
     if y_train.nunique() < 2:
         raise PsystockError("the training split holds only one class: use more data or another split")
-    return Split(X_train, X_test, y_train, y_test)
+    return TrainTest(X_train, X_test, y_train, y_test)
 
 
-def cv_folds(split: str, n_folds: int, seed: int):
+def cv_folds(split: str, n_folds: int) -> TimeSeriesSplit | StratifiedKFold:
     """Cross-validation folds over a training split: walk-forward for
-    ``chronological`` (validation always after training), stratified for
-    ``random`` (as ``cross_val_score`` does for a classifier)."""
+    ``chronological`` (validation always after training), stratified and
+    unshuffled for ``random`` (as ``cross_val_score`` does for a classifier),
+    so neither depends on a seed."""
     check_split(split, 0.5)
     check_cv_folds(n_folds)
-    if split == "chronological":
+    if split == Split.CHRONOLOGICAL:
         return TimeSeriesSplit(n_splits=n_folds)
     return StratifiedKFold(n_splits=n_folds)
 

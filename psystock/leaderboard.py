@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from psystock import PsystockError
+from psystock.baselines import FAMILY as BASELINE
 
 COLUMNS = ("rank", "family", "run_name", "run_id")
-BASELINE = "baseline"  # the family of the naive baselines
 # Metrics where a smaller value is better; every other one is better larger.
 LOWER_IS_BETTER = ("test_log_loss",)
 # Facts about the test split rather than scores: never "best".

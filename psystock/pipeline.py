@@ -17,22 +17,91 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import mlflow
+from mlflow.entities import Run
 from mlflow.exceptions import ExecutionException
 
-from psystock import PsystockError, caching, registry, tracking
-from psystock.cli import PROJECT_ROOT, StepArgs, load_entry_points
-from psystock.data import parse_day
+from psystock import PsystockError, caching, registry
+from psystock.data import YAHOO, parse_day
+from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
+from psystock.evaluation import PRIMARY_METRIC
+from psystock.mlflow_io import cache_store, lifecycle, names
+from psystock.mlflow_io.inputs import load_run_dict
 from psystock.models import FAMILIES
+from psystock.validation import Split
 
 log = logging.getLogger("psystock.main")
 
 STEP_NAMES = (
-    "fetch_data", "build_features", *(f.entry_point for f in FAMILIES.values()), "baselines", "compare", "tune",
-    "register", "predict",
+    "fetch_data",
+    "build_features",
+    *(f.entry_point for f in FAMILIES.values()),
+    "baselines",
+    "compare",
+    "tune",
+    "register",
+    "predict",
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class MainArgs(StepArgs):
+    """The parameters of ``main``: the steps' own (forwarded by name, see :func:`forwarded`)
+    and the driver's (:data:`DRIVER_ONLY`)."""
+
+    entry_point = "main"
+    ticker: str = "BTC-USD"
+    start: str = "2014-01-01"
+    end: str = "2020-12-31"
+    source: str = YAHOO
+    window: int = 14
+    threshold: float = 0.00001
+    split: Split = Split.CHRONOLOGICAL
+    test_size: float = 0.33
+    seed: int = 4284
+    keras_epochs: int = 20
+    max_evals: int = 10
+    cv_folds: int = 5
+    early_stop: int = 0
+    tune_timeout: float = 0.0
+    tune_parallelism: int = 0
+    spark_master: str = ""
+    metric: str = PRIMARY_METRIC
+    min_improvement: float = 0.0
+    env_manager: str = "local"
+    use_cache: str = "true"
+    rerun: str = ""
+    max_parallel: int = 0
+
+
+# main's parameters that reach a step under another name: main's name -> (step, the step's name).
+RENAMED = {
+    "keras_epochs": ("train_keras", "epochs"),
+    "tune_timeout": ("tune", "timeout"),
+    "tune_parallelism": ("tune", "parallelism"),
+}
+# main's parameters that configure the driver itself and reach no step.
+DRIVER_ONLY = ("env_manager", "use_cache", "rerun", "max_parallel")
+# Step parameters that main could forward but that a wired input supersedes: predict
+# reads the bars fetch_data fetched (its ``prices``), so main's ``source`` is not its.
+SUPERSEDED = {("predict", "source")}
+
+
+def forwarded(entry_point: str, main_params: dict[str, str], entry_points: dict[str, Any] | None = None
+              ) -> dict[str, str]:
+    """The values of ``main_params`` that ``entry_point`` takes: the same name, or a :data:`RENAMED` one."""
+    declared = (entry_points or load_entry_points())[entry_point].get("parameters") or {}
+    by_step_name = {name: name for name in main_params if name not in RENAMED and name not in DRIVER_ONLY}
+    by_step_name |= {step_name: name for name, (step, step_name) in RENAMED.items() if step == entry_point}
+    return {
+        name: main_params[source]
+        for name, source in by_step_name.items()
+        if name in declared and (entry_point, name) not in SUPERSEDED
+    }
 
 
 @dataclass(frozen=True)
@@ -43,10 +112,19 @@ class Step:
     inputs: str = ""  # identity of non-run inputs, for the cache key
 
 
+class StepStatus(StrEnum):
+    """Where a step of one pipeline stands."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    CACHED = "cached"
+    FAILED = "FAILED"
+
+
 @dataclass
 class Outcome:
     entry_point: str
-    status: str  # "finished", "cached" or "FAILED"
+    status: StepStatus
     run_id: str
     seconds: float | None = None  # wall time of a step that ran
     saved: float = 0.0  # for a cached step: how long the reused run took
@@ -85,17 +163,17 @@ class StepRunner:
             key = caching.cache_key(step.entry_point, params, code, step.inputs)
             why = self._reuse_or_reason(step, key, params, code, entry_points)
             if why is not None:
-                to_launch.append((step, tracking.cache_tags(key, code, step.inputs), why))
+                to_launch.append((step, cache_store.cache_tags(key, code, step.inputs), why))
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
             list(pool.map(lambda item: self._launch(*item), to_launch))
-        failed = [o for o in (self.outcomes[s.entry_point] for s in steps) if o.status == "FAILED"]
+        failed = [o for o in (self.outcomes[s.entry_point] for s in steps) if o.status is StepStatus.FAILED]
         if failed:
-            names = ", ".join(f"{o.entry_point} (run {o.run_id})" for o in failed)
-            raise PsystockError(f"step failed: {names}; see its output above")
+            which = ", ".join(f"{o.entry_point} (run {o.run_id})" for o in failed)
+            raise PsystockError(f"step failed: {which}; see its output above")
         return {s.entry_point: self.outcomes[s.entry_point].run_id for s in steps}
 
     def _reuse_or_reason(
-        self, step: Step, key: str, params: dict[str, str], code: str, entry_points: dict
+        self, step: Step, key: str, params: dict[str, str], code: str, entry_points: dict[str, Any]
     ) -> str | None:
         """None if a finished run with this key is reused (and linked); otherwise why the step must run."""
         entry_point = step.entry_point
@@ -103,33 +181,42 @@ class StepRunner:
             return "use_cache is off"
         if entry_point in self.rerun:
             return "rerun names it"
-        run, missing = tracking.find_cached_run(self.experiment_id, key, entry_point)
+        run, missing = cache_store.find_cached_run(self.experiment_id, key, entry_point)
         if run is not None and not missing:
-            tracking.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
+            lifecycle.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
             saved = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else 0.0
-            self.outcomes[entry_point] = Outcome(entry_point, "cached", run.info.run_id, saved=saved)
+            self.outcomes[entry_point] = Outcome(entry_point, StepStatus.CACHED, run.info.run_id, saved=saved)
             log.info("%s: cached (run %s)", entry_point, run.info.run_id)
             return None
         if run is not None:
             return f"cache miss: run {run.info.run_id} lacks {', '.join(missing)}"
-        previous = tracking.latest_step_run(self.experiment_id, entry_point)
+        previous = cache_store.latest_step_run(self.experiment_id, entry_point)
         if previous is None:
             return "no earlier run of this step"
+        return f"changed since run {previous.info.run_id}: {self._changes(previous, step, params, code, entry_points)}"
+
+    @staticmethod
+    def _changes(previous: Run, step: Step, params: dict[str, str], code: str, entry_points: dict[str, Any]) -> str:
         tags = previous.data.tags
-        recorded = tracking.TAG_CODE_DIGEST in tags  # runs from before these tags cannot tell
+        recorded = names.TAG_CODE_DIGEST in tags  # runs from before these tags cannot tell
         changes = caching.describe_changes(
-            caching.resolved_params(entry_point, previous.data.params, entry_points), params,
-            code_changed=recorded and tags[tracking.TAG_CODE_DIGEST] != code,
-            inputs_changed=recorded and tags.get(tracking.TAG_INPUTS, "") != step.inputs,
+            caching.resolved_params(step.entry_point, previous.data.params, entry_points),
+            params,
+            code_changed=recorded and tags[names.TAG_CODE_DIGEST] != code,
+            inputs_changed=recorded and tags.get(names.TAG_INPUTS, "") != step.inputs,
         )
-        return f"changed since run {previous.info.run_id}: {', '.join(changes) or 'cache key'}"
+        return ", ".join(changes) or "cache key"
 
     def _launch(self, step: Step, tags: dict[str, str], why: str) -> None:
-        run_id = tracking.create_step_run(
-            self.experiment_id, self.parent_run_id, step.entry_point, step.run_name or step.entry_point,
-            tags=tags, project_dir=self.project_dir,
+        run_id = lifecycle.create_step_run(
+            self.experiment_id,
+            self.parent_run_id,
+            step.entry_point,
+            step.run_name or step.entry_point,
+            tags=tags,
+            project_dir=self.project_dir,
         )
-        self.outcomes[step.entry_point] = Outcome(step.entry_point, "running", run_id)
+        self.outcomes[step.entry_point] = Outcome(step.entry_point, StepStatus.RUNNING, run_id)
         log.info("%s: running (run %s), %s", step.entry_point, run_id, why)
         started = time.perf_counter()
         try:
@@ -144,12 +231,21 @@ class StepRunner:
             )
         except ExecutionException as exc:
             log.error("%s: FAILED (run %s): %s", step.entry_point, run_id, exc)
-            tracking.fail_if_running(run_id)
-            self.outcomes[step.entry_point] = Outcome(step.entry_point, "FAILED", run_id, time.perf_counter() - started)
+            lifecycle.fail_if_running(run_id)
+            seconds = time.perf_counter() - started
+            self.outcomes[step.entry_point] = Outcome(step.entry_point, StepStatus.FAILED, run_id, seconds)
             return
         seconds = time.perf_counter() - started
-        self.outcomes[step.entry_point] = Outcome(step.entry_point, "finished", run_id, seconds)
+        self.outcomes[step.entry_point] = Outcome(step.entry_point, StepStatus.FINISHED, run_id, seconds)
         log.info("%s: finished (run %s) in %.1f s", step.entry_point, run_id, seconds)
+
+    def run_ids(self) -> dict[str, str]:
+        """Entry point -> the run id of each step so far (a reused one for a cached step)."""
+        return {name: outcome.run_id for name, outcome in self.outcomes.items()}
+
+    def cached(self) -> list[str]:
+        """The steps that reused an earlier run."""
+        return [name for name, outcome in self.outcomes.items() if outcome.status is StepStatus.CACHED]
 
     def summary(self) -> str:
         """One line per step: its outcome, run id and the wall time it took (or, cached, saved);
@@ -158,82 +254,77 @@ class StepRunner:
         for o in self.outcomes.values():
             took = f"  {o.seconds:.1f} s" if o.seconds is not None else f"  saved {o.saved:.1f} s" if o.saved else ""
             lines.append(f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}{took}")
-        cached = [o for o in self.outcomes.values() if o.status == "cached"]
+        cached = [self.outcomes[name] for name in self.cached()]
         if cached:
-            lines.append(f"  {len(cached)} of {len(self.outcomes)} steps reused earlier runs, "
-                         f"saving {sum(o.saved for o in cached):.1f} s of step time")
+            lines.append(
+                f"  {len(cached)} of {len(self.outcomes)} steps reused earlier runs, "
+                f"saving {sum(o.saved for o in cached):.1f} s of step time"
+            )
         return "\n".join(lines)
 
 
 def parse_rerun(text: str) -> frozenset[str]:
     """Entry points named in ``rerun`` (comma-separated, or ``all``)."""
-    names = {n.strip() for n in text.split(",") if n.strip()}
-    if "all" in names:
+    chosen = {n.strip() for n in text.split(",") if n.strip()}
+    if "all" in chosen:
         return frozenset(STEP_NAMES)
-    unknown = sorted(names - set(STEP_NAMES))
+    unknown = sorted(chosen - set(STEP_NAMES))
     if unknown:
         raise PsystockError(f"rerun names unknown steps {', '.join(unknown)}; steps are {', '.join(STEP_NAMES)}")
-    return frozenset(names)
+    return frozenset(chosen)
 
 
-def run_pipeline(args: StepArgs, runner: StepRunner, today: date | None = None) -> dict[str, str]:
+def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) -> dict[str, str]:
     """fetch_data -> build_features -> trainings and baselines (concurrently) -> compare
     -> tune(best model family) -> register (if it beats the baselines) -> predict (if a champion exists).
 
-    Returns the run id of every step (a reused one for a cached step), by entry point.
+    Every step gets main's parameters it declares (:func:`forwarded`) and the
+    ``runs:/`` URIs of the steps before it. Returns the run id of every step
+    (a reused one for a cached step), by entry point.
     """
-    raw = args.raw
+    main_params = to_params(args)
+
+    def step(entry_point: str, wired: dict[str, str], run_name: str | None = None, inputs: str = "") -> Step:
+        return Step(entry_point, forwarded(entry_point, main_params) | wired, run_name, inputs)
+
     # Steps run with this interpreter: `python` in an entry point's command must
     # be the environment main itself runs in, whatever PATH said before.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
-    inputs = caching.source_identity(raw["source"], parse_day(raw["end"], "end"), today or date.today())
-    fetch = runner.run(
-        Step(
-            "fetch_data",
-            {k: raw[k] for k in ("ticker", "start", "end", "source")} | {"min_rows": str(args.window + 1)},
-            inputs=inputs,
-        )
-    )
-    features = runner.run(
-        Step(
-            "build_features",
-            {"prices": tracking.run_uri(fetch, tracking.PRICES_DIR), "window": raw["window"], "threshold": raw["threshold"]},
-        )
-    )
-    training_data = tracking.run_uri(features, tracking.FEATURES_DIR)
-    common = {"training_data": training_data, "split": raw["split"], "test_size": raw["test_size"], "seed": raw["seed"]}
-    extra = {"keras": {"epochs": raw["keras_epochs"]}}
+    inputs = caching.source_identity(args.source, parse_day(args.end, "end"), today or date.today())
+    fetch = runner.run(step("fetch_data", {"min_rows": str(args.window + 1)}, inputs=inputs))
+    prices = names.run_uri(fetch, names.PRICES_DIR)
+    features = runner.run(step("build_features", {"prices": prices}))
+    training_data = {"training_data": names.run_uri(features, names.FEATURES_DIR)}
     # Costliest first: with fewer workers than steps, the long one must not wait.
     families = sorted(FAMILIES.values(), key=lambda f: -f.cost)
     scored = runner.run_many(
-        [Step(f.entry_point, common | extra.get(f.name, {}), f.run_name) for f in families]
-        + [Step("baselines", common)]
+        [step(f.entry_point, training_data, f.run_name) for f in families] + [step("baselines", training_data)]
     )
     candidates = [scored[f.entry_point] for f in FAMILIES.values()]
-    candidates += tracking.baseline_run_ids(scored["baselines"]).values()
-    compare = runner.run(Step("compare", {"training_runs": ",".join(candidates), "metric": raw["metric"]}))
-    winner = tracking.get_run(compare).data.tags[tracking.TAG_WINNER_FAMILY]
+    candidates += load_run_dict(scored["baselines"], names.BASELINES_FILE).values()
+    compare = runner.run(step("compare", {"training_runs": ",".join(candidates)}))
+    winner = lifecycle.get_run(compare).data.tags[names.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
-    tune = runner.run(
-        Step("tune", common | {
-            "family": winner, "max_evals": raw["max_evals"], "cv_folds": raw["cv_folds"],
-            "early_stop": raw["early_stop"], "timeout": raw["tune_timeout"], "parallelism": raw["tune_parallelism"],
-            "spark_master": raw["spark_master"],
-        })
-    )
-    runner.run(
-        Step("register", {"tuned_run": tune, "compare_run": compare, "ticker": raw["ticker"], "metric": raw["metric"],
-                          "min_improvement": raw["min_improvement"]})
-    )
-    champion = tracking.champion_version(registry.model_name(raw["ticker"]))
+    tune = runner.run(step("tune", training_data | {"family": winner}))
+    runner.run(step("register", {"tuned_run": tune, "compare_run": compare}))
+    champion = registry.champion_uri(args.ticker)
     if champion is None:
-        log.info("predict: skipped, %s has no champion yet", registry.model_name(raw["ticker"]))
+        log.info("predict: skipped, %s has no champion yet", names.model_name(args.ticker))
     else:
         # The version, not the alias, enters the cache key: a new champion must predict anew.
-        runner.run(
-            Step("predict", {"ticker": raw["ticker"], "model_uri": champion,
-                             "prices": tracking.run_uri(fetch, tracking.PRICES_DIR), "window": raw["window"],
-                             "threshold": raw["threshold"]})
-        )
-    return {name: outcome.run_id for name, outcome in runner.outcomes.items()}
+        runner.run(step("predict", {"model_uri": champion, "prices": prices}))
+    return runner.run_ids()
+
+
+def record(args: MainArgs, steps: dict[str, str]) -> None:
+    """Put the pipeline's answer on main's run: the winning family, the registry's decision,
+    the champion, and the tuned model's scores."""
+    tuned = lifecycle.get_run(steps["tune"])
+    mlflow.set_tags({
+        names.TAG_WINNER_FAMILY: lifecycle.get_run(steps["compare"]).data.tags[names.TAG_WINNER_FAMILY],
+        names.TAG_REGISTRY_DECISION: lifecycle.get_run(steps["register"]).data.tags[names.TAG_DECISION],
+        names.TAG_CHAMPION: registry.champion_uri(args.ticker) or names.NO_CHAMPION,
+    })
+    mlflow.log_metrics({f"tuned_{args.metric}": tuned.data.metrics[args.metric],
+                        "best_cv_f1": tuned.data.metrics["best_cv_f1"]})

@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from psystock.baselines import FAMILY as BASELINE
+
 
 def line_figure(x, y, title: str, ylabel: str) -> Figure:
     figure = Figure(figsize=(9, 4))
@@ -43,7 +45,7 @@ def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
     ax = figure.subplots()
     labels = [f"{family} ({name})" for family, name in zip(board["family"], board["run_name"])]
     values = board[metric].to_numpy()
-    colours = ["#9a9a9a" if family == "baseline" else "#1f77b4" for family in board["family"]]
+    colours = ["#9a9a9a" if family == BASELINE else "#1f77b4" for family in board["family"]]
     ax.barh(labels[::-1], values[::-1], color=colours[::-1])
     for y, value in enumerate(values[::-1]):
         ax.text(value, y, f" {value:.3f}", va="center")

@@ -12,7 +12,7 @@ import html
 
 import pandas as pd
 
-from psystock.leaderboard import COLUMNS, LOWER_IS_BETTER, NOT_SCORES
+from psystock.leaderboard import BASELINE, COLUMNS, LOWER_IS_BETTER, NOT_SCORES
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
@@ -69,7 +69,7 @@ def render_html(
                 cells.append(f"<td{marked}>{text}</td>")
             else:
                 cells.append(f'<td class="text">{html.escape(str(value))}</td>')
-        kind = ' class="baseline"' if row.family == "baseline" else ""
+        kind = ' class="baseline"' if row.family == BASELINE else ""
         rows.append(f"<tr{kind}>{''.join(cells)}</tr>")
     figures = "".join(
         f"<h3>{html.escape(name)}</h3><div class='plots'>"

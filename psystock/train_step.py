@@ -13,65 +13,41 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import warnings
 
 import mlflow
-from mlflow.models import infer_signature
 
-from psystock import tracking
-from psystock.evaluation import confusion, curves
+from psystock.entry_points import ScoringArgs
+from psystock.evaluation import split_dataset
+from psystock.mlflow_io import names
+from psystock.mlflow_io.inputs import load_features
+from psystock.mlflow_io.lifecycle import run_step
+from psystock.mlflow_io.outputs import log_evaluation, log_fitted_model
 from psystock.models import get_family
-from psystock.plots import confusion_matrix_figure, curve_figure
-from psystock.stepkit import run_step
-from psystock.training import split_summary, train_and_score
+from psystock.training import fit_and_score, split_summary
 
 log = logging.getLogger("psystock.train")
 
-TRAINING_LOGS = "training_logs"
 
-
-def main(family_name: str, argv: list[str] | None = None) -> None:
+def main(args_type: type[ScoringArgs], family_name: str) -> None:
+    """Run ``train_<family_name>``; its arguments are the scoring ones plus the family's parameters."""
     family = get_family(family_name)
-    run_step(family.entry_point, lambda args: train(family_name, args), run_name=family.run_name, argv=argv)
+    run_step(args_type, lambda args: train(family_name, args), run_name=family.run_name)
 
 
-def train(family_name: str, args) -> None:
+def train(family_name: str, args: ScoringArgs) -> None:
     family = get_family(family_name)
-    data = tracking.load_features(args.training_data)
-    params = {name: args.values[name] for name in family.params}
-    mlflow.set_tags({tracking.TAG_FAMILY: family.name, tracking.TAG_ROLE: tracking.CANDIDATE})
+    data = load_features(args.training_data)
+    params = family.params(args)
+    mlflow.set_tags({names.TAG_FAMILY: family.name, names.TAG_ROLE: names.CANDIDATE})
     family.autolog()
     log.info("fitting %s on %d rows (%s split, test_size %s)", family.name, len(data), args.split, args.test_size)
+    parts = split_dataset(data, args.split, args.test_size, args.seed)
     with tempfile.TemporaryDirectory() as log_dir:
-        result = train_and_score(
-            family, data, args.split, args.test_size, args.seed, params, verbose=True, log_dir=log_dir
-        )
+        result = fit_and_score(family, parts, params, args.seed, verbose=True, log_dir=log_dir)
         if any(os.scandir(log_dir)):
-            mlflow.log_artifacts(log_dir, TRAINING_LOGS)
+            mlflow.log_artifacts(log_dir, names.TRAINING_LOGS_DIR)
     log.info("%s: %s", family.name, ", ".join(f"{k}={v:.4f}" for k, v in result.scores.items()))
 
-    mlflow.set_tags(split_summary(data, result.split))
-    log_evaluation(result.scores, result.split.y_test, result.probabilities, family.run_name)
-    log_fitted_model(family, result.model, result.split.X_train)
-
-
-def log_evaluation(scores: dict, y_test, probabilities, title: str, probabilistic: bool = True) -> None:
-    """Log test-split scores (metrics and ``metrics.json``), the confusion matrix
-    and, for probabilistic predictions, the ROC, precision-recall and calibration curves."""
-    mlflow.log_metrics(scores)
-    mlflow.log_dict(scores, tracking.METRICS_FILE)
-    figure = confusion_matrix_figure(confusion(y_test, probabilities), title)
-    mlflow.log_figure(figure, f"{tracking.PLOTS_DIR}/confusion_matrix.png")
-    if probabilistic:
-        for kind, (x, y) in curves(y_test, probabilities).items():
-            mlflow.log_figure(curve_figure(kind, x, y, title), f"{tracking.PLOTS_DIR}/{kind}_curve.png")
-
-
-def log_fitted_model(family, model, X_train) -> None:
-    """Log ``model`` as the run's model with its signature and a 5-row input example."""
-    example = family.as_model_input(X_train.head(5))
-    with warnings.catch_warnings():
-        # The 0/1 features are never missing, so integer columns are safe.
-        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
-        signature = infer_signature(example, family.predict_proba(model, example))
-        family.log_model(model, tracking.MODEL, signature, example)
+    mlflow.set_tags(split_summary(data, parts))
+    log_evaluation(result.scores, parts.y_test, result.probabilities, family.run_name)
+    log_fitted_model(family, result.model, parts.X_train)

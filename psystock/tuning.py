@@ -11,15 +11,17 @@ early-stop hook, which reports progress and applies ``early_stop``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
@@ -75,9 +77,9 @@ class SearchSettings:
         check_search(self.max_evals, self.early_stop, self.timeout, self.parallelism, self.spark_master)
 
 
-def flatten(sample: dict) -> dict:
+def flatten(sample: dict[str, Any]) -> dict[str, Any]:
     """Merge nested choices (``{"penalty": {"solver": ..., "l1_ratio": ...}}``) into one level."""
-    flat = {}
+    flat: dict[str, Any] = {}
     for key, value in sample.items():
         if isinstance(value, dict):
             flat.update(flatten(value))
@@ -86,7 +88,7 @@ def flatten(sample: dict) -> dict:
     return flat
 
 
-def cv_scores(family: Family, X, y, params: dict, folds, seed: int) -> list[float]:
+def cv_scores(family: Family[Any], X: Any, y: Any, params: Any, folds: Any, seed: int) -> list[float]:
     """F1 of the family on each validation fold of ``folds``."""
     scores = []
     for train_idx, valid_idx in folds.split(X, y):
@@ -100,23 +102,24 @@ def cv_scores(family: Family, X, y, params: dict, folds, seed: int) -> list[floa
 class Objective:
     """``1 - mean CV F1`` of one sampled point; picklable, so it can run on a Spark worker.
 
+    The sample fills the family's parameters over their defaults.
     ``log_trial(params, fold_scores, loss, seconds, error)`` records the trial
     where it ran and returns an id (a run id) that comes back in the result.
     """
 
-    family: Family
+    family: Family[Any]
     X: Any
     y: Any
     folds: Any
     seed: int
-    defaults: dict
     log_trial: Callable[..., str | None] | None = None
 
-    def __call__(self, sample: dict) -> dict:
-        params = {**self.defaults, **flatten(sample)}
+    def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
+        typed = self.family.params(flatten(sample))
+        params = dataclasses.asdict(typed)
         started = time.perf_counter()
         try:
-            scores, error = cv_scores(self.family, self.X, self.y, params, self.folds, self.seed), None
+            scores, error = cv_scores(self.family, self.X, self.y, typed, self.folds, self.seed), None
         except (ValueError, PsystockError) as exc:  # an invalid point of the space
             scores, error = [], str(exc).splitlines()[0]
         loss = 1.0 - float(np.mean(scores)) if scores else math.inf
@@ -172,27 +175,30 @@ def _trial_result(doc: dict) -> TrialResult:
                        result["error"], result["run_id"])
 
 
+def _ignore(trial: TrialResult) -> None:
+    return None
+
+
 def tune(
-    family: Family,
-    X,
-    y,
+    family: Family[Any],
+    X: Any,
+    y: Any,
     *,
     split: str,
     n_folds: int,
     settings: SearchSettings,
-    defaults: dict,
     log_trial: Callable[..., str | None] | None = None,
-    on_trial: Callable[[TrialResult], None] = lambda trial: None,
+    on_trial: Callable[[TrialResult], None] = _ignore,
 ) -> TuningResult:
     """Minimise ``1 - mean CV F1`` over ``family.search_space()`` with TPE.
 
-    ``defaults`` fills the parameters the space does not sample. The same
-    ``seed`` gives the same sequence of proposed trials (with ``SparkTrials``,
-    TPE sees results in the order they finish, so that holds for sequential
-    runs only). ``on_trial`` is called on this process for each finished trial.
+    The family's defaults fill the parameters the space does not sample. The
+    same ``seed`` gives the same sequence of proposed trials (with
+    ``SparkTrials``, TPE sees results in the order they finish, so that holds
+    for sequential runs only). ``on_trial`` is called on this process for each
+    finished trial.
     """
-    objective = Objective(family, X, y, cv_folds(split, n_folds, settings.seed), settings.seed, defaults,
-                          log_trial)
+    objective = Objective(family, X, y, cv_folds(split, n_folds), settings.seed, log_trial)
     progress = _Progress(settings.max_evals, settings.early_stop, on_trial)
     trials = spark_trials(settings) if settings.spark_master else Trials()
     fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=settings.max_evals, trials=trials,
@@ -221,7 +227,7 @@ def spark_trials(settings: SearchSettings):
             "spark_master needs pyspark: install the spark extra (pip install 'psystock[spark]'; "
             "`make install` does) and Java 17+"
         ) from None
-    from psystock.cli import PROJECT_ROOT
+    from psystock.entry_points import PROJECT_ROOT
 
     # Workers must run the same interpreter and import this checkout's psystock.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -6,14 +6,21 @@ parameters with these before it launches a single step.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from psystock import PsystockError
 
-SPLITS = ("chronological", "random")
+
+class Split(StrEnum):
+    """How rows are divided into training and test: by time, or the reference's stratified shuffle."""
+
+    CHRONOLOGICAL = "chronological"
+    RANDOM = "random"
 
 
 def check_split(split: str, test_size: float) -> None:
-    if split not in SPLITS:
-        raise PsystockError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+    if split not in tuple(Split):
+        raise PsystockError(f"split must be one of {', '.join(Split)}, got {split!r}")
     if not 0 < test_size < 1:
         raise PsystockError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
 

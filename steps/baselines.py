@@ -8,34 +8,46 @@ probabilities), ``metrics.json`` and a confusion matrix; on this run,
 ``baselines.json`` (baseline -> run id).
 """
 
+from __future__ import annotations
+
 import logging
+from dataclasses import dataclass
 
 import mlflow
 
-from psystock import baselines, tracking
-from psystock.evaluation import classification_scores, split_dataset
-from psystock.stepkit import run_step
-from psystock.train_step import log_evaluation
+from psystock import baselines
+from psystock.entry_points import ScoringArgs
+from psystock.evaluation import PRIMARY_METRIC, classification_scores, split_dataset
+from psystock.mlflow_io import names
+from psystock.mlflow_io.inputs import load_features
+from psystock.mlflow_io.lifecycle import run_step
+from psystock.mlflow_io.outputs import log_evaluation
 
 log = logging.getLogger("psystock.baselines")
 
 
-def score_baselines(args) -> None:
-    data = tracking.load_features(args.training_data)
+@dataclass(frozen=True, kw_only=True)
+class Args(ScoringArgs):
+    entry_point = "baselines"
+
+
+def score_baselines(args: Args) -> None:
+    data = load_features(args.training_data)
     parts = split_dataset(data, args.split, args.test_size, args.seed)
     runs = {}
     for name in baselines.BASELINES:
-        with mlflow.start_run(run_name=f"baseline_{name}", nested=True) as child:
-            mlflow.set_tags({tracking.TAG_FAMILY: tracking.BASELINE_FAMILY, tracking.TAG_BASELINE: name,
-                             tracking.TAG_ROLE: tracking.CANDIDATE})
-            mlflow.log_params({k: args.raw[k] for k in ("training_data", "split", "test_size", "seed")})
+        with mlflow.start_run(run_name=baselines.run_name(name), nested=True) as child:
+            mlflow.set_tags({names.TAG_FAMILY: baselines.FAMILY, names.TAG_BASELINE: name,
+                             names.TAG_ROLE: names.CANDIDATE})
+            mlflow.log_params({"training_data": args.training_data, "split": args.split,
+                               "test_size": args.test_size, "seed": args.seed})
             predicted = baselines.predict(name, parts.X_train, parts.y_train, parts.X_test, args.seed)
             scores = classification_scores(parts.y_test, predicted, probabilistic=False)
             log_evaluation(scores, parts.y_test, predicted, f"baseline {name}", probabilistic=False)
             runs[name] = child.info.run_id
-        log.info("baseline %s: f1_experiment_score=%.4f", name, scores["f1_experiment_score"])
-    mlflow.log_dict(runs, tracking.BASELINES_FILE)
+        log.info("baseline %s: %s=%.4f", name, PRIMARY_METRIC, scores[PRIMARY_METRIC])
+    mlflow.log_dict(runs, names.BASELINES_FILE)
 
 
 if __name__ == "__main__":
-    run_step("baselines", score_baselines)
+    run_step(Args, score_baselines)

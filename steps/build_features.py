@@ -6,32 +6,45 @@ time order, exactly the reference layout) and ``features/label_dates.csv``
 (the day each row's label is about); metrics ``rows`` and ``up_rate``.
 """
 
+from __future__ import annotations
+
 import logging
-import tempfile
-from pathlib import Path
+from dataclasses import dataclass
 
 import mlflow
 
-from psystock import features, tracking
-from psystock.stepkit import run_step
+from psystock import features
+from psystock.entry_points import StepArgs
+from psystock.mlflow_io import names
+from psystock.mlflow_io.inputs import load_prices
+from psystock.mlflow_io.lifecycle import run_step
+from psystock.mlflow_io.outputs import log_csv
 
 log = logging.getLogger("psystock.build_features")
 
 
-def build(args) -> None:
-    prices = tracking.load_prices_frame(args.prices)
+@dataclass(frozen=True, kw_only=True)
+class Args(StepArgs):
+    entry_point = "build_features"
+    prices: str
+    window: int = 14
+    threshold: float = 0.00001
+
+
+def build(args: Args) -> None:
+    prices = load_prices(args.prices)
     labels = features.going_up(prices.frame, args.threshold)
     table = features.make_windows(labels, args.window)
     log.info("%d windows of %d days + label from %d days of prices", len(table), args.window, len(labels))
-    with tempfile.TemporaryDirectory() as tmp:
-        table.to_csv(Path(tmp, tracking.FEATURES_FILE), index=False)
-        table.index.to_frame(index=False).to_csv(
-            Path(tmp, tracking.LABEL_DATES_FILE), index=False, date_format="%Y-%m-%d"
-        )
-        mlflow.log_artifacts(tmp, tracking.FEATURES_DIR)
+    log_csv(table, names.artifact(names.FEATURES_DIR, names.FEATURES_FILE))
+    log_csv(table.index.to_frame(index=False), names.artifact(names.FEATURES_DIR, names.LABEL_DATES_FILE),
+            date_format="%Y-%m-%d")
     mlflow.log_metrics({"rows": len(table), "up_rate": float(table.iloc[:, -1].mean())})
-    mlflow.set_tags({"first_label_date": str(table.index[0].date()), "last_label_date": str(table.index[-1].date())})
+    mlflow.set_tags({
+        names.TAG_FIRST_LABEL_DATE: str(table.index[0].date()),
+        names.TAG_LAST_LABEL_DATE: str(table.index[-1].date()),
+    })
 
 
 if __name__ == "__main__":
-    run_step("build_features", build)
+    run_step(Args, build)

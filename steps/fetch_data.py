@@ -6,20 +6,35 @@ dataset as a run input (source and digest), metric ``rows``, tags
 ``first_date``/``last_date`` and the dataset digest.
 """
 
+from __future__ import annotations
+
 import logging
-import tempfile
 import warnings
-from pathlib import Path
+from dataclasses import dataclass
 
 import mlflow
+from mlflow.data.dataset_source import DatasetSource
 
-from psystock import data, plots, tracking
-from psystock.stepkit import run_step
+from psystock import data, plots
+from psystock.entry_points import StepArgs
+from psystock.mlflow_io import names
+from psystock.mlflow_io.lifecycle import run_step
+from psystock.mlflow_io.outputs import log_csv
 
 log = logging.getLogger("psystock.fetch_data")
 
 
-def fetch(args) -> None:
+@dataclass(frozen=True, kw_only=True)
+class Args(StepArgs):
+    entry_point = "fetch_data"
+    ticker: str = "BTC-USD"
+    start: str = "2014-01-01"
+    end: str = "2020-12-31"
+    source: str = data.YAHOO
+    min_rows: int = 15
+
+
+def fetch(args: Args) -> None:
     start = data.parse_day(args.start, "start")
     end = data.parse_day(args.end, "end")
     prices = data.load_prices(args.source, args.ticker, start, end, args.min_rows)
@@ -30,30 +45,29 @@ def fetch(args) -> None:
 
     dataset = mlflow.data.from_pandas(frame, source=_dataset_source(args), name=f"{args.ticker} daily")
     mlflow.log_input(dataset, context="prices")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp, tracking.PRICES_FILE)
-        frame.to_csv(path, index=False, date_format="%Y-%m-%d")
-        mlflow.log_artifact(str(path), tracking.PRICES_DIR)
+    log_csv(frame, names.artifact(names.PRICES_DIR, names.PRICES_FILE), date_format="%Y-%m-%d")
     mlflow.log_metric("rows", len(frame))
     mlflow.set_tags(
         {
-            "ticker": args.ticker,
-            "first_date": prices.first_date,
-            "last_date": prices.last_date,
-            "range_warnings": str(len(prices.warnings)),
-            tracking.TAG_DATASET_DIGEST: dataset.digest,
+            names.TAG_TICKER: args.ticker,
+            names.TAG_FIRST_DATE: prices.first_date,
+            names.TAG_LAST_DATE: prices.last_date,
+            names.TAG_RANGE_WARNINGS: str(len(prices.warnings)),
+            names.TAG_DATASET_DIGEST: dataset.digest,
         }
     )
     figure = plots.line_figure(frame["Date"], frame["Open"], f"{args.ticker} Open price", "Open")
-    mlflow.log_figure(figure, f"{tracking.PLOTS_DIR}/open_price.png")
+    mlflow.log_figure(figure, names.plot("open_price"))
 
 
-def _dataset_source(args):
+def _dataset_source(args: Args) -> DatasetSource:
     from mlflow.data.dataset_source_registry import resolve_dataset_source
     from mlflow.data.http_dataset_source import HTTPDatasetSource
 
     if args.source == data.YAHOO:
-        return HTTPDatasetSource(f"https://finance.yahoo.com/quote/{args.ticker}/history?period1={args.start}&period2={args.end}")
+        return HTTPDatasetSource(
+            f"https://finance.yahoo.com/quote/{args.ticker}/history?period1={args.start}&period2={args.end}"
+        )
     with warnings.catch_warnings():
         # A local path matches two artifact-source types that are the same to us.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
@@ -61,4 +75,4 @@ def _dataset_source(args):
 
 
 if __name__ == "__main__":
-    run_step("fetch_data", fetch)
+    run_step(Args, fetch)

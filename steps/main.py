@@ -1,6 +1,7 @@
 """main: the whole experiment, each step a child run launched with ``mlflow.run``.
 
-Reads: the parameters of every step (ticker, dates, source, window, split, ...).
+Reads: the parameters of every step (ticker, dates, source, window, split, ...),
+forwarded by name (see :func:`psystock.pipeline.forwarded`).
 Runs fetch_data, build_features, the trainings and baselines (concurrently,
 ``max_parallel``), compare, tune (best model family), register (the gate,
 ``min_improvement``) and, once a champion exists, predict. Reuses a step's
@@ -13,23 +14,22 @@ as a small run pointing at the reused one), tags ``psystock.step_runs``
 run, metrics ``tuned_<metric>`` and ``best_cv_f1``.
 """
 
+from __future__ import annotations
+
 import json
 import os
 
 import mlflow
 
-from psystock import PsystockError, pipeline, registry, tracking
-from psystock.stepkit import run_step
-from psystock.validation import (
-    check_cv_folds,
-    check_min_improvement,
-    check_search,
-    check_split,
-    check_window,
-)
+from psystock import PsystockError, pipeline
+from psystock.mlflow_io import names
+from psystock.mlflow_io.lifecycle import active_run, run_step
+from psystock.pipeline import MainArgs as Args
+from psystock.validation import check_cv_folds, check_min_improvement, check_search, check_split, check_window
 
 
-def main(args) -> None:
+def check(args: Args) -> None:
+    """Refuse bad parameters before any step runs."""
     check_split(args.split, args.test_size)
     check_window(args.window)
     check_search(args.max_evals, args.early_stop, args.tune_timeout, args.tune_parallelism, args.spark_master)
@@ -39,7 +39,11 @@ def main(args) -> None:
         raise PsystockError(f"use_cache must be true or false, got {args.use_cache!r}")
     if args.max_parallel < 0:
         raise PsystockError(f"max_parallel must be 0 (one per CPU) or more, got {args.max_parallel}")
-    run = mlflow.active_run()
+
+
+def main(args: Args) -> None:
+    check(args)
+    run = active_run()
     runner = pipeline.StepRunner(
         run.info.experiment_id,
         run.info.run_id,
@@ -52,23 +56,10 @@ def main(args) -> None:
         steps = pipeline.run_pipeline(args, runner)
     finally:
         print(f"pipeline {run.info.run_id}:\n{runner.summary()}", flush=True)
-        mlflow.set_tags(
-            {
-                "psystock.step_runs": json.dumps({k: o.run_id for k, o in runner.outcomes.items()}),
-                "psystock.cached_steps": ",".join(k for k, o in runner.outcomes.items() if o.status == "cached"),
-            }
-        )
-    tuned = tracking.get_run(steps["tune"])
-    compare = tracking.get_run(steps["compare"])
-    mlflow.set_tags({
-        tracking.TAG_WINNER_FAMILY: compare.data.tags[tracking.TAG_WINNER_FAMILY],
-        "psystock.registry_decision": tracking.get_run(steps["register"]).data.tags["psystock.decision"],
-        "psystock.champion": tracking.champion_version(registry.model_name(args.ticker)) or "none",
-    })
-    mlflow.log_metrics(
-        {f"tuned_{args.metric}": tuned.data.metrics[args.metric], "best_cv_f1": tuned.data.metrics["best_cv_f1"]}
-    )
+        mlflow.set_tags({names.TAG_STEP_RUNS: json.dumps(runner.run_ids()),
+                         names.TAG_CACHED_STEPS: ",".join(runner.cached())})
+    pipeline.record(args, steps)
 
 
 if __name__ == "__main__":
-    run_step("main", main)
+    run_step(Args, main)

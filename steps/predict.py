@@ -8,24 +8,42 @@ probability), metric ``probability_up``, tags ``predicted_day``/``direction``;
 prints ``<ticker> <day>: up (p=0.57)``.
 """
 
+from __future__ import annotations
+
 import logging
-import tempfile
+from dataclasses import dataclass
 from datetime import date, timedelta
-from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PyFuncModel
 
-from psystock import PsystockError, data, features, registry, tracking
-from psystock.stepkit import run_step
+from psystock import PsystockError, data, features
+from psystock.entry_points import StepArgs
+from psystock.mlflow_io import names
+from psystock.mlflow_io.inputs import load_prices
+from psystock.mlflow_io.lifecycle import run_step
+from psystock.mlflow_io.outputs import log_csv
 
 log = logging.getLogger("psystock.predict")
 
 
-def predict(args) -> None:
-    model_uri = args.model_uri or f"models:/{registry.model_name(args.ticker)}@{registry.CHAMPION}"
+@dataclass(frozen=True, kw_only=True)
+class Args(StepArgs):
+    entry_point = "predict"
+    ticker: str = "BTC-USD"
+    model_uri: str = ""
+    prices: str = ""
+    source: str = data.YAHOO
+    window: int = 14
+    threshold: float = 0.00001
+
+
+def predict(args: Args) -> None:
+    model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
     model = _load(model_uri, args.ticker)
     prices = _prices(args)
     latest = features.latest_features(features.going_up(prices.frame, args.threshold), args.window)
@@ -37,15 +55,14 @@ def predict(args) -> None:
     direction = "up" if probability > 0.5 else "down"
     frame = pd.DataFrame([{"ticker": args.ticker, "as_of": as_of, "predicted_day": day, "direction": direction,
                            "probability_up": probability, "model_uri": model_uri}])
-    with tempfile.TemporaryDirectory() as tmp:
-        frame.to_csv(Path(tmp, tracking.PREDICTIONS_FILE), index=False)
-        mlflow.log_artifact(str(Path(tmp, tracking.PREDICTIONS_FILE)))
+    log_csv(frame, names.PREDICTIONS_FILE)
     mlflow.log_metric("probability_up", probability)
-    mlflow.set_tags({"predicted_day": day.isoformat(), "direction": direction, "model_uri": model_uri})
+    mlflow.set_tags({names.TAG_PREDICTED_DAY: day.isoformat(), names.TAG_DIRECTION: direction,
+                     names.TAG_MODEL_URI: model_uri})
     print(f"{args.ticker} {day}: {direction} (p={probability:.2f})", flush=True)
 
 
-def _load(model_uri: str, ticker: str):
+def _load(model_uri: str, ticker: str) -> PyFuncModel:
     try:
         return mlflow.pyfunc.load_model(model_uri)
     except MlflowException as exc:
@@ -56,10 +73,10 @@ def _load(model_uri: str, ticker: str):
         raise PsystockError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
 
 
-def _prices(args):
+def _prices(args: Args) -> data.Prices:
     """The bars to predict from: given ones, a CSV source's latest, or Yahoo's recent days."""
     if args.prices:
-        return tracking.load_prices_frame(args.prices)
+        return load_prices(args.prices)
     if args.source != data.YAHOO:
         return data.validate_prices(data.read_csv(args.source), min_rows=args.window)
     today = date.today()
@@ -68,14 +85,14 @@ def _prices(args):
     return data.load_prices(args.source, args.ticker, start, today, args.window)
 
 
-def _probability_up(output) -> float:
+def _probability_up(output: Any) -> float:
     """P(up) of the single row, whatever the flavor returns: a probability,
     a (down, up) pair, or a frame of either."""
     values = np.asarray(output.to_numpy() if hasattr(output, "to_numpy") else output, dtype=float)
     if values.ndim == 2 and values.shape[1] == 2:
-        return values[0, 1]
-    return values.ravel()[0]
+        return float(values[0, 1])
+    return float(values.ravel()[0])
 
 
 if __name__ == "__main__":
-    run_step("predict", predict)
+    run_step(Args, predict)

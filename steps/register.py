@@ -9,49 +9,61 @@ decision (tag ``psystock.decision``: registered/refused), the reason
 (``psystock.reason``) and both scores.
 """
 
+from __future__ import annotations
+
 import logging
+from dataclasses import dataclass
 
 import mlflow
-from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from psystock import PsystockError, registry, tracking
-from psystock.stepkit import run_step
+from psystock import PsystockError, registry
+from psystock.entry_points import StepArgs
+from psystock.evaluation import PRIMARY_METRIC
+from psystock.mlflow_io import lineage, names
+from psystock.mlflow_io.lifecycle import active_run, get_run, run_step
 
 log = logging.getLogger("psystock.register")
 
 
-def register(args) -> None:
-    tuned = tracking.get_run(tracking.run_id_from_uri(args.tuned_run) or args.tuned_run)
-    compare = tracking.get_run(tracking.run_id_from_uri(args.compare_run) or args.compare_run)
+@dataclass(frozen=True, kw_only=True)
+class Args(StepArgs):
+    entry_point = "register"
+    tuned_run: str
+    compare_run: str
+    ticker: str = "BTC-USD"
+    metric: str = PRIMARY_METRIC
+    min_improvement: float = 0.0
+
+
+def register(args: Args) -> None:
+    tuned = get_run(names.run_id_of(args.tuned_run))
+    compare = get_run(names.run_id_of(args.compare_run))
     if args.metric not in tuned.data.metrics:
         raise PsystockError(f"run {tuned.info.run_id} has no metric {args.metric!r}: pass the run of a tune step")
     baseline = compare.data.metrics.get(f"best_baseline_{args.metric}")
-    decision = registry.decide(args.metric, tuned.data.metrics[args.metric], baseline, args.min_improvement)
-    mlflow.log_metric(f"candidate_{args.metric}", decision.candidate)
+    verdict = registry.decide(args.metric, tuned.data.metrics[args.metric], baseline, args.min_improvement)
+    mlflow.log_metric(f"candidate_{args.metric}", verdict.candidate)
     if baseline is not None:
         mlflow.log_metric(f"baseline_{args.metric}", baseline)
-    mlflow.set_tags({"psystock.decision": "registered" if decision.register else "refused",
-                     "psystock.reason": decision.reason})
-    if not decision.register:
-        log.warning("not registered: %s", decision.reason)
+    mlflow.set_tags({names.TAG_DECISION: verdict.decision, names.TAG_REASON: verdict.reason})
+    if not verdict.register:
+        log.warning("not registered: %s", verdict.reason)
         return
 
-    name = registry.model_name(args.ticker)
-    pipeline = mlflow.active_run().data.tags.get(MLFLOW_PARENT_RUN_ID, "")
     tags = {
-        "dataset_digest": tracking.dataset_digest(tuned) or "unknown",
-        "pipeline_run_id": pipeline,
-        "tuned_run_id": tuned.info.run_id,
-        args.metric: f"{decision.candidate:.6f}",
-        "best_baseline": compare.data.tags.get(tracking.TAG_BEST_BASELINE, ""),
+        names.VERSION_TAG_DATASET_DIGEST: lineage.dataset_digest(tuned) or "unknown",
+        names.VERSION_TAG_PIPELINE_RUN: active_run().data.tags.get(MLFLOW_PARENT_RUN_ID, ""),
+        names.VERSION_TAG_TUNED_RUN: tuned.info.run_id,
+        args.metric: f"{verdict.candidate:.6f}",
+        names.VERSION_TAG_BEST_BASELINE: compare.data.tags.get(names.TAG_BEST_BASELINE, ""),
     }
-    version = mlflow.register_model(tracking.run_uri(tuned.info.run_id, tracking.MODEL), name, tags=tags)
-    MlflowClient().set_registered_model_alias(name, registry.CHAMPION, version.version)
-    mlflow.log_metric("registered_version", int(version.version))
-    mlflow.set_tag("psystock.registered_model", f"models:/{name}/{version.version}")
-    log.info("registered %s version %s as %s: %s", name, version.version, registry.CHAMPION, decision.reason)
+    version = registry.promote(args.ticker, tuned.info.run_id, tags)
+    mlflow.log_metric("registered_version", version)
+    uri = names.model_version_uri(names.model_name(args.ticker), version)
+    mlflow.set_tag(names.TAG_REGISTERED_MODEL, uri)
+    log.info("registered %s as %s: %s", uri, names.CHAMPION, verdict.reason)
 
 
 if __name__ == "__main__":
-    run_step("register", register)
+    run_step(Args, register)

@@ -4,7 +4,19 @@ Reads: ``training_data`` (``runs:/<id>/features`` or a CSV in the reference layo
 Writes: see :mod:`psystock.train_step` -- test-split metrics, confusion matrix, model.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 from psystock import train_step
+from psystock.entry_points import ScoringArgs
+from psystock.models.logreg import LogregParams
+
+
+@dataclass(frozen=True, kw_only=True)
+class Args(ScoringArgs, LogregParams):
+    entry_point = "train_logreg"
+
 
 if __name__ == "__main__":
-    train_step.main("logreg")
+    train_step.main(Args, "logreg")

@@ -1,65 +1,32 @@
-"""Shared fixtures: a temporary tracking store, the real BTC-USD file, `mlflow run`."""
+"""Shared fixtures: temporary tracking stores, the committed real data, the cold pipeline."""
 
 from __future__ import annotations
 
 import os
-import re
-import subprocess
-import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pytest
-from mlflow.tracking import MlflowClient
 
-PROJECT = Path(__file__).resolve().parent.parent
-BTC_CSV = PROJECT.parent / "shared" / "data" / "BTC-USD.csv"
+from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_store, mlflow_run, small_pipeline
 
 
 @pytest.fixture(scope="session")
 def btc_csv() -> Path:
-    if not BTC_CSV.is_file():
-        pytest.skip(f"real data not found at {BTC_CSV} (the shared data folder is not beside the project)")
+    """Real BTC-USD daily bars, 2014-09-17 to 2020-12-31 (tests/fixtures/README.md)."""
     return BTC_CSV
 
 
-@dataclass
-class Store:
-    """A throw-away tracking store: SQLite file, artifacts in the same temp folder."""
-
-    uri: str
-    root: Path
-    experiment_id: str
-
-    @property
-    def client(self) -> MlflowClient:
-        return MlflowClient(self.uri)
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["MLFLOW_TRACKING_URI"] = self.uri
-        # The `python` of every entry point must be this interpreter.
-        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
-        env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
-        return env
-
-
-def make_store(root: Path) -> Store:
-    uri = f"sqlite:///{root}/mlflow.db"
-    experiment_id = MlflowClient(uri).create_experiment("psystock-test", artifact_location=str(root / "artifacts"))
-    return Store(uri, root, experiment_id)
-
-
 @pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     s = make_store(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", s.uri)
     mlflow.set_tracking_uri(s.uri)
     return s
 
 
-def _shared_store(tmp_path_factory, name: str):
+def _shared_store(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Store]:
     s = make_store(tmp_path_factory.mktemp(name))
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = s.uri
@@ -72,90 +39,19 @@ def _shared_store(tmp_path_factory, name: str):
 
 
 @pytest.fixture(scope="module")
-def module_store(tmp_path_factory) -> Store:
+def module_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     yield from _shared_store(tmp_path_factory, "store")
 
 
 @pytest.fixture(scope="session")
-def pipeline_store(tmp_path_factory) -> Store:
+def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """The store of the cold pipeline that the main and cache tests share."""
     yield from _shared_store(tmp_path_factory, "pipeline")
 
 
-def small_pipeline(btc_csv: Path, **changes) -> dict[str, object]:
-    """main's parameters for tests: two years of the real data, short Keras and tuning.
-
-    ``min_improvement=1`` makes the registry gate refuse every model, so the
-    shared store never gets a champion and ``predict`` never runs: the
-    registered path is tested on its own in test_steps.
-    """
-    return {"source": btc_csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2,
-            "min_improvement": 1} | changes
-
-
 @pytest.fixture(scope="session")
-def cold_pipeline(pipeline_store, btc_csv):
+def cold_pipeline(pipeline_store: Store, btc_csv: Path) -> ProjectRun:
     """One cold `mlflow run . -e main`, all three trainings allowed to run at once."""
     mlflow.set_tracking_uri(pipeline_store.uri)
     os.environ["MLFLOW_TRACKING_URI"] = pipeline_store.uri
     return mlflow_run(pipeline_store, "main", small_pipeline(btc_csv, max_parallel=3), timeout=900)
-
-
-@dataclass
-class ProjectRun:
-    returncode: int
-    stdout: str
-    stderr: str
-    run_id: str | None
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def error_lines(self) -> list[str]:
-        """The lines a step printed as its error (``<step>: error: ...``)."""
-        return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
-
-
-def project_command(store: Store, entry_point: str, params: dict[str, object], project: Path | str = PROJECT,
-                    env_manager: str = "local") -> list[str]:
-    """``mlflow run <project> -e <entry_point> --env-manager <env_manager> -P ...`` into ``store``."""
-    command = [
-        os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project),
-        "-e", entry_point, "--env-manager", env_manager, "--experiment-id", store.experiment_id,
-    ]
-    for name, value in params.items():
-        command += ["-P", f"{name}={value}"]
-    return command
-
-
-def step_run(store: Store, entry_point: str, params: dict[str, object], timeout: int = 600,
-             env: dict[str, str] | None = None, patch: str = "") -> ProjectRun:
-    """Run a step's module as plain Python (``python -m steps.<name>``), as MLflow's command would.
-
-    The step creates and ends its own run; this skips the ``mlflow run`` CLI's
-    start-up where a test is about the step itself.
-    """
-    command = [sys.executable, "-m", f"steps.{entry_point}"]
-    if patch:  # code run first in the step's process, e.g. to stand in for Yahoo
-        command = [sys.executable, "-c", f"{patch}\nimport runpy\nrunpy.run_module('steps.{entry_point}', "
-                                         "run_name='__main__')"]
-    for name, value in params.items():
-        command += [f"--{name}", str(value)]
-    env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id} | (env or {})
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT)
-    match = re.search(rf"{entry_point}: run ([0-9a-f]+) ", done.stderr)
-    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)
-
-
-def mlflow_run(
-    store: Store, entry_point: str, params: dict[str, object], timeout: int = 600, project: Path | str = PROJECT,
-    env: dict[str, str] | None = None, extra_args: list[str] = (), env_manager: str = "local",
-) -> ProjectRun:
-    """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables,
-    ``extra_args``: more options of ``mlflow run``, e.g. ``--version``)."""
-    command = project_command(store, entry_point, params, project, env_manager) + list(extra_args)
-    done = subprocess.run(command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout,
-                          cwd=store.root)
-    match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
-    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)

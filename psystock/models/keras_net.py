@@ -7,12 +7,28 @@ not pay for it.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from hyperopt import hp
 
 from psystock import PsystockError
 from psystock.models import FAMILIES, Family, requirements
+
+
+@dataclass(frozen=True, kw_only=True)
+class KerasParams:
+    """The network and its training; the defaults are the reference's (one hidden layer, no dropout)."""
+
+    units: int = 36
+    layers: int = 1
+    dropout: float = 0.0
+    learning_rate: float = 0.001
+    epochs: int = 20
+    batch_size: int = 32
+    validation_split: float = 0.05
 
 
 def _quiet_tensorflow() -> None:
@@ -22,7 +38,7 @@ def _quiet_tensorflow() -> None:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
-def _keras(seed: int):
+def _keras(seed: int) -> Any:
     _quiet_tensorflow()
     import keras
     import tensorflow as tf
@@ -33,30 +49,45 @@ def _keras(seed: int):
     return keras
 
 
-def build(n_features: int, params: dict, seed: int):
+def build(n_features: int, params: KerasParams, seed: int) -> Any:
     keras = _keras(seed)
     layers = [keras.Input(shape=(n_features,))]
-    for _ in range(int(params.get("layers", 1))):
-        layers.append(keras.layers.Dense(int(params["units"]), activation="relu"))
+    for _ in range(params.layers):
+        layers.append(keras.layers.Dense(params.units, activation="relu"))
         layers.append(keras.layers.BatchNormalization())
-        if float(params.get("dropout", 0.0)) > 0:
-            layers.append(keras.layers.Dropout(float(params["dropout"])))
+        if params.dropout > 0:
+            layers.append(keras.layers.Dropout(params.dropout))
     layers.append(keras.layers.Dense(1, activation="sigmoid"))
     model = keras.Sequential(layers)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=float(params["learning_rate"])),
+        optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
         loss="binary_crossentropy",
         metrics=["accuracy"],
     )
     return model
 
 
-def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | None = None):
-    for name in ("units", "epochs", "batch_size"):
-        if int(params[name]) < 1:
-            raise PsystockError(f"{name} must be at least 1, got {params[name]}")
-    if not 0 <= float(params["validation_split"]) < 1:
-        raise PsystockError(f"validation_split must be in [0, 1), got {params['validation_split']}")
+def check_params(params: KerasParams) -> None:
+    for name in ("units", "layers", "epochs", "batch_size"):
+        if getattr(params, name) < 1:
+            raise PsystockError(f"{name} must be at least 1, got {getattr(params, name)}")
+    if not 0 <= params.validation_split < 1:
+        raise PsystockError(f"validation_split must be in [0, 1), got {params.validation_split}")
+    if not 0 <= params.dropout < 1:
+        raise PsystockError(f"dropout must be in [0, 1), got {params.dropout}")
+    if params.learning_rate <= 0:
+        raise PsystockError(f"learning_rate must be > 0, got {params.learning_rate}")
+
+
+def fit(
+    X: pd.DataFrame,
+    y: pd.Series,
+    params: KerasParams,
+    seed: int,
+    verbose: bool = False,
+    log_dir: str | None = None,
+) -> Any:
+    check_params(params)
     model = build(X.shape[1], params, seed)
     import keras
 
@@ -64,9 +95,9 @@ def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | Non
     history = model.fit(
         as_model_input(X),
         np.asarray(y, dtype="float32"),
-        epochs=int(params["epochs"]),
-        batch_size=int(params["batch_size"]),
-        validation_split=float(params["validation_split"]),
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        validation_split=params.validation_split,
         shuffle=True,
         verbose=2 if verbose else 0,
         callbacks=callbacks,
@@ -78,16 +109,16 @@ def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | Non
     return model
 
 
-def predict_proba(model, X) -> np.ndarray:
-    return model.predict(as_model_input(X), verbose=0).ravel()
+def predict_proba(model: Any, X: Any) -> np.ndarray:
+    return np.asarray(model.predict(as_model_input(X), verbose=0)).ravel()
 
 
-def as_model_input(X) -> np.ndarray:
+def as_model_input(X: Any) -> np.ndarray:
     """Keras models take (and their MLflow signature describes) a float32 tensor."""
     return np.asarray(X, dtype="float32")
 
 
-def search_space() -> dict:
+def search_space() -> dict[str, Any]:
     return {
         "units": hp.choice("units", [8, 16, 36, 64]),
         "layers": hp.choice("layers", [1, 2]),
@@ -101,9 +132,10 @@ def search_space() -> dict:
 
 FAMILY = Family(
     info=FAMILIES["keras"],
-    params=("units", "learning_rate", "epochs", "batch_size", "validation_split"),
+    params_type=KerasParams,
     fit=fit,
     predict_proba=predict_proba,
+    check_params=check_params,
     search_space=search_space,
     autolog_flavor="keras",
     # mlflow.keras.log_model fails to save an input example (mlflow issue 16183);

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 from hyperopt import hp
 from sklearn.linear_model import LogisticRegression
 
@@ -16,13 +19,24 @@ SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 L2_ONLY = ("lbfgs", "newton-cg", "newton-cholesky", "sag")
 
 
-def _class_weight(value):
+@dataclass(frozen=True, kw_only=True)
+class LogregParams:
+    """scikit-learn's ``LogisticRegression`` settings; the defaults are the reference's ``LogisticRegression()``."""
+
+    C: float = 1.0
+    l1_ratio: float = 0.0
+    solver: str = "lbfgs"
+    max_iter: int = 100
+    class_weight: str = "None"
+
+
+def _class_weight(value: str) -> str | None:
     # "None" is spelled as autologging logs the estimator's own parameter.
     return None if value in (None, "None") else value
 
 
-def check_params(params: dict) -> None:
-    solver, l1_ratio = params["solver"], float(params["l1_ratio"])
+def check_params(params: LogregParams) -> None:
+    solver, l1_ratio = params.solver, params.l1_ratio
     if solver not in SOLVERS:
         raise PsystockError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
     if not 0 <= l1_ratio <= 1:
@@ -31,20 +45,27 @@ def check_params(params: dict) -> None:
         raise PsystockError(f"solver {solver} supports only l1_ratio=0 (L2); use saga or liblinear")
     if solver == "liblinear" and l1_ratio not in (0, 1):
         raise PsystockError("solver liblinear supports l1_ratio 0 or 1 only; use saga for elastic net")
-    if float(params["C"]) <= 0:
-        raise PsystockError(f"C must be > 0, got {params['C']}")
-    if _class_weight(params.get("class_weight")) not in (None, "balanced"):
-        raise PsystockError(f"class_weight must be None or balanced, got {params['class_weight']!r}")
+    if params.C <= 0:
+        raise PsystockError(f"C must be > 0, got {params.C}")
+    if _class_weight(params.class_weight) not in (None, "balanced"):
+        raise PsystockError(f"class_weight must be None or balanced, got {params.class_weight!r}")
 
 
-def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | None = None) -> LogisticRegression:
+def fit(
+    X: pd.DataFrame,
+    y: pd.Series,
+    params: LogregParams,
+    seed: int,
+    verbose: bool = False,
+    log_dir: str | None = None,
+) -> LogisticRegression:
     check_params(params)
     model = LogisticRegression(
-        C=float(params["C"]),
-        l1_ratio=float(params["l1_ratio"]),
-        solver=params["solver"],
-        max_iter=int(params["max_iter"]),
-        class_weight=_class_weight(params.get("class_weight")),
+        C=params.C,
+        l1_ratio=params.l1_ratio,
+        solver=params.solver,
+        max_iter=params.max_iter,
+        class_weight=_class_weight(params.class_weight),
         random_state=seed,
     )
     with warnings.catch_warnings():
@@ -53,11 +74,11 @@ def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | Non
         return model.fit(X, y)
 
 
-def predict_proba(model: LogisticRegression, X) -> np.ndarray:
-    return model.predict_proba(X)[:, 1]
+def predict_proba(model: LogisticRegression, X: Any) -> np.ndarray:
+    return np.asarray(model.predict_proba(X)[:, 1])
 
 
-def search_space() -> dict:
+def search_space() -> dict[str, Any]:
     return {
         "C": hp.loguniform("C", np.log(1e-3), np.log(1e2)),
         # Solver and penalty are drawn together so that every pair is valid.
@@ -82,9 +103,10 @@ def _quiet_autolog() -> None:
 
 FAMILY = Family(
     info=FAMILIES["logreg"],
-    params=("C", "l1_ratio", "solver", "max_iter", "class_weight"),
+    params_type=LogregParams,
     fit=fit,
     predict_proba=predict_proba,
+    check_params=check_params,
     search_space=search_space,
     autolog_flavor="sklearn",
     model_flavor="sklearn",

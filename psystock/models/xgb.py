@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import xgboost as xgb
 from hyperopt import hp
 
@@ -12,38 +16,65 @@ from psystock.models import FAMILIES, Family, requirements
 OBJECTIVES = ("reg:squarederror", "binary:logistic")
 
 
-def booster_params(params: dict, seed: int) -> dict:
-    if params["objective"] not in OBJECTIVES:
-        raise PsystockError(f"objective must be one of {', '.join(OBJECTIVES)}, got {params['objective']!r}")
+@dataclass(frozen=True, kw_only=True)
+class XgboostParams:
+    """``xgb.train`` settings; the defaults are XGBoost's own, as the reference's ``params={}`` gives them."""
+
+    objective: str = "reg:squarederror"
+    num_boost_round: int = 10
+    max_depth: int = 6
+    learning_rate: float = 0.3
+    subsample: float = 1.0
+    colsample_bytree: float = 1.0
+    min_child_weight: float = 1.0
+    reg_lambda: float = 1.0
+
+
+def check_params(params: XgboostParams) -> None:
+    if params.objective not in OBJECTIVES:
+        raise PsystockError(f"objective must be one of {', '.join(OBJECTIVES)}, got {params.objective!r}")
     for name in ("subsample", "colsample_bytree"):
-        if not 0 < float(params[name]) <= 1:
-            raise PsystockError(f"{name} must be in (0, 1], got {params[name]}")
-    if int(params["max_depth"]) < 1 or int(params["num_boost_round"]) < 1:
+        if not 0 < getattr(params, name) <= 1:
+            raise PsystockError(f"{name} must be in (0, 1], got {getattr(params, name)}")
+    if params.max_depth < 1 or params.num_boost_round < 1:
         raise PsystockError("max_depth and num_boost_round must be at least 1")
+    if params.reg_lambda < 0:
+        raise PsystockError(f"reg_lambda must be >= 0, got {params.reg_lambda}")
+
+
+def booster_params(params: XgboostParams, seed: int) -> dict[str, Any]:
+    check_params(params)
     return {
-        "objective": params["objective"],
-        "max_depth": int(params["max_depth"]),
-        "eta": float(params["learning_rate"]),
-        "subsample": float(params["subsample"]),
-        "colsample_bytree": float(params["colsample_bytree"]),
-        "min_child_weight": float(params["min_child_weight"]),
-        "reg_lambda": float(params.get("reg_lambda", 1.0)),
+        "objective": params.objective,
+        "max_depth": params.max_depth,
+        "eta": params.learning_rate,
+        "subsample": params.subsample,
+        "colsample_bytree": params.colsample_bytree,
+        "min_child_weight": params.min_child_weight,
+        "reg_lambda": params.reg_lambda,
         "seed": seed,
         "nthread": 1,
     }
 
 
-def fit(X, y, params: dict, seed: int, verbose: bool = False, log_dir: str | None = None) -> xgb.Booster:
+def fit(
+    X: pd.DataFrame,
+    y: pd.Series,
+    params: XgboostParams,
+    seed: int,
+    verbose: bool = False,
+    log_dir: str | None = None,
+) -> xgb.Booster:
     dtrain = xgb.DMatrix(X, label=y)
-    return xgb.train(booster_params(params, seed), dtrain, num_boost_round=int(params["num_boost_round"]))
+    return xgb.train(booster_params(params, seed), dtrain, num_boost_round=params.num_boost_round)
 
 
-def predict_proba(model: xgb.Booster, X) -> np.ndarray:
+def predict_proba(model: xgb.Booster, X: Any) -> np.ndarray:
     # The reference's default objective is a regression on 0/1: clip it into [0, 1].
     return np.clip(model.predict(xgb.DMatrix(X)), 0.0, 1.0)
 
 
-def search_space() -> dict:
+def search_space() -> dict[str, Any]:
     return {
         "objective": "binary:logistic",
         "max_depth": hp.uniformint("max_depth", 1, 8),
@@ -58,9 +89,10 @@ def search_space() -> dict:
 
 FAMILY = Family(
     info=FAMILIES["xgboost"],
-    params=("objective", "num_boost_round", "max_depth", "learning_rate", "subsample", "colsample_bytree", "min_child_weight"),
+    params_type=XgboostParams,
     fit=fit,
     predict_proba=predict_proba,
+    check_params=check_params,
     search_space=search_space,
     autolog_flavor="xgboost",
     model_flavor="xgboost",

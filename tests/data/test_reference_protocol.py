@@ -4,7 +4,7 @@ from datetime import date
 
 import pytest
 
-from psystock import cli, data, features
+from psystock import data, features
 from psystock.evaluation import split_dataset
 from psystock.models import get_family
 from psystock.training import train_and_score
@@ -44,8 +44,8 @@ def test_logistic_regression_scores_near_the_reference(table):
     """
     _, windows = table
     family = get_family("logreg")
-    params = {name: cli.default_value("train_logreg", name) for name in family.params}
-    result = train_and_score(family, features.feature_set(windows.reset_index(drop=True)), "random", 0.33, 4284, params)
+    data = features.feature_set(windows.reset_index(drop=True))
+    result = train_and_score(family, data, "random", 0.33, 4284, family.defaults())
     assert result.scores["f1_experiment_score"] == pytest.approx(0.66, abs=0.03)
 
 
@@ -61,6 +61,5 @@ def test_always_up_beats_the_reference_winner_on_its_own_split(table):
                                probabilistic=False)
     assert up["f1_experiment_score"] == pytest.approx(0.71, abs=0.01)
     family = get_family("logreg")
-    params = {name: cli.default_value("train_logreg", name) for name in family.params}
-    logreg = train_and_score(family, data, "random", 0.33, 4284, params)
+    logreg = train_and_score(family, data, "random", 0.33, 4284, family.defaults())
     assert up["f1_experiment_score"] > logreg.scores["f1_experiment_score"]

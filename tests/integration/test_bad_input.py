@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import mlflow_run, step_run
+from tests.helpers.runs import mlflow_run, step_run
 
 pytestmark = pytest.mark.integration
 

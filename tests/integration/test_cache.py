@@ -14,8 +14,9 @@ import time
 import mlflow
 import pytest
 
-from psystock import tracking
-from tests.conftest import PROJECT, mlflow_run, project_command, small_pipeline as small
+from psystock.mlflow_io import names
+from tests.helpers.runs import PROJECT, mlflow_run, project_command
+from tests.helpers.runs import small_pipeline as small
 
 pytestmark = pytest.mark.integration
 
@@ -64,7 +65,7 @@ def test_second_run_is_all_cached(module_store, btc_csv, cold):
     # The new pipeline's tree still shows every step, as links to the reused runs.
     links = mlflow.MlflowClient().search_runs(
         [module_store.experiment_id], f"tags.mlflow.parentRunId = '{warm.run_id}'")
-    assert {r.data.tags[tracking.TAG_CACHED_STEP]: r.data.tags[tracking.TAG_REUSED_RUN] for r in links} == {
+    assert {r.data.tags[names.TAG_CACHED_STEP]: r.data.tags[names.TAG_REUSED_RUN] for r in links} == {
         ep: rid for ep, (_, rid) in outcomes(cold).items()}
     main = mlflow.get_run(warm.run_id)
     assert main.info.status == "FINISHED"
@@ -74,8 +75,8 @@ def test_second_run_is_all_cached(module_store, btc_csv, cold):
 
 def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_csv, cold):
     result = mlflow_run(module_store, "main", small(btc_csv, keras_epochs=2))
-    winner_before = mlflow.get_run(outcomes(cold)["compare"][1]).data.tags[tracking.TAG_WINNER_FAMILY]
-    winner_after = mlflow.get_run(outcomes(result)["compare"][1]).data.tags[tracking.TAG_WINNER_FAMILY]
+    winner_before = mlflow.get_run(outcomes(cold)["compare"][1]).data.tags[names.TAG_WINNER_FAMILY]
+    winner_after = mlflow.get_run(outcomes(result)["compare"][1]).data.tags[names.TAG_WINNER_FAMILY]
     expected = {"train_keras", "compare", "register"} | ({"tune"} if winner_after != winner_before else set())
     assert ran(result) == expected
     # Each step that runs says what changed since the newest finished run of it.
@@ -114,10 +115,10 @@ def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_sto
 def test_a_step_whose_run_or_artifact_was_deleted_is_run_again(module_store, btc_csv, cold):
     in_use = outcomes(mlflow_run(module_store, "main", small(btc_csv)))
     mlflow.MlflowClient().delete_run(in_use["compare"][1])  # as from the UI: the run is gone, its files are not
-    os.remove(os.path.join(mlflow.get_run(in_use["tune"][1]).info.artifact_uri, tracking.METRICS_FILE))
+    os.remove(os.path.join(mlflow.get_run(in_use["tune"][1]).info.artifact_uri, names.METRICS_FILE))
     result = mlflow_run(module_store, "main", small(btc_csv))
     assert ran(result) == {"compare", "tune", "register"}
-    lacks = f"cache miss: run {in_use['tune'][1]} lacks {tracking.METRICS_FILE}"
+    lacks = f"cache miss: run {in_use['tune'][1]} lacks {names.METRICS_FILE}"
     assert re.search(rf"tune: running \(run \w+\), {lacks}$", result.stderr, re.MULTILINE)
 
 
@@ -147,7 +148,7 @@ def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, 
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert finished, "no training step finished before the deadline"
-    done_before = {r.data.tags[tracking.TAG_STEP]: r.info.run_id for r in client.search_runs(
+    done_before = {r.data.tags[names.TAG_STEP]: r.info.run_id for r in client.search_runs(
         [module_store.experiment_id],
         "params.seed = '7' AND tags.`psystock.step` LIKE '%' AND attributes.status = 'FINISHED'")}
 

@@ -6,11 +6,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 
 import mlflow
 import pytest
 
-from tests.conftest import PROJECT, Store, mlflow_run
+from tests.helpers.runs import PROJECT, Store, mlflow_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -26,9 +27,7 @@ def pins(lines) -> dict[str, str]:
 
 
 def test_a_step_runs_in_an_environment_built_by_uv_from_the_lock(store: Store, btc_csv, tmp_path):
-    uv = shutil.which("uv") or os.path.join(os.path.dirname(os.sys.executable), "uv")
-    if not os.path.exists(uv):
-        pytest.skip("uv is not installed (make install puts it in .venv/bin)")
+    uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")  # make install puts it there
     env_root = tmp_path / "envs"
     result = mlflow_run(store, "fetch_data", {"source": btc_csv, "start": "2020-01-01", "end": "2020-12-31"},
                         env_manager="uv", env={"MLFLOW_ENV_ROOT": str(env_root)}, timeout=900)

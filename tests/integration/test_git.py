@@ -2,50 +2,37 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import mlflow
 import pytest
 
-from tests.conftest import PROJECT, Store, mlflow_run, small_pipeline
-from tests.integration.servers import free_port, wait_until
+from psystock.local_services import GitDaemon, git
+from tests.helpers.runs import PROJECT, Store, mlflow_run, small_pipeline
 
 pytestmark = pytest.mark.integration
-
-
-def git(*args: str, cwd=PROJECT) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """This repository, as committed, behind ``git daemon``: (URL, commit)."""
-    if not shutil.which("git") or not (PROJECT / ".git").exists():
-        pytest.skip("needs git and the project as a git checkout")
     root = tmp_path_factory.mktemp("git")
-    git("clone", "--quiet", "--bare", str(PROJECT), str(root / "psystock.git"))
-    commit = git("rev-parse", "HEAD")
-    port = free_port()
-    daemon = subprocess.Popen(
-        ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={root}", "--listen=127.0.0.1",
-         f"--port={port}", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    daemon = GitDaemon(root).start()
+    url = daemon.publish(PROJECT, "psystock.git")
+    commit = git("rev-parse", "HEAD", cwd=PROJECT)
     # The same commit as a subfolder of a larger repository, for the #subdir form.
     mono = root / "mono-work"
     mono.mkdir()
-    git("init", "--quiet", str(mono))
+    git("init", "--quiet", str(mono), cwd=root)
     archive = subprocess.run(["git", "archive", "--prefix=projects/psystock/", "HEAD"], cwd=PROJECT,
                              check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x"], input=archive, cwd=mono, check=True)
     git("add", "-A", cwd=mono)
     git("-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "--quiet", "-m", "monorepo", cwd=mono)
-    git("clone", "--quiet", "--bare", str(mono), str(root / "mono.git"))
-    url = f"git://127.0.0.1:{port}/psystock.git"
-    wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
-               "git daemon")
+    daemon.publish(mono, "mono.git")
+    daemon.wait_for(url)
     yield url, commit
-    daemon.terminate()
-    daemon.wait()
+    daemon.stop()
 
 
 @pytest.mark.slow

@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from psystock import tracking
+from psystock.mlflow_io import names
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def test_main_finishes_with_every_step_linked_to_it(pipeline, module_store):
     assert {c.info.run_id for c in children} == set(steps.values())
     for child in children:
         assert child.info.status == "FINISHED"
-        assert child.data.tags[tracking.TAG_STEP] in STEPS
+        assert child.data.tags[names.TAG_STEP] in STEPS
 
 
 def test_main_chains_outputs_by_run_uris(pipeline):
@@ -70,12 +70,12 @@ def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(
     fetch = mlflow.get_run(steps["fetch_data"])
     assert fetch.data.tags["psystock.dataset_digest"] in page and "2019-01-01 to 2020-12-31" in page
     best_baseline = board[board["family"] == "baseline"].iloc[0]
-    assert compare.data.tags[tracking.TAG_BEST_BASELINE] == best_baseline["run_name"]
+    assert compare.data.tags[names.TAG_BEST_BASELINE] == best_baseline["run_name"]
     model_score = board[board["family"] != "baseline"].iloc[0]["f1_experiment_score"]
-    assert compare.data.tags[tracking.TAG_BEATS_BASELINES] == str(model_score > best_baseline["f1_experiment_score"]).lower()
+    assert compare.data.tags[names.TAG_BEATS_BASELINES] == str(model_score > best_baseline["f1_experiment_score"]).lower()
     tune = mlflow.get_run(steps["tune"])
     assert tune.data.params["family"] == winner
-    assert main.data.tags[tracking.TAG_WINNER_FAMILY] == winner
+    assert main.data.tags[names.TAG_WINNER_FAMILY] == winner
     assert main.data.metrics["tuned_f1_experiment_score"] == tune.data.metrics["f1_experiment_score"]
 
 

@@ -3,9 +3,7 @@ PostgreSQL backends, proxied artifacts, basic-auth, outages and restarts."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 import uuid
 
 import mlflow
@@ -15,9 +13,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 
-from psystock import tracking
-from tests.conftest import PROJECT, Store, mlflow_run, project_command, small_pipeline, step_run
-from tests.integration.servers import Postgres, TrackingServer, free_port, wait_until
+from psystock.local_services import Postgres, TrackingServer, free_port, wait_until
+from psystock.mlflow_io import cache_store, names
+from tests.helpers.runs import Store, mlflow_run, project_command, small_pipeline, step_run
 
 pytestmark = pytest.mark.integration
 
@@ -43,18 +41,18 @@ def step_runs(client: MlflowClient, experiment_id: str, parent: str | None = Non
 
 
 def wait_for_running(client: MlflowClient, experiment_id: str, step: str, timeout: float = 300) -> None:
-    wait_until(lambda: any(r.data.tags.get(tracking.TAG_STEP) == step and r.info.status == "RUNNING"
+    wait_until(lambda: any(r.data.tags.get(names.TAG_STEP) == step and r.info.status == "RUNNING"
                            for r in step_runs(client, experiment_id)), timeout, f"a running {step} step")
 
 
 def assert_complete(client: MlflowClient, runs) -> None:
     """Every FINISHED step run has the artifacts its step promises, fetched through the server."""
     for run in runs:
-        if run.info.status != "FINISHED" or run.data.tags.get(tracking.TAG_CACHED_STEP):
+        if run.info.status != "FINISHED" or run.data.tags.get(names.TAG_CACHED_STEP):
             continue
-        step = run.data.tags[tracking.TAG_STEP]
-        expected = tracking.EXPECTED_ARTIFACTS.get(step, ())
-        assert not tracking.missing_artifacts(run, expected, client), f"{step} run {run.info.run_id}"
+        step = run.data.tags[names.TAG_STEP]
+        expected = cache_store.EXPECTED_ARTIFACTS.get(step, ())
+        assert not cache_store.missing_artifacts(run, expected, client), f"{step} run {run.info.run_id}"
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +79,7 @@ def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp
     sqlite_server.start()
     before = step_runs(client, store.experiment_id)
     assert_complete(client, before)
-    finished_before = {r.data.tags[tracking.TAG_STEP] for r in before if r.info.status == "FINISHED"}
+    finished_before = {r.data.tags[names.TAG_STEP] for r in before if r.info.status == "FINISHED"}
     assert "train_keras" not in finished_before and {"fetch_data", "build_features"} <= finished_before
 
     second = start_main(store, params)  # MLflow's default retries ride out a brief restart
@@ -97,9 +95,9 @@ def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp
     children = step_runs(client, store.experiment_id, main_run.info.run_id)
     assert all(r.info.status == "FINISHED" for r in children)
     assert_complete(client, step_runs(client, store.experiment_id))
-    compare = next(r for r in children if r.data.tags[tracking.TAG_STEP] == "compare")
+    compare = next(r for r in children if r.data.tags[names.TAG_STEP] == "compare")
     report = mlflow.artifacts.download_artifacts(
-        f"runs:/{compare.data.tags.get(tracking.TAG_REUSED_RUN, compare.info.run_id)}/report/report.html",
+        f"runs:/{compare.data.tags.get(names.TAG_REUSED_RUN, compare.info.run_id)}/report/report.html",
         tracking_uri=sqlite_server.url, dst_path=str(tmp_path / "report"))
     assert "Leaderboard" in open(report).read()
     # Proxied artifacts: clients only ever saw mlflow-artifacts:/ URIs; the files sit in the server's folder.
@@ -135,12 +133,12 @@ def test_four_pipelines_at_once_on_postgresql(tmp_path_factory, btc_csv):
         assert all(r.info.status == "FINISHED" for r in runs)
         assert_complete(client, runs)
         # Each training run's model is its own, under its own run's artifact folder.
-        trained = [r for r in runs if r.data.tags[tracking.TAG_STEP] == "train_logreg"
-                   and not r.data.tags.get(tracking.TAG_CACHED_STEP)]
+        trained = [r for r in runs if r.data.tags[names.TAG_STEP] == "train_logreg"
+                   and not r.data.tags.get(names.TAG_CACHED_STEP)]
         assert len(trained) == 4
         for run in trained:
             assert run.info.run_id in run.info.artifact_uri
-            assert not tracking.missing_artifacts(run, [f"{tracking.MODEL}/MLmodel"], client)
+            assert not cache_store.missing_artifacts(run, [f"{names.MODEL}/MLmodel"], client)
         assert "postgresql" in server.settings.backend_store_uri
     finally:
         server.stop()
@@ -185,7 +183,7 @@ def test_basic_auth_refuses_strangers_and_keeps_experiments_their_owners(auth_se
     assert alice.get_run(pipeline.run_id).info.status == "FINISHED"
     runs = step_runs(alice, store.experiment_id, pipeline.run_id)
     assert len(runs) == 9 and all(r.info.status == "FINISHED" for r in runs)
-    built = next(r for r in runs if r.data.tags[tracking.TAG_STEP] == "build_features")
+    built = next(r for r in runs if r.data.tags[names.TAG_STEP] == "build_features")
 
     for name, value in as_user("bob", "bob-secret-1").items():
         monkeypatch.setenv(name, value)

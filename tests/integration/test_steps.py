@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import tracking
 from psystock.features import going_up
-from tests.conftest import mlflow_run
+from psystock.mlflow_io import names
+from psystock.mlflow_io.inputs import load_features
+from tests.helpers.runs import mlflow_run
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +43,13 @@ def fetched(module_store, btc_csv):
 
 @pytest.fixture(scope="module")
 def features(module_store, fetched):
-    uri = tracking.run_uri(fetched.info.run_id, tracking.PRICES_DIR)
+    uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
     return finished(mlflow_run(module_store, "build_features", {"prices": uri}))
 
 
 @pytest.fixture(scope="module")
 def training_data(features):
-    return tracking.run_uri(features.info.run_id, tracking.FEATURES_DIR)
+    return names.run_uri(features.info.run_id, names.FEATURES_DIR)
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_fetch_data_logs_prices_plot_dataset_and_range(fetched, btc_csv):
     assert {"prices/prices.csv", "plots/open_price.png"} <= artifacts(run.info.run_id, "prices") | artifacts(
         run.info.run_id, "plots")
     dataset = run.inputs.dataset_inputs[0].dataset
-    assert dataset.digest == run.data.tags[tracking.TAG_DATASET_DIGEST]
+    assert dataset.digest == run.data.tags[names.TAG_DATASET_DIGEST]
     assert str(btc_csv) in dataset.source
 
     logged = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/prices/prices.csv"))
@@ -103,7 +104,7 @@ def test_build_features_writes_the_reference_layout(features, fetched):
 def test_training_logs_metrics_plot_and_a_loadable_model(trained, training_data, entry_point, run_name, family):
     run = trained[entry_point]
     assert run.info.run_name == run_name
-    assert run.data.tags[tracking.TAG_FAMILY] == family
+    assert run.data.tags[names.TAG_FAMILY] == family
     assert run.data.params["training_data"] == training_data
     assert run.data.params["split"] == "chronological" and run.data.params["seed"] == "4284"
     for metric in ("f1_experiment_score", "test_accuracy", "test_balanced_accuracy", "test_precision",
@@ -151,7 +152,7 @@ def test_baselines_score_on_the_models_split(module_store, training_data, traine
     children = {name: mlflow.get_run(rid) for name, rid in ids.items()}
     for name, child in children.items():
         assert child.data.tags["mlflow.parentRunId"] == run.info.run_id
-        assert child.data.tags[tracking.TAG_FAMILY] == "baseline"
+        assert child.data.tags[names.TAG_FAMILY] == "baseline"
         assert child.info.run_name == f"baseline_{name}"
         assert "test_roc_auc" not in child.data.metrics  # no probabilities
     # Same test split as the models: the same up-rate.
@@ -169,15 +170,15 @@ def test_compare_ranks_the_training_runs(module_store, trained):
     assert sorted(board["family"]) == ["keras", "logreg", "xgboost"]
     assert board["f1_experiment_score"].is_monotonic_decreasing
     best = max(trained.values(), key=lambda r: r.data.metrics["f1_experiment_score"])
-    assert run.data.tags[tracking.TAG_WINNER_RUN] == best.info.run_id
-    assert run.data.tags[tracking.TAG_WINNER_FAMILY] == best.data.tags[tracking.TAG_FAMILY]
+    assert run.data.tags[names.TAG_WINNER_RUN] == best.info.run_id
+    assert run.data.tags[names.TAG_WINNER_FAMILY] == best.data.tags[names.TAG_FAMILY]
     assert {"leaderboard/leaderboard.md", "leaderboard/leaderboard.png"} <= artifacts(run.info.run_id, "leaderboard")
 
 
 def test_compare_by_another_metric_over_the_whole_experiment(module_store, trained):
     run = finished(mlflow_run(module_store, "compare", {"metric": "test_accuracy"}))
     best = max(trained.values(), key=lambda r: r.data.metrics["test_accuracy"])
-    assert run.data.tags[tracking.TAG_WINNER_RUN] == best.info.run_id
+    assert run.data.tags[names.TAG_WINNER_RUN] == best.info.run_id
     assert run.data.metrics["best_test_accuracy"] == pytest.approx(best.data.metrics["test_accuracy"])
 
 
@@ -205,7 +206,13 @@ def test_tune_logs_one_child_run_per_trial(module_store, tuned):
 
 def trial_runs(store, parent: str) -> list:
     runs = mlflow.MlflowClient().search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
-    return sorted(runs, key=lambda r: int(r.data.tags[tracking.TAG_TRIAL]))
+    return sorted(runs, key=lambda r: int(r.data.tags[names.TAG_TRIAL]))
+
+
+def best_params(tune_run) -> dict[str, str]:
+    """The tuned parameters a tune run logged (``best_<name>``), by name."""
+    prefix = names.BEST_PARAM_PREFIX
+    return {k.removeprefix(prefix): v for k, v in tune_run.data.params.items() if k.startswith(prefix)}
 
 
 def test_the_tuned_model_scores_what_its_best_trial_and_its_refit_promise(tuned, training_data):
@@ -217,27 +224,45 @@ def test_the_tuned_model_scores_what_its_best_trial_and_its_refit_promise(tuned,
     from psystock.tuning import cv_scores
 
     family = get_family("logreg")
-    best = {k.removeprefix("best_"): v for k, v in tuned.data.params.items() if k.startswith("best_")}
-    params = {"C": float(best["C"]), "l1_ratio": float(best["l1_ratio"]), "solver": best["solver"],
-              "max_iter": int(best["max_iter"]), "class_weight": best["class_weight"]}
-    data = tracking.load_features(training_data)
+    params = family.params(best_params(tuned))
+    data = load_features(training_data)
     parts = split_dataset(data, "chronological", 0.33, 4284)
-    scores = cv_scores(family, parts.X_train, parts.y_train, params, cv_folds("chronological", 3, 4284), 4284)
+    scores = cv_scores(family, parts.X_train, parts.y_train, params, cv_folds("chronological", 3), 4284)
     assert np.mean(scores) == pytest.approx(tuned.data.metrics["best_cv_f1"])
     refit = train_and_score(family, data, "chronological", 0.33, 4284, params)
     assert refit.scores["f1_experiment_score"] == pytest.approx(tuned.data.metrics["f1_experiment_score"])
 
 
+TEST_SCORES = ("f1_experiment_score", "test_accuracy", "test_balanced_accuracy", "test_precision", "test_recall",
+               "test_mcc", "test_roc_auc", "test_log_loss")
+
+
+def assert_train_reproduces(store, tune_run, training_data):
+    """`mlflow run -e train_<family> -P <best params of tune>` scores exactly what tune's refit scored."""
+    family = tune_run.data.tags[names.TAG_FAMILY]
+    trained = finished(mlflow_run(store, f"train_{family}", {"training_data": training_data,
+                                                             **best_params(tune_run)}))
+    assert {m: trained.data.metrics[m] for m in TEST_SCORES} == {m: tune_run.data.metrics[m] for m in TEST_SCORES}
+
+
+@pytest.mark.parametrize("family", ["logreg", "xgboost"])
+def test_training_with_the_tuned_parameters_reproduces_the_tuned_scores(module_store, training_data, tuned, family):
+    tune_run = tuned if family == "logreg" else finished(mlflow_run(module_store, "tune", {
+        "training_data": training_data, "family": family, "max_evals": 3, "cv_folds": 2}))
+    assert_train_reproduces(module_store, tune_run, training_data)
+
+
 @pytest.mark.slow
-def test_keras_tunes_with_its_own_space(module_store, training_data):
+def test_keras_tunes_with_its_own_space_and_its_tuned_parameters_train_alike(module_store, training_data):
     run = finished(mlflow_run(module_store, "tune", {
         "training_data": training_data, "family": "keras", "max_evals": 3, "cv_folds": 2}))
     children = trial_runs(module_store, run.info.run_id)
     assert [c.info.run_name for c in children] == ["trial_001", "trial_002", "trial_003"]
     assert all({"units", "layers", "dropout", "learning_rate", "batch_size", "epochs"} <= set(c.data.params)
                for c in children)
-    assert run.data.tags[tracking.TAG_FAMILY] == "keras"
+    assert run.data.tags[names.TAG_FAMILY] == "keras"
     assert run.data.params["best_units"] == min(children, key=lambda c: c.data.metrics["loss"]).data.params["units"]
+    assert_train_reproduces(module_store, run, training_data)
 
 
 @pytest.mark.slow
@@ -246,7 +271,7 @@ def test_xgboost_tunes_on_spark_with_child_runs_created_by_the_workers(module_st
         "training_data": training_data, "family": "xgboost", "max_evals": 4, "cv_folds": 2,
         "spark_master": "local[2]", "parallelism": 2}))
     children = trial_runs(module_store, run.info.run_id)
-    assert [c.data.tags[tracking.TAG_TRIAL] for c in children] == ["1", "2", "3", "4"]
+    assert [c.data.tags[names.TAG_TRIAL] for c in children] == ["1", "2", "3", "4"]
     assert all(c.info.status == "FINISHED" and {"max_depth", "reg_lambda"} <= set(c.data.params) for c in children)
     best = min(children, key=lambda c: c.data.metrics["loss"])
     assert run.data.tags["best_trial_run_id"] == best.info.run_id
@@ -254,7 +279,7 @@ def test_xgboost_tunes_on_spark_with_child_runs_created_by_the_workers(module_st
     assert run.data.metrics["trials"] == 4
     assert run.data.tags["psystock.trials_backend"] == "SparkTrials local[2], parallelism 2"
     # Each trial's run was created by a Spark worker process, not by the tune step itself.
-    assert run.data.tags[tracking.TAG_PROCESS] not in {c.data.tags[tracking.TAG_PROCESS] for c in children}
+    assert run.data.tags[names.TAG_PROCESS] not in {c.data.tags[names.TAG_PROCESS] for c in children}
 
 
 def test_early_stop_ends_a_tuning_run_before_max_evals(module_store, training_data):
@@ -271,7 +296,7 @@ def gate_run(store, best_baseline: float) -> str:
     client = mlflow.MlflowClient()
     run = client.create_run(store.experiment_id, run_name="compare (constructed)")
     client.log_metric(run.info.run_id, "best_baseline_f1_experiment_score", best_baseline)
-    client.set_tag(run.info.run_id, tracking.TAG_BEST_BASELINE, "baseline_always_up")
+    client.set_tag(run.info.run_id, names.TAG_BEST_BASELINE, "baseline_always_up")
     client.set_terminated(run.info.run_id)
     return run.info.run_id
 
@@ -301,14 +326,14 @@ def test_register_moves_the_champion_alias_to_a_model_that_beats_it(champion, tu
     version = client.get_model_version_by_alias("psystock-BTC-USD", "champion")
     assert int(version.version) == registered.data.metrics["registered_version"] == 1  # the refusal registered nothing
     assert version.run_id == tuned.info.run_id
-    assert version.tags["dataset_digest"] == fetched.data.tags[tracking.TAG_DATASET_DIGEST]
+    assert version.tags["dataset_digest"] == fetched.data.tags[names.TAG_DATASET_DIGEST]
     assert version.tags["tuned_run_id"] == tuned.info.run_id
     model = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion")
     assert model.metadata.signature is not None and model.metadata.saved_input_example_info is not None
 
 
 def test_predict_gives_tomorrows_direction_from_the_latest_window(module_store, champion, fetched):
-    prices_uri = tracking.run_uri(fetched.info.run_id, tracking.PRICES_DIR)
+    prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
     result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri})
     run = finished(result)
     # The last 14 labels up to 2020-12-31, oldest first, are what the champion sees.
@@ -324,15 +349,18 @@ def test_predict_gives_tomorrows_direction_from_the_latest_window(module_store, 
     assert table.loc[0, "direction"] == direction and table.loc[0, "as_of"] == "2020-12-31"
 
 
-def test_predict_reads_the_latest_days_of_a_csv_source(module_store, champion, btc_csv):
-    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "source": btc_csv})
+def test_predict_reads_the_latest_days_of_a_csv_source(module_store, champion, btc_csv, tmp_path):
+    bars = pd.read_csv(btc_csv)
+    source = tmp_path / "to-june.csv"
+    bars[bars["Date"] <= "2020-06-30"].to_csv(source, index=False)
+    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "source": source})
     run = finished(result)
-    assert run.data.tags["predicted_day"] == "2026-03-27"  # the day after the file's last bar
-    assert re.search(r"^BTC-USD 2026-03-27: (up|down) \(p=0\.\d\d\)$", result.stdout, re.MULTILINE)
+    assert run.data.tags["predicted_day"] == "2020-07-01"  # the day after the file's last bar
+    assert re.search(r"^BTC-USD 2020-07-01: (up|down) \(p=0\.\d\d\)$", result.stdout, re.MULTILINE)
 
 
 def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):
-    prices_uri = tracking.run_uri(fetched.info.run_id, tracking.PRICES_DIR)
+    prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
     result = mlflow_run(module_store, "predict", {"ticker": "ETH-USD", "prices": prices_uri})
     assert result.returncode != 0
     assert "predict: error: no champion model for ETH-USD yet (models:/psystock-ETH-USD@champion)" in result.stderr

@@ -4,7 +4,7 @@ import pytest
 
 from psystock import PsystockError
 from psystock.caching import cache_key, code_digest, code_files, normalise, resolved_params, source_identity
-from psystock.cli import PROJECT_ROOT
+from psystock.entry_points import PROJECT_ROOT
 from psystock.pipeline import parse_rerun
 
 
@@ -32,8 +32,11 @@ def test_key_changes_with_each_ingredient():
 
 def test_step_code_follows_imports_but_not_unrelated_modules():
     files = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "compare.py")}
-    assert {"steps/compare.py", "psystock/leaderboard.py", "psystock/tracking.py", "psystock/__init__.py"} <= files
+    assert {"steps/compare.py", "psystock/leaderboard.py", "psystock/mlflow_io/lineage.py",
+            "psystock/__init__.py"} <= files
     assert "psystock/models/keras_net.py" not in files
+    # A submodule imported by name is that module alone, not its whole package.
+    assert "psystock/mlflow_io/trials.py" not in files
     training = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "train_logreg.py")}
     # psystock.models loads families by name, so every family module counts
     assert {"psystock/models/logreg.py", "psystock/models/keras_net.py", "psystock/training.py"} <= training
@@ -80,8 +83,8 @@ def test_rerun_accepts_step_names_and_all():
 def test_every_step_that_writes_artifacts_has_its_cache_check():
     """A step missing from EXPECTED_ARTIFACTS would be reused with no check of its outputs;
     register is the one step whose result is tags and a registry entry, not artifacts."""
+    from psystock.mlflow_io.cache_store import EXPECTED_ARTIFACTS
     from psystock.pipeline import STEP_NAMES
-    from psystock.tracking import EXPECTED_ARTIFACTS
 
     assert set(STEP_NAMES) - set(EXPECTED_ARTIFACTS) == {"register"}
     assert set(EXPECTED_ARTIFACTS) <= set(STEP_NAMES)
@@ -105,15 +108,23 @@ def test_changes_name_what_differs_and_show_short_values():
 
 
 def test_summary_gives_each_step_its_time_or_what_reuse_saved():
-    from psystock.pipeline import Outcome, StepRunner
+    from psystock.pipeline import Outcome, StepRunner, StepStatus
 
     runner = StepRunner("1", "main")
-    runner.outcomes = {"fetch_data": Outcome("fetch_data", "cached", "a1", saved=3.21),
-                       "build_features": Outcome("build_features", "cached", "b2", saved=2.0),
-                       "train_keras": Outcome("train_keras", "FAILED", "c3", seconds=0.54)}
+    runner.outcomes = {"fetch_data": Outcome("fetch_data", StepStatus.CACHED, "a1", saved=3.21),
+                       "build_features": Outcome("build_features", StepStatus.CACHED, "b2", saved=2.0),
+                       "train_keras": Outcome("train_keras", StepStatus.FAILED, "c3", seconds=0.54)}
     assert runner.summary().splitlines() == [
         "  fetch_data      cached    run a1  saved 3.2 s",
         "  build_features  cached    run b2  saved 2.0 s",
         "  train_keras     FAILED    run c3  0.5 s",
         "  2 of 3 steps reused earlier runs, saving 5.2 s of step time",
     ]
+
+
+def test_imports_only_for_the_type_checker_are_not_code_a_step_runs():
+    """outputs.py names the model families in a type hint only: editing a family must not
+    re-run fetch_data, which logs no model."""
+    files = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "fetch_data.py")}
+    assert "psystock/mlflow_io/outputs.py" in files
+    assert not any(f.startswith("psystock/models/") for f in files)

@@ -75,7 +75,7 @@ def test_scores_skip_roc_auc_with_one_class():
 
 
 def test_walk_forward_folds_validate_after_training():
-    folds = cv_folds("chronological", 4, seed=1)
+    folds = cv_folds("chronological", 4)
     X = np.zeros((50, 2))
     for train, valid in folds.split(X):
         assert train.max() < valid.min()
@@ -83,7 +83,7 @@ def test_walk_forward_folds_validate_after_training():
 
 def test_cv_folds_reject_fewer_than_two():
     with pytest.raises(PsystockError, match="cv_folds must be at least 2"):
-        cv_folds("random", 1, seed=1)
+        cv_folds("random", 1)
 
 
 def test_extended_scores_equal_scikit_learn():

@@ -1,14 +1,21 @@
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import PsystockError, cli
+from psystock import PsystockError
 from psystock.models import FAMILY_NAMES, get_family
 
 
 def defaults(family):
+    """A family's default hyper-parameters, as a mapping to change some of."""
+    return dataclasses.asdict(get_family(family).defaults())
+
+
+def fit(family, X, y, changes=None, seed=1):
     fam = get_family(family)
-    return {name: cli.default_value(fam.entry_point, name) for name in fam.params}
+    return fam.fit(X, y, fam.params(defaults(family) | (changes or {})), seed=seed)
 
 
 def learnable(n=300, seed=0):
@@ -29,8 +36,7 @@ def test_unknown_family_is_a_clear_error():
 def test_family_learns_a_simple_rule(family):
     fam = get_family(family)
     X, y = learnable()
-    params = defaults(family)
-    model = fam.fit(X.iloc[:200], y.iloc[:200], params, seed=1)
+    model = fit(family, X.iloc[:200], y.iloc[:200])
     proba = np.asarray(fam.predict_proba(model, X.iloc[200:]))
     assert proba.shape == (100,)
     assert ((proba >= 0) & (proba <= 1)).all()
@@ -40,10 +46,9 @@ def test_family_learns_a_simple_rule(family):
 def test_keras_is_deterministic_for_a_seed_and_learns():
     fam = get_family("keras")
     X, y = learnable(200)
-    params = defaults("keras") | {"epochs": 5}
-    first = fam.predict_proba(fam.fit(X, y, params, seed=3), X)
-    second = fam.predict_proba(fam.fit(X, y, params, seed=3), X)
-    other = fam.predict_proba(fam.fit(X, y, params, seed=4), X)
+    first = fam.predict_proba(fit("keras", X, y, {"epochs": 5}, seed=3), X)
+    second = fam.predict_proba(fit("keras", X, y, {"epochs": 5}, seed=3), X)
+    other = fam.predict_proba(fit("keras", X, y, {"epochs": 5}, seed=4), X)
     np.testing.assert_array_equal(first, second)
     assert not np.array_equal(first, other)
 
@@ -60,13 +65,13 @@ def test_keras_is_deterministic_for_a_seed_and_learns():
 def test_logreg_rejects_invalid_parameters(change, message):
     X, y = learnable(50)
     with pytest.raises(PsystockError, match=message):
-        get_family("logreg").fit(X, y, defaults("logreg") | change, seed=1)
+        fit("logreg", X, y, change)
 
 
 def test_xgboost_rejects_unknown_objective():
     X, y = learnable(50)
     with pytest.raises(PsystockError, match="objective must be one of"):
-        get_family("xgboost").fit(X, y, defaults("xgboost") | {"objective": "rank:map"}, seed=1)
+        fit("xgboost", X, y, {"objective": "rank:map"})
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)
@@ -78,9 +83,30 @@ def test_search_space_samples_are_valid_parameters(family):
     fam = get_family(family)
     rng = np.random.default_rng(0)
     for _ in range(20):
-        params = defaults(family) | flatten(sample(fam.search_space(), rng=rng))
-        assert set(fam.params) <= set(params)
-        if family == "logreg":
-            from psystock.models.logreg import check_params
+        drawn = flatten(sample(fam.search_space(), rng=rng))
+        assert set(drawn) <= set(fam.param_names)  # every sampled name is a declared parameter
+        fam.check_params(fam.params(drawn))  # and every sample is a valid point
 
-            check_params(params)
+
+@pytest.mark.parametrize(
+    "family, change, message",
+    [
+        ("keras", {"dropout": 1.0}, "dropout must be in"),
+        ("keras", {"layers": 0}, "layers must be at least 1"),
+        ("xgboost", {"reg_lambda": -1.0}, "reg_lambda must be >= 0"),
+    ],
+)
+def test_the_tuned_parameters_are_checked_like_the_others(family, change, message):
+    X, y = learnable(50)
+    with pytest.raises(PsystockError, match=message):
+        fit(family, X, y, change)
+
+
+def test_parameters_are_cast_to_their_declared_types_and_unknown_names_refused():
+    fam = get_family("xgboost")
+    params = fam.params({"max_depth": np.int64(3), "learning_rate": 1})
+    assert params.max_depth == 3 and type(params.max_depth) is int
+    assert params.learning_rate == 1.0 and type(params.learning_rate) is float
+    assert params.num_boost_round == fam.defaults().num_boost_round
+    with pytest.raises(PsystockError, match="xgboost has no parameters depth"):
+        fam.params({"depth": 3})

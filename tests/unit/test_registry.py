@@ -1,7 +1,8 @@
 import pytest
 
 from psystock import PsystockError
-from psystock.registry import decide, model_name
+from psystock.mlflow_io.names import Decision, model_name
+from psystock.registry import decide
 
 
 def test_model_name_follows_the_ticker():
@@ -10,7 +11,7 @@ def test_model_name_follows_the_ticker():
 
 def test_a_model_that_beats_the_baseline_is_registered():
     decision = decide("f1_experiment_score", 0.74, 0.71)
-    assert decision.register
+    assert decision.register and decision.decision is Decision.REGISTERED
     assert decision.reason == "f1_experiment_score 0.7400 beats the best baseline's 0.7100"
 
 

@@ -1,11 +1,10 @@
-import pickle
 
 import cloudpickle
 import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import PsystockError, cli
+from psystock import PsystockError
 from psystock.evaluation import cv_folds
 from psystock.models import get_family
 from psystock.tuning import Objective, SearchSettings, cv_scores, flatten, tune
@@ -18,15 +17,10 @@ def data(n=200, seed=0):
     return X, y
 
 
-def logreg_defaults():
-    return {name: cli.default_value("train_logreg", name) for name in get_family("logreg").params}
-
-
 def run(seed, max_evals=4, trials=None, **settings):
     X, y = data()
     return tune(get_family("logreg"), X, y, split="chronological", n_folds=3,
-                settings=SearchSettings(max_evals, seed, **settings), defaults=logreg_defaults(),
-                on_trial=(trials.append if trials is not None else lambda t: None))
+                settings=SearchSettings(max_evals, seed, **settings), on_trial=(trials.append if trials is not None else lambda t: None))
 
 
 def test_every_trial_is_reported_with_fold_scores():
@@ -50,7 +44,8 @@ def test_same_seed_samples_the_same_trials():
 def test_best_loss_matches_a_fresh_cross_validation_of_its_parameters():
     result = run(seed=3)
     X, y = data()
-    again = cv_scores(get_family("logreg"), X, y, result.best.params, cv_folds("chronological", 3, 3), 3)
+    family = get_family("logreg")
+    again = cv_scores(family, X, y, family.params(result.best.params), cv_folds("chronological", 3), 3)
     assert again == pytest.approx(result.best.fold_scores)
 
 
@@ -77,22 +72,21 @@ def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
 
     X, y = data()
     result = tune(get_family("logreg"), X, y, split="chronological", n_folds=3, settings=SearchSettings(3, 1),
-                  defaults=logreg_defaults(), log_trial=log_trial)
+                  log_trial=log_trial)
     assert [t.run_id for t in result.trials] == ["run-1", "run-2", "run-3"]
     assert [(t.params, t.fold_scores, t.loss) for t in result.trials] == calls
 
 
 def test_the_objective_survives_the_trip_to_a_spark_worker():
     X, y = data()
-    defaults = {name: cli.default_value("train_xgboost", name) for name in get_family("xgboost").params}
-    objective = Objective(get_family("xgboost"), X, y, cv_folds("chronological", 3, 1), 1, defaults)
+    objective = Objective(get_family("xgboost"), X, y, cv_folds("chronological", 3), 1)
     sample = {"max_depth": 2, "learning_rate": 0.3}
     assert cloudpickle.loads(cloudpickle.dumps(objective))(sample)["loss"] == objective(sample)["loss"]
 
 
 def test_an_invalid_point_is_a_failed_trial_not_a_crash():
     X, y = data()
-    objective = Objective(get_family("logreg"), X, y, cv_folds("chronological", 3, 1), 1, logreg_defaults())
+    objective = Objective(get_family("logreg"), X, y, cv_folds("chronological", 3), 1)
     result = objective({"solver": "lbfgs", "l1_ratio": 1.0})  # lbfgs cannot do L1
     assert result["status"] == "fail" and result["loss"] == np.inf and result["error"]
 

@@ -1,5 +1,9 @@
-"""Real servers for the tests: ``mlflow server`` as ``make server`` starts it, and PostgreSQL
-from ``initdb`` in a temporary folder. Both on free 127.0.0.1 ports, stopped afterwards."""
+"""Throw-away services on 127.0.0.1 for tests and benchmarks, each on a free port, stopped afterwards:
+
+- :class:`TrackingServer`: ``python -m psystock.server``, exactly what ``make server`` runs;
+- :class:`Postgres`: a PostgreSQL cluster made by ``initdb`` in a temporary folder;
+- :class:`GitDaemon`: ``git daemon`` serving bare repositories, for ``mlflow run git://...``.
+"""
 
 from __future__ import annotations
 
@@ -12,20 +16,22 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from psystock.server import ServerSettings
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
-def wait_until(check, timeout: float, what: str) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``check`` until it holds; a TimeoutError naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -37,17 +43,17 @@ def wait_until(check, timeout: float, what: str) -> None:
 class TrackingServer:
     """``python -m psystock.server`` (what ``make server`` runs) in its own process group."""
 
-    def __init__(self, root: Path, backend_store_uri: str = "", auth: bool = False, env: dict | None = None):
+    def __init__(self, root: Path, backend_store_uri: str = "", auth: bool = False, env: dict[str, str] | None = None):
         self.root = root
         self.port = free_port()
-        self.environ = dict(os.environ, **(env or {}), HOST="127.0.0.1", PORT=str(self.port),
-                            SERVER_DIR=str(root), WORKERS="2")
+        self.environ = dict(os.environ, **(env or {}), HOST="127.0.0.1", PORT=str(self.port), SERVER_DIR=str(root),
+                            WORKERS="2")
         if backend_store_uri:
             self.environ["BACKEND_STORE_URI"] = backend_store_uri
         self.environ.pop("MLFLOW_TRACKING_URI", None)
         self.auth = auth
         self.settings = ServerSettings.from_env(self.environ, auth=auth)
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen[bytes] | None = None
         self.log = root / "server.log"
 
     @property
@@ -57,9 +63,12 @@ class TrackingServer:
     def healthy(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.url}/health", timeout=2) as answer:
-                return answer.status == 200
+                return bool(answer.status == 200)
         except OSError:
             return False
+
+    def _exited(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
 
     def start(self) -> TrackingServer:
         with open(self.log, "ab") as log:
@@ -68,11 +77,11 @@ class TrackingServer:
                 env=self.environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )
         try:
-            wait_until(lambda: self.healthy() or self.process.poll() is not None, 90, "mlflow server")
+            wait_until(lambda: self.healthy() or self._exited(), 90, "mlflow server")
         except TimeoutError:
             self.stop()
             raise
-        if self.process.poll() is not None:
+        if self._exited():
             raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-2000:]}")
         return self
 
@@ -87,15 +96,19 @@ class TrackingServer:
         wait_until(lambda: not self.healthy(), 30, "server shutdown")
 
 
+def find_initdb() -> Path:
+    """PostgreSQL's ``initdb``: on PATH, or where Debian keeps it (``/usr/lib/postgresql/<version>/bin``)."""
+    found = shutil.which("initdb") or next(reversed(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+    if found is None:
+        raise RuntimeError("PostgreSQL's initdb is not installed (Debian: apt install postgresql)")
+    return Path(found).resolve()
+
+
 class Postgres:
     """A PostgreSQL cluster made by ``initdb`` in a temporary folder, listening on 127.0.0.1 only."""
 
-    def __init__(self):
-        # Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin.
-        initdb = shutil.which("initdb") or next(reversed(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
-        if initdb is None:
-            pytest.skip("PostgreSQL's initdb is not installed (Debian: apt install postgresql)")
-        self.bin = Path(initdb).resolve().parent
+    def __init__(self) -> None:
+        self.bin = find_initdb().parent
         # initdb refuses to run as root; run the server as the postgres user then.
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         self.dir = Path(tempfile.mkdtemp(prefix="psystock-pg-"))
@@ -123,3 +136,43 @@ class Postgres:
         subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
                        capture_output=True, cwd=self.dir)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def git(*args: str, cwd: Path) -> str:
+    """Run git in ``cwd``; its stdout, stripped."""
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+class GitDaemon:
+    """``git daemon`` on 127.0.0.1 serving the bare repositories in ``root`` as ``git://127.0.0.1:<port>/<name>``."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def url(self, repository: str) -> str:
+        return f"git://127.0.0.1:{self.port}/{repository}"
+
+    def publish(self, checkout: Path, name: str) -> str:
+        """A bare clone of ``checkout`` (its committed state) served as ``name``; its URL."""
+        git("clone", "--quiet", "--bare", str(checkout), str(self.root / name), cwd=self.root)
+        return self.url(name)
+
+    def start(self) -> GitDaemon:
+        self.process = subprocess.Popen(
+            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.root}", "--listen=127.0.0.1",
+             f"--port={self.port}", str(self.root)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        return self
+
+    def wait_for(self, url: str) -> None:
+        """Block until ``url`` answers ``git ls-remote``."""
+        wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
+                   "git daemon")
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.terminate()
+            self.process.wait()

@@ -1,0 +1,80 @@
+"""What steps read: an input given as a path or an MLflow URI, as a local file or a typed table."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+
+from psystock import PsystockError
+from psystock.data import Prices, read_csv, validate_prices
+from psystock.features import DATE_NAME, FeatureSet, feature_set
+from psystock.mlflow_io import names
+
+
+def resolve_input(location: str, filename: str, what: str) -> Path:
+    """A local file for a step input given as a path or an MLflow artifact URI.
+
+    ``location`` may name the file itself or a directory (local or an artifact
+    directory such as ``runs:/<id>/features``) that holds ``filename``.
+    """
+    if not location:
+        raise PsystockError(f"{what}: no input given (pass a runs:/ URI or a path)")
+    if names.is_uri(location) and not location.startswith("file://"):
+        local = _download(location, what)
+    else:
+        local = Path(location.removeprefix("file://")).expanduser()
+        if not local.exists():
+            raise PsystockError(f"{what}: no such file or directory: {location}")
+    if local.is_dir():
+        local = local / filename
+        if not local.is_file():
+            raise PsystockError(f"{what}: {location} has no {filename}")
+    return local
+
+
+def _download(uri: str, what: str) -> Path:
+    try:
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp()))
+    except (MlflowException, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise PsystockError(f"{what}: cannot read {uri}: {first_line}") from None
+
+
+def load_features(location: str) -> FeatureSet:
+    """The training table at ``location`` (a run's features directory, or a CSV).
+
+    A ``label_dates.csv`` beside the table, as ``build_features`` writes it,
+    is read too; a bare table in the reference layout is accepted without it.
+    """
+    path = resolve_input(location, names.FEATURES_FILE, "training_data")
+    try:
+        table = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise PsystockError(f"training_data: cannot parse {location}: {str(exc).strip()[:200]}") from None
+    dates_path = path.with_name(names.LABEL_DATES_FILE)
+    dates = pd.read_csv(dates_path)[DATE_NAME] if dates_path.is_file() else None
+    return feature_set(table, dates)
+
+
+def load_prices(location: str) -> Prices:
+    """The normalised prices a ``fetch_data`` run logged (or any CSV in Yahoo's layout)."""
+    return validate_prices(read_csv(str(resolve_input(location, names.PRICES_FILE, "prices"))))
+
+
+def load_run_dict(run_id: str, path: str) -> dict[str, str]:
+    """A JSON artifact of a run (such as ``baselines.json``) as a dict."""
+    loaded: dict[str, str] = mlflow.artifacts.load_dict(names.run_uri(run_id, path))
+    return loaded
+
+
+def artifact_bytes(run_id: str, path: str) -> bytes | None:
+    """The content of one artifact of a run, or None if it is not there."""
+    try:
+        local = mlflow.artifacts.download_artifacts(names.run_uri(run_id, path), dst_path=tempfile.mkdtemp())
+    except (MlflowException, OSError):
+        return None
+    return Path(local).read_bytes()

@@ -1,0 +1,238 @@
+"""Runs from birth to end: a step process's own run, the step runs main creates, links and failures.
+
+A step file is ``run_step(Args, body)``: the body receives the parsed, typed
+arguments inside an active MLflow run. A :class:`PsystockError` (bad input)
+ends the step with one line on stderr, exit status 2 and the run marked
+FAILED; a tracking server that cannot be reached, with exit status 3.
+
+``run_step`` is a step process's last act: once the run is recorded it freezes
+the garbage collector, so the interpreter's exit does not walk every object
+MLflow, pandas and TensorFlow built (about 1 s per step process, most of a
+cached ``main``'s tail). The OS frees the memory; exit handlers still run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable, Iterator
+
+import mlflow
+from mlflow.entities import Param, Run, RunStatus
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import (
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_GIT_REPO_URL,
+    MLFLOW_PARENT_RUN_ID,
+    MLFLOW_PROJECT_ENTRY_POINT,
+    MLFLOW_RUN_NAME,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+)
+
+from psystock import PsystockError
+from psystock.entry_points import A, parse_args
+from psystock.mlflow_io import names
+
+log = logging.getLogger("psystock")
+
+FINISHED = RunStatus.to_string(RunStatus.FINISHED)
+FAILED = RunStatus.to_string(RunStatus.FAILED)
+RUNNING = RunStatus.to_string(RunStatus.RUNNING)
+
+
+def configure_logging() -> None:
+    """One timestamped line per message; quiet the libraries that narrate their internals."""
+    # Per-file download bars drown the step's own lines in logs.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.basicConfig(
+        level=os.environ.get("PSYSTOCK_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    # hyperopt reports its internals at INFO and py4j each connection it closes;
+    # psystock reports each trial itself.
+    for name in ("hyperopt", "hyperopt-spark", "py4j"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_step(
+    args_type: type[A],
+    body: Callable[[A], None],
+    run_name: str | None = None,
+    argv: list[str] | None = None,
+) -> None:
+    """Run ``body`` for an entry point inside an MLflow run; exit non-zero on bad input."""
+    configure_logging()
+    entry_point = args_type.entry_point
+    args, raw = parse_args(args_type, argv)
+    try:
+        _run(entry_point, lambda: body(args), raw, run_name)
+    except PsystockError as exc:
+        print(f"{entry_point}: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as exc:
+        if not server_unreachable(exc):
+            raise
+        # The run stays RUNNING on the server, so no cache ever takes it for a finished step.
+        print(
+            f"{entry_point}: error: cannot reach the tracking server at {mlflow.get_tracking_uri()}: "
+            "is it running? (MLFLOW_TRACKING_URI names it)",
+            file=sys.stderr,
+        )
+        sys.exit(3)
+    finally:
+        gc.freeze()
+
+
+def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_name: str | None) -> None:
+    try:
+        active = mlflow.start_run(run_name=run_name or entry_point)
+    except MlflowException as exc:
+        if server_unreachable(exc):
+            raise
+        raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
+    with active as run:
+        log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
+        mlflow.set_tag(names.TAG_STEP, entry_point)
+        log_params_once(run.info.run_id, raw)
+        work()
+        log.info("%s: done", entry_point)
+
+
+def server_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a tracking server that refused, dropped or timed out every retry.
+
+    MLflow wraps the ``requests`` error in an MlflowException; follow the chain.
+    """
+    import requests
+
+    lost = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, requests.exceptions.RetryError)
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, lost):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def log_params_once(run_id: str, params: dict[str, str]) -> None:
+    """Log step parameters, skipping those already on the run.
+
+    ``mlflow run`` logs a project's parameters itself (shell-quoted); logging
+    them again with a different spelling would be refused, so only the
+    missing ones are added.
+    """
+    existing = MlflowClient().get_run(run_id).data.params
+    missing = [Param(k, v) for k, v in params.items() if k not in existing]
+    if missing:
+        MlflowClient().log_batch(run_id, params=missing)
+
+
+def get_run(run_id: str) -> Run:
+    """The run, or a clear error naming the tracking store."""
+    try:
+        return MlflowClient().get_run(run_id)
+    except MlflowException as exc:
+        raise PsystockError(f"run {run_id} not found on {mlflow.get_tracking_uri()}: {exc.message}") from None
+
+
+def active_run() -> Run:
+    """The step's own run (``run_step`` started it)."""
+    run = mlflow.active_run()
+    if run is None:
+        raise RuntimeError("no active run: call this inside run_step")
+    return run
+
+
+@functools.lru_cache(maxsize=None)
+def _git_source(project_dir: str) -> tuple[tuple[str, str], ...]:
+    from mlflow.utils.git_utils import get_git_commit, get_git_repo_url
+
+    found = {MLFLOW_GIT_COMMIT: get_git_commit(project_dir), MLFLOW_GIT_REPO_URL: get_git_repo_url(project_dir)}
+    return tuple((k, v) for k, v in found.items() if v)
+
+
+def source_tags(project_dir: str, entry_point: str) -> dict[str, str]:
+    """The source tags ``mlflow run`` puts on runs it creates, for the step runs main creates first:
+    the checkout the step runs from and its git commit."""
+    return {
+        MLFLOW_SOURCE_NAME: project_dir,
+        MLFLOW_SOURCE_TYPE: "PROJECT",
+        MLFLOW_PROJECT_ENTRY_POINT: entry_point,
+        **dict(_git_source(project_dir)),
+    }
+
+
+def create_step_run(
+    experiment_id: str,
+    parent_run_id: str,
+    entry_point: str,
+    run_name: str,
+    tags: dict[str, str],
+    project_dir: str,
+) -> str:
+    """Create the run a pipeline step will fill in, already linked to its pipeline and its source."""
+    all_tags = {
+        **source_tags(project_dir, entry_point),
+        MLFLOW_PARENT_RUN_ID: parent_run_id,
+        MLFLOW_RUN_NAME: run_name,
+        names.TAG_STEP: entry_point,
+        names.TAG_PIPELINE: parent_run_id,
+        **tags,
+    }
+    return MlflowClient().create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
+
+
+def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, reused: Run) -> str:
+    """A finished child run of the pipeline that points at the reused step run,
+    so the new pipeline's tree shows every step."""
+    client = MlflowClient()
+    run = client.create_run(
+        experiment_id,
+        run_name=f"{entry_point} (cached)",
+        tags={
+            MLFLOW_PARENT_RUN_ID: parent_run_id,
+            names.TAG_PIPELINE: parent_run_id,
+            names.TAG_CACHED_STEP: entry_point,
+            names.TAG_REUSED_RUN: reused.info.run_id,
+            "mlflow.note.content": f"Cache hit: this step reused run {reused.info.run_id} "
+            f"({reused.info.run_name}) instead of running again.",
+        },
+    )
+    client.set_terminated(run.info.run_id, FINISHED)
+    return run.info.run_id
+
+
+def fail_if_running(run_id: str) -> None:
+    """Mark a run FAILED unless it already ended (a step that never started leaves it RUNNING)."""
+    client = MlflowClient()
+    if client.get_run(run_id).info.status == RUNNING:
+        client.set_terminated(run_id, FAILED)
+
+
+def this_process() -> str:
+    """``host:pid``, for the tag that says which process created a run."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@contextlib.contextmanager
+def quiet_run_urls() -> Iterator[None]:
+    """Keep MLflow from printing "View run ... at" for every run a search creates and ends on a server
+    (the setting is read at each call, and Spark workers started meanwhile inherit it)."""
+    name = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+    before = os.environ.get(name)
+    os.environ[name] = "true"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

@@ -1,0 +1,166 @@
+"""Every name psystock gives things in MLflow: artifact paths, tags, metric prefixes, URIs.
+
+Nothing else builds a ``runs:/`` or ``models:/`` URI or spells a tag or an
+artifact path: renaming one is a change to this file alone. No MLflow import,
+so pure code and tests can use the names too.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import PurePosixPath
+
+# --- artifact paths inside a step run ---------------------------------------
+
+PRICES_DIR = "prices"
+PRICES_FILE = "prices.csv"
+FEATURES_DIR = "features"
+FEATURES_FILE = "training_data.csv"
+LABEL_DATES_FILE = "label_dates.csv"
+MODEL = "model"
+MODEL_SPEC = f"{MODEL}/MLmodel"
+PLOTS_DIR = "plots"
+METRICS_FILE = "metrics.json"
+BASELINES_FILE = "baselines.json"
+LEADERBOARD_DIR = "leaderboard"
+LEADERBOARD_FILE = "leaderboard.csv"
+LEADERBOARD_MARKDOWN = "leaderboard.md"
+LEADERBOARD_CHART = "leaderboard.png"
+REPORT_DIR = "report"
+REPORT_HTML = "report.html"
+REPORT_MARKDOWN = "report.md"
+PREDICTIONS_FILE = "predictions.csv"
+TUNING_DIR = "tuning"
+TRIALS_FILE = "trials.csv"
+TRAINING_LOGS_DIR = "training_logs"
+
+
+def artifact(directory: str, filename: str) -> str:
+    """The path of ``filename`` inside an artifact directory."""
+    return str(PurePosixPath(directory, filename))
+
+
+def plot(name: str) -> str:
+    """The artifact path of a figure (``plots/<name>.png``)."""
+    return artifact(PLOTS_DIR, f"{name}.png")
+
+
+# --- tags -----------------------------------------------------------------
+
+TAG_STEP = "psystock.step"  # the entry point a run belongs to
+TAG_PIPELINE = "psystock.pipeline_run_id"
+TAG_PROCESS = "psystock.process"  # host:pid that created the run
+TAG_FAMILY = "model_family"
+TAG_ROLE = "psystock.role"  # CANDIDATE on the runs that compete in a leaderboard
+CANDIDATE = "candidate"
+TAG_BASELINE = "psystock.baseline"  # which naive baseline a baseline run is
+TAG_TRIAL = "trial"
+TRIAL_STEP = "tune_trial"
+TAG_TRIAL_ERROR = "error"
+
+# fetch_data
+TAG_TICKER = "ticker"
+TAG_FIRST_DATE = "first_date"
+TAG_LAST_DATE = "last_date"
+TAG_RANGE_WARNINGS = "range_warnings"
+TAG_DATASET_DIGEST = "psystock.dataset_digest"
+# build_features
+TAG_FIRST_LABEL_DATE = "first_label_date"
+TAG_LAST_LABEL_DATE = "last_label_date"
+# model runs: how the split was made
+TAG_N_TRAIN = "n_train"
+TAG_N_TEST = "n_test"
+TAG_TRAIN_FIRST_DATE = "train_first_date"
+TAG_TRAIN_LAST_DATE = "train_last_date"
+TAG_TEST_FIRST_DATE = "test_first_date"
+TAG_TEST_LAST_DATE = "test_last_date"
+# compare
+TAG_WINNER_FAMILY = "psystock.winner_family"
+TAG_WINNER_RUN = "psystock.winner_run_id"
+TAG_BEST_BASELINE = "psystock.best_baseline"
+TAG_BEATS_BASELINES = "psystock.beats_baselines"
+# tune
+TAG_BEST_TRIAL_RUN = "best_trial_run_id"
+TAG_STOPPED_EARLY = "stopped_early"
+TAG_TRIALS_BACKEND = "psystock.trials_backend"
+BEST_PARAM_PREFIX = "best_"
+# register
+TAG_DECISION = "psystock.decision"
+TAG_REASON = "psystock.reason"
+TAG_REGISTERED_MODEL = "psystock.registered_model"
+# predict
+TAG_PREDICTED_DAY = "predicted_day"
+TAG_DIRECTION = "direction"
+TAG_MODEL_URI = "model_uri"
+# main
+TAG_STEP_RUNS = "psystock.step_runs"
+TAG_CACHED_STEPS = "psystock.cached_steps"
+TAG_REGISTRY_DECISION = "psystock.registry_decision"
+TAG_CHAMPION = "psystock.champion"
+NO_CHAMPION = "none"
+# the step cache
+TAG_CACHE_KEY = "psystock.cache_key"
+CACHE_TAG_PREFIX = "psystock.cache."  # + key: a tag *name* per key, which MLflow indexes
+TAG_CODE_DIGEST = "psystock.code_digest"
+TAG_INPUTS = "psystock.inputs"
+TAG_CACHED_STEP = "psystock.cached_step"
+TAG_REUSED_RUN = "psystock.reused_run_id"
+
+# --- the model registry ----------------------------------------------------
+
+CHAMPION = "champion"  # the alias of the version predict and serving use
+# Tags of a registered version.
+VERSION_TAG_DATASET_DIGEST = "dataset_digest"
+VERSION_TAG_PIPELINE_RUN = "pipeline_run_id"
+VERSION_TAG_TUNED_RUN = "tuned_run_id"
+VERSION_TAG_BEST_BASELINE = "best_baseline"
+
+
+class Decision(StrEnum):
+    """What the registry gate decided (tag ``psystock.decision``)."""
+
+    REGISTERED = "registered"
+    REFUSED = "refused"
+
+
+def model_name(ticker: str) -> str:
+    """The registered model of a ticker: ``psystock-<ticker>``."""
+    return f"psystock-{ticker}"
+
+
+# --- URIs -------------------------------------------------------------------
+
+RUNS_SCHEME = "runs:/"
+MODELS_SCHEME = "models:/"
+
+
+def run_uri(run_id: str, artifact_path: str) -> str:
+    """The ``runs:/`` URI of an artifact of a run."""
+    return f"{RUNS_SCHEME}{run_id}/{artifact_path}"
+
+
+def run_id_from_uri(uri: str) -> str | None:
+    """The run id in a ``runs:/<id>/...`` URI, or None for anything else."""
+    if not uri.startswith(RUNS_SCHEME):
+        return None
+    return uri[len(RUNS_SCHEME) :].strip("/").split("/", 1)[0] or None
+
+
+def run_id_of(reference: str) -> str:
+    """The run a parameter names: a ``runs:/`` URI or a bare run id."""
+    return run_id_from_uri(reference) or reference
+
+
+def model_version_uri(name: str, version: str | int) -> str:
+    """``models:/<name>/<version>``: one fixed version."""
+    return f"{MODELS_SCHEME}{name}/{version}"
+
+
+def model_alias_uri(name: str, alias: str = CHAMPION) -> str:
+    """``models:/<name>@<alias>``: whichever version holds the alias when it is loaded."""
+    return f"{MODELS_SCHEME}{name}@{alias}"
+
+
+def is_uri(location: str) -> bool:
+    """Whether a step input names an MLflow or remote location rather than a local path."""
+    return "://" in location or location.startswith((RUNS_SCHEME, MODELS_SCHEME))

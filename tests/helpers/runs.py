@@ -1,0 +1,120 @@
+"""Tracking stores in temporary folders, and entry points run as real processes.
+
+``mlflow_run`` goes through the real ``mlflow run`` CLI; ``step_run`` runs a
+step's module as the entry point's command would, skipping the CLI's start-up
+where a test is about the step itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+PROJECT = Path(__file__).resolve().parent.parent.parent
+FIXTURES = PROJECT / "tests" / "fixtures"
+BTC_CSV = FIXTURES / "BTC-USD.csv"
+
+
+@dataclass
+class Store:
+    """A throw-away tracking store: SQLite file, artifacts in the same temp folder (or a server's URL)."""
+
+    uri: str
+    root: Path
+    experiment_id: str
+
+    @property
+    def client(self) -> MlflowClient:
+        return MlflowClient(self.uri)
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["MLFLOW_TRACKING_URI"] = self.uri
+        # The `python` of every entry point must be this interpreter.
+        env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+        env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+        return env
+
+
+def make_store(root: Path, experiment: str = "psystock-test") -> Store:
+    uri = f"sqlite:///{root}/mlflow.db"
+    experiment_id = MlflowClient(uri).create_experiment(experiment, artifact_location=str(root / "artifacts"))
+    return Store(uri, root, experiment_id)
+
+
+def small_pipeline(csv: Path = BTC_CSV, **changes: object) -> dict[str, object]:
+    """main's parameters for tests: two years of the real data, short Keras and tuning.
+
+    ``min_improvement=1`` makes the registry gate refuse every model, so the
+    shared store never gets a champion and ``predict`` never runs: the
+    registered path is tested on its own in test_steps.
+    """
+    return {"source": csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2,
+            "min_improvement": 1} | changes
+
+
+@dataclass
+class ProjectRun:
+    returncode: int
+    stdout: str
+    stderr: str
+    run_id: str | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def error_lines(self) -> list[str]:
+        """The lines a step printed as its error (``<step>: error: ...``)."""
+        return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
+
+
+def project_command(store: Store, entry_point: str, params: Mapping[str, object], project: Path | str = PROJECT,
+                    env_manager: str = "local") -> list[str]:
+    """``mlflow run <project> -e <entry_point> --env-manager <env_manager> -P ...`` into ``store``."""
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project),
+        "-e", entry_point, "--env-manager", env_manager, "--experiment-id", store.experiment_id,
+    ]
+    for name, value in params.items():
+        command += ["-P", f"{name}={value}"]
+    return command
+
+
+def step_run(store: Store, entry_point: str, params: Mapping[str, object], timeout: int = 600,
+             env: dict[str, str] | None = None, patch: str = "") -> ProjectRun:
+    """Run a step's module as plain Python (``python -m steps.<name>``), as MLflow's command would.
+
+    The step creates and ends its own run. ``patch`` is code run first in the
+    step's process, e.g. to stand in for Yahoo.
+    """
+    command = [sys.executable, "-m", f"steps.{entry_point}"]
+    if patch:
+        command = [sys.executable, "-c", f"{patch}\nimport runpy\nrunpy.run_module('steps.{entry_point}', "
+                                         "run_name='__main__')"]
+    for name, value in params.items():
+        command += [f"--{name}", str(value)]
+    env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id} | (env or {})
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT)
+    match = re.search(rf"{entry_point}: run ([0-9a-f]+) ", done.stderr)
+    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)
+
+
+def mlflow_run(
+    store: Store, entry_point: str, params: Mapping[str, object], timeout: int = 600, project: Path | str = PROJECT,
+    env: dict[str, str] | None = None, extra_args: list[str] | tuple[str, ...] = (), env_manager: str = "local",
+) -> ProjectRun:
+    """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables,
+    ``extra_args``: more options of ``mlflow run``, e.g. ``--version``)."""
+    command = project_command(store, entry_point, params, project, env_manager) + list(extra_args)
+    done = subprocess.run(command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout,
+                          cwd=store.root)
+    match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
+    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)

@@ -15,10 +15,12 @@ DATA ?=
 SOURCE := $(if $(DATA),$(abspath $(DATA)),yahoo)
 # Extra `-P name=value` parameters for `make run`, e.g. ARGS="-P max_evals=50".
 ARGS ?=
+# The MLflow experiment `make run` logs into (created if it does not exist).
+EXPERIMENT ?= psystock
 TRACKING_URI ?= $(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 UI_PORT ?= 5000
 
-.PHONY: help install run test test-slow bench ui server server-auth lock lock-conda clean
+.PHONY: help install run test test-unit test-slow lint format bench ui server server-auth lock lock-conda clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,14 +37,27 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-run: install ## Run the whole experiment (mlflow run . -e main); DATA=file.csv to run offline
-	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local -P source=$(SOURCE) $(ARGS)
+run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT; DATA=file.csv to run offline
+	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local \
+		--experiment-name $(EXPERIMENT) -P source=$(SOURCE) $(ARGS)
 
-test: install ## Run the tests (unit, data and real `mlflow run` integration tests), about 9 min
+test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 9 min)
 	python -m pytest -m "not slow"
+
+test-unit: install ## The tests that start no process: pure functions, MLproject, files (under a minute)
+	python -m pytest tests/unit tests/data
 
 test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds, Keras/Spark tuning
 	python -m pytest -m slow
+
+lint: install ## ruff (lint and format check) and mypy: no findings allowed
+	ruff check .
+	ruff format --check .
+	mypy
+
+format: install ## Let ruff format the code and fix what it can
+	ruff format .
+	ruff check --fix .
 
 bench: install ## Time the pipeline, tuning, server logging, cache lookups; prints a table, writes JSON
 	python benchmarks/run.py
@@ -52,22 +67,22 @@ ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5
 
 # Settings of `make server` (environment or make variables): HOST, PORT,
 # BACKEND_STORE_URI (postgresql://...), ARTIFACTS_DESTINATION (s3://...),
-# SERVER_DIR, WORKERS. See psystock/server.py.
+# SERVER_DIR, WORKERS. See docs/team-server.md.
 server: install ## Start the team's tracking server (SQL store, proxied artifacts) on 127.0.0.1:5000
 	python -m psystock.server
 
 server-auth: install ## The same with MLflow basic-auth; needs MLFLOW_AUTH_ADMIN_PASSWORD
 	python -m psystock.server --auth
 
-lock: install ## Re-resolve pyproject.toml into the hash-pinned locks
+lock: install ## Re-resolve pyproject.toml into the hash-pinned locks, and conda.yaml from them
 	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet -o requirements.lock
 	uv pip compile pyproject.toml --extra test --extra dev --extra spark --extra server --python-version 3.11 --generate-hashes --quiet -o requirements-dev.lock
+	python -m tools.conda_env --write
 
-# Needs conda channels (network access to conda-forge), so maintainers run it;
-# CI does not. conda-lock runs in a throw-away environment via uv.
+# Needs the conda channels (network access to conda-forge), so maintainers run it; CI
+# checks offline, with conda-lock's own parser, that it can read conda.yaml.
 lock-conda: install ## conda-lock conda.yaml for linux-64 and osx-arm64 into conda-lock.yml
-	uv tool run --from "conda-lock==4.0.3" conda-lock lock --file conda.yaml \
-		--platform linux-64 --platform osx-arm64 --lockfile conda-lock.yml
+	conda-lock lock --file conda.yaml --platform linux-64 --platform osx-arm64 --lockfile conda-lock.yml
 
 clean: ## Remove the local tracking store and the environment
 	rm -rf $(VENV) mlruns mlartifacts mlflow.db mlflow-server

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import platform
@@ -46,13 +47,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from psystock.local_services import mlflow_run_command
+from psystock.pipeline import STEP_NAMES
+
 PROJECT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT))
 DEFAULT_DATA = PROJECT / "tests" / "fixtures" / "BTC-USD.csv"  # real BTC-USD bars, 2014-09-17..2020-12-31
-STEP_ORDER = [
-    "fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune",
-    "register", "predict",
-]
 
 
 class Store:
@@ -86,14 +85,19 @@ class Store:
         )
         return self.mlflow_run(project)
 
-    def mlflow_run(self, project: Path | str, *params: str, entry_point: str = "main", env_manager: str = "local",
-                   options: tuple[str, ...] = (), env: dict[str, str] | None = None) -> float:
+    def mlflow_run(
+        self,
+        project: Path | str,
+        *params: str,
+        entry_point: str = "main",
+        env_manager: str = "local",
+        options: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> float:
         env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING", **(env or {}))
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
-        command = [os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project), "-e", entry_point,
-                   "--env-manager", env_manager, "--experiment-id", self.experiment_id, *options]
-        for param in params:
-            command += ["-P", param]
+        given = dict(param.split("=", 1) for param in params)
+        command = mlflow_run_command(project, entry_point, self.experiment_id, given, env_manager, options)
         started = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:
@@ -111,8 +115,13 @@ class Store:
         try:
             with _quiet_stdout():
                 started = time.perf_counter()
-                mlflow.projects.run(str(PROJECT), "main", parameters={"source": str(data)},
-                                    experiment_id=self.experiment_id, env_manager="local")
+                mlflow.projects.run(
+                    str(PROJECT),
+                    "main",
+                    parameters={"source": str(data)},
+                    experiment_id=self.experiment_id,
+                    env_manager="local",
+                )
                 return time.perf_counter() - started
         finally:
             del os.environ["PSYSTOCK_LOG_LEVEL"]
@@ -121,7 +130,8 @@ class Store:
         runs = self.client.search_runs([self.experiment_id], "tags.`psystock.step` LIKE '%'")
         return {
             r.data.tags["psystock.step"]: (r.info.end_time - r.info.start_time) / 1000
-            for r in runs if r.data.tags["psystock.step"] in STEP_ORDER
+            for r in runs
+            if r.data.tags["psystock.step"] in STEP_NAMES
         }
 
 
@@ -142,8 +152,9 @@ def _quiet_stdout():
 def cli_seconds() -> float:
     """Wall seconds of `mlflow --version`: the CLI's own start-up and exit, before any project."""
     started = time.perf_counter()
-    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mlflow"), "--version"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "mlflow"), "--version"], check=True, capture_output=True
+    )
     return time.perf_counter() - started
 
 
@@ -182,8 +193,10 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
     for size in sizes:
         print(f"  creating runs up to {size} ...", file=sys.stderr, flush=True)
         while created < size:
-            run = store.client.create_run(store.experiment_id, tags={
-                **cache_store.cache_tags(f"key-{created}"), names.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"})
+            run = store.client.create_run(
+                store.experiment_id,
+                tags={**cache_store.cache_tags(f"key-{created}"), names.TAG_STEP: "compare", MLFLOW_RUN_NAME: "r"},
+            )
             store.client.set_terminated(run.info.run_id, "FINISHED")
             created += 1
         for label, key in (("hit", f"key-{size // 2}"), ("miss", "no-such-key")):
@@ -225,19 +238,38 @@ def bench_tuning(data: Path) -> dict[str, float]:
         parent = store.client.create_run(store.experiment_id).info.run_id
         logger = TrialLogger(store.experiment_id, parent, family.name, store.uri)
         started = time.perf_counter()
-        result = tuning.tune(family, X, y, split="chronological", n_folds=5,
-                             settings=tuning.SearchSettings(max_evals, 4284, **settings),
-                             log_trial=logger, on_trial=logger.number_trial)
+        result = tuning.tune(
+            family,
+            X,
+            y,
+            split="chronological",
+            n_folds=5,
+            settings=tuning.SearchSettings(max_evals, 4284, **settings),
+            log_trial=logger,
+            on_trial=logger.number_trial,
+        )
         seconds = time.perf_counter() - started
         logged = store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
         assert len(logged) == len(result.trials) == max_evals, "every trial must be a child run"
         return seconds
 
+    def search(family, objective, max_evals: int) -> None:
+        """hyperopt's TPE alone, with psystock's seed: no MLflow of its own."""
+        fmin(
+            objective,
+            family.search_space(),
+            algo=tpe.suggest,
+            max_evals=max_evals,
+            trials=Trials(),
+            rstate=np.random.default_rng(4284),
+            show_progressbar=False,
+            return_argmin=False,
+        )
+
     def bare_search(family, max_evals: int) -> float:
         objective = tuning.Objective(family, X, y, cv_folds("chronological", 5), 4284)
         started = time.perf_counter()
-        fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=max_evals, trials=Trials(),
-             rstate=np.random.default_rng(4284), show_progressbar=False, return_argmin=False)
+        search(family, objective, max_evals)
         return time.perf_counter() - started
 
     def reference_search(family, max_evals: int) -> float:
@@ -254,8 +286,7 @@ def bench_tuning(data: Path) -> dict[str, float]:
 
         started = time.perf_counter()
         with mlflow.start_run(experiment_id=store.experiment_id):
-            fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=max_evals, trials=Trials(),
-                 rstate=np.random.default_rng(4284), show_progressbar=False, return_argmin=False)
+            search(family, objective, max_evals)
         mlflow.sklearn.autolog(disable=True)
         return time.perf_counter() - started
 
@@ -266,12 +297,14 @@ def bench_tuning(data: Path) -> dict[str, float]:
     result["100 logreg trials, bare fmin (s)"] = bare_search(logreg, 100)
     result["100 logreg trials, psystock (s)"] = psystock_search(logreg, 100)
     result["logging overhead per trial (ms)"] = 10 * (
-        result["100 logreg trials, psystock (s)"] - result["100 logreg trials, bare fmin (s)"])
+        result["100 logreg trials, psystock (s)"] - result["100 logreg trials, bare fmin (s)"]
+    )
     print("  10 logreg trials, the reference way ...", file=sys.stderr, flush=True)
     result["10 logreg trials, reference autolog (s)"] = reference_search(logreg, 10)
     result["10 logreg trials, psystock (s)"] = psystock_search(logreg, 10)
     result["reference / psystock"] = (
-        result["10 logreg trials, reference autolog (s)"] / result["10 logreg trials, psystock (s)"])
+        result["10 logreg trials, reference autolog (s)"] / result["10 logreg trials, psystock (s)"]
+    )
     print("  20 xgboost trials, sequential and SparkTrials local[2] ...", file=sys.stderr, flush=True)
     result["20 xgboost trials, sequential (s)"] = psystock_search(xgboost, 20)
     spark = tuning.SearchSettings(20, 4284, parallelism=2, spark_master="local[2]")
@@ -279,7 +312,8 @@ def bench_tuning(data: Path) -> dict[str, float]:
     tuning.spark_trials(spark)  # the session, reused by the search below
     result["Spark local[2] start-up (s)"] = time.perf_counter() - started
     result["20 xgboost trials, SparkTrials local[2] (s)"] = psystock_search(
-        xgboost, 20, parallelism=2, spark_master="local[2]")
+        xgboost, 20, parallelism=2, spark_master="local[2]"
+    )
     return result
 
 
@@ -328,7 +362,12 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
                 result["PostgreSQL server: one main (wall)"] = store.main(data, "seed=1")
                 started = time.perf_counter()
                 with ThreadPoolExecutor(4) as pool:
-                    list(pool.map(lambda seed: store.main(data, f"seed={seed}", "max_parallel=1"), (11, 12, 13, 14)))
+                    list(
+                        pool.map(
+                            functools.partial(store.main, data, "max_parallel=1"),
+                            ("seed=11", "seed=12", "seed=13", "seed=14"),
+                        )
+                    )
                 result["PostgreSQL server: 4 mains at once (wall)"] = time.perf_counter() - started
         finally:
             server.stop()
@@ -348,7 +387,8 @@ def bench_environments(data: Path) -> dict[str, float]:
         print(f"  building an environment with {manager} ...", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory() as envs:
             result[f"fetch_data, new {manager} environment (wall)"] = store.mlflow_run(
-                PROJECT, *fetch, entry_point="fetch_data", env_manager=manager, env={"MLFLOW_ENV_ROOT": envs})
+                PROJECT, *fetch, entry_point="fetch_data", env_manager=manager, env={"MLFLOW_ENV_ROOT": envs}
+            )
     print("  main from a Git URL and from the working copy ...", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as root:
         daemon = GitDaemon(Path(root)).start()
@@ -357,7 +397,8 @@ def bench_environments(data: Path) -> dict[str, float]:
         try:
             daemon.wait_for(url)
             result["cold main from the Git URL (wall)"] = Store().mlflow_run(
-                url, f"source={data}", options=("--version", commit))
+                url, f"source={data}", options=("--version", commit)
+            )
         finally:
             daemon.stop()
     result["cold main from the working copy (wall)"] = Store().main(data)
@@ -400,8 +441,18 @@ def main() -> None:
     for name, value in results.items():
         print(f"{name:<40} {value:9.3f}" if value < 10 else f"{name:<40} {value:9.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"results": results, "pipeline_samples": samples, "cpus": os.cpu_count(),
-                                    "python": platform.python_version(), "data": str(args.data)}, indent=2))
+    args.out.write_text(
+        json.dumps(
+            {
+                "results": results,
+                "pipeline_samples": samples,
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "data": str(args.data),
+            },
+            indent=2,
+        )
+    )
     print(f"\nwritten to {args.out}")
 
 

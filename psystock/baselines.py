@@ -28,7 +28,7 @@ def predict(name: str, X_train: pd.DataFrame, y_train: pd.Series, X_test: pd.Dat
     if name == "always_up":
         return np.ones(len(X_test), dtype=int)
     if name == "persistence":
-        return X_test.iloc[:, -1].to_numpy(dtype=int)
+        return np.asarray(X_test.iloc[:, -1].to_numpy(dtype=int))
     if name == "random_rate":
         rng = np.random.default_rng(seed)
         return (rng.random(len(X_test)) < float(np.mean(y_train))).astype(int)

@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from psystock.entry_points import PROJECT_ROOT, load_entry_points
+from psystock.mlflow_io import names
 
 PACKAGE = "psystock"
 EMPTY = "''"  # how an empty parameter shows in the log
 
 
-def normalise(value: str, kind: str) -> str:
+def normalise(value: object, kind: str) -> str:
     """A parameter value as a canonical string for its MLproject type."""
     text = str(value).strip()
     try:
@@ -66,7 +67,7 @@ def _imported_names(path: Path) -> frozenset[tuple[str, str | None]]:
     return _imports_in(path.read_text(), str(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _imports_in(source: str, filename: str) -> frozenset[tuple[str, str | None]]:
     """Parsed once per file content: main keys every step over the same files."""
     found: set[tuple[str, str | None]] = set()
@@ -174,7 +175,7 @@ def describe_changes(
             continue
         if _names_runs(old) or _names_runs(new):
             changed.append(f"{name} (other upstream runs)" if "," in old + new else f"{name} (another upstream run)")
-        elif old.startswith("models:/") or new.startswith("models:/"):
+        elif old.startswith(names.MODELS_SCHEME) or new.startswith(names.MODELS_SCHEME):
             changed.append(f"{name} (another model version)")
         elif len(old) > 40 or len(new) > 40:
             changed.append(name)
@@ -189,12 +190,10 @@ def describe_changes(
 
 def _names_runs(value: str) -> bool:
     """A ``runs:/`` URI, a run id or a comma-separated list of run ids."""
-    return value.startswith("runs:/") or re.fullmatch(r"[0-9a-f]{32}(,[0-9a-f]{32})*", value) is not None
+    return value.startswith(names.RUNS_SCHEME) or re.fullmatch(r"[0-9a-f]{32}(,[0-9a-f]{32})*", value) is not None
 
 
 def cache_key(entry_point: str, params: dict[str, str], code: str, inputs: str = "") -> str:
     """One digest of everything a step's result depends on."""
-    payload = json.dumps(
-        {"entry_point": entry_point, "params": params, "code": code, "inputs": inputs}, sort_keys=True
-    )
+    payload = json.dumps({"entry_point": entry_point, "params": params, "code": code, "inputs": inputs}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

@@ -33,11 +33,11 @@ class Prices:
 
     @property
     def first_date(self) -> str:
-        return self.frame["Date"].iloc[0].date().isoformat()
+        return str(self.frame["Date"].iloc[0].date().isoformat())
 
     @property
     def last_date(self) -> str:
-        return self.frame["Date"].iloc[-1].date().isoformat()
+        return str(self.frame["Date"].iloc[-1].date().isoformat())
 
 
 def parse_day(text: str, name: str) -> date:
@@ -114,9 +114,7 @@ def validate_prices(raw: pd.DataFrame, min_rows: int = 1) -> Prices:
     """
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
-        raise PsystockError(
-            f"price data lacks columns {', '.join(missing)}; expected {','.join(COLUMNS)}"
-        )
+        raise PsystockError(f"price data lacks columns {', '.join(missing)}; expected {','.join(COLUMNS)}")
     frame = pd.DataFrame({"Date": _parse_dates(raw["Date"])})
     _check_date_order(frame["Date"])
     for column in (*PRICE_COLUMNS, "Volume"):

@@ -90,18 +90,21 @@ def parse_args(args_type: type[A], argv: list[str] | None = None) -> tuple[A, di
     raw: dict[str, str] = vars(parser.parse_args(argv))
     types = field_types(args_type)
     if set(types) != set(raw):
-        raise RuntimeError(f"{args_type.__name__} and MLproject's {args_type.entry_point} declare different "
-                           f"parameters: {sorted(set(types) ^ set(raw))}")
+        raise RuntimeError(
+            f"{args_type.__name__} and MLproject's {args_type.entry_point} declare different "
+            f"parameters: {sorted(set(types) ^ set(raw))}"
+        )
     values = {}
     for name, text in raw.items():
         try:
             values[name] = convert(text, types[name])
         except ValueError:
             parser.error(f"parameter {name} must be {_describe(types[name])}, got {text!r}")
-    return args_type(**values), raw
+    parsed = args_type(**values)
+    return parsed, raw
 
 
-def convert(text: str, kind: type) -> Any:
+def convert(text: str, kind: type[Any]) -> Any:
     """A parameter's text as ``kind``: int, float, str or a StrEnum (one of its values)."""
     if isinstance(kind, type) and issubclass(kind, StrEnum):
         return kind(text.strip())

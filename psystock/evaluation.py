@@ -7,14 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn import metrics
 from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test_split
 
 from psystock import PsystockError
 from psystock.features import FeatureSet
+from psystock.mlflow_io.names import PRIMARY_METRIC
 from psystock.validation import Split, check_cv_folds, check_split
 
-PRIMARY_METRIC = "f1_experiment_score"
 THRESHOLD = 0.5
 
 
@@ -63,7 +64,7 @@ def cv_folds(split: str, n_folds: int) -> TimeSeriesSplit | StratifiedKFold:
 
 
 def classification_scores(
-    y_true, probabilities, threshold: float = THRESHOLD, probabilistic: bool = True
+    y_true: ArrayLike, probabilities: ArrayLike, threshold: float = THRESHOLD, probabilistic: bool = True
 ) -> dict[str, float]:
     """Test-split scores; predictions are probabilities thresholded at ``threshold``.
 
@@ -90,7 +91,7 @@ def classification_scores(
     return {name: float(value) for name, value in scores.items()}
 
 
-def curves(y_true, probabilities) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def curves(y_true: ArrayLike, probabilities: ArrayLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """ROC, precision-recall and calibration curves as (x, y) arrays."""
     y_true = np.asarray(y_true)
     proba = np.asarray(probabilities, dtype=float).ravel()
@@ -102,10 +103,11 @@ def curves(y_true, probabilities) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {"roc": (fpr, tpr), "precision_recall": (recall, precision), "calibration": (predicted, observed)}
 
 
-def predictions(probabilities, threshold: float = THRESHOLD) -> np.ndarray:
+def predictions(probabilities: ArrayLike, threshold: float = THRESHOLD) -> np.ndarray:
+    """0/1 answers: 1 where the probability of "up" exceeds ``threshold``."""
     return (np.asarray(probabilities, dtype=float).ravel() > threshold).astype(int)
 
 
-def confusion(y_true, probabilities, threshold: float = THRESHOLD) -> np.ndarray:
+def confusion(y_true: ArrayLike, probabilities: ArrayLike, threshold: float = THRESHOLD) -> np.ndarray:
     """The 2x2 confusion matrix of thresholded predictions (rows: truth)."""
-    return metrics.confusion_matrix(y_true, predictions(probabilities, threshold), labels=[0, 1])
+    return np.asarray(metrics.confusion_matrix(y_true, predictions(probabilities, threshold), labels=[0, 1]))

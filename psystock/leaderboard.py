@@ -14,8 +14,15 @@ LOWER_IS_BETTER = ("test_log_loss",)
 NOT_SCORES = ("test_up_rate",)
 # Test-split metrics every model run logs (autologged training metrics are left out).
 TEST_METRICS = (
-    "f1_experiment_score", "test_accuracy", "test_balanced_accuracy", "test_precision", "test_recall",
-    "test_mcc", "test_roc_auc", "test_log_loss", "test_up_rate",
+    "f1_experiment_score",
+    "test_accuracy",
+    "test_balanced_accuracy",
+    "test_precision",
+    "test_recall",
+    "test_mcc",
+    "test_roc_auc",
+    "test_log_loss",
+    "test_up_rate",
 )
 
 
@@ -52,4 +59,4 @@ def winners(board: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series | No
 
 def to_markdown(board: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table, numbers to four decimals."""
-    return board.to_markdown(index=False, floatfmt=".4f") + "\n"
+    return str(board.to_markdown(index=False, floatfmt=".4f")) + "\n"

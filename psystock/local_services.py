@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from psystock.server import ServerSettings
@@ -46,8 +46,9 @@ class TrackingServer:
     def __init__(self, root: Path, backend_store_uri: str = "", auth: bool = False, env: dict[str, str] | None = None):
         self.root = root
         self.port = free_port()
-        self.environ = dict(os.environ, **(env or {}), HOST="127.0.0.1", PORT=str(self.port), SERVER_DIR=str(root),
-                            WORKERS="2")
+        self.environ = dict(
+            os.environ, **(env or {}), HOST="127.0.0.1", PORT=str(self.port), SERVER_DIR=str(root), WORKERS="2"
+        )
         if backend_store_uri:
             self.environ["BACKEND_STORE_URI"] = backend_store_uri
         self.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -74,7 +75,10 @@ class TrackingServer:
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "psystock.server", *(["--auth"] if self.auth else [])],
-                env=self.environ, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                env=self.environ,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         try:
             wait_until(lambda: self.healthy() or self._exited(), 90, "mlflow server")
@@ -98,7 +102,8 @@ class TrackingServer:
 
 def find_initdb() -> Path:
     """PostgreSQL's ``initdb``: on PATH, or where Debian keeps it (``/usr/lib/postgresql/<version>/bin``)."""
-    found = shutil.which("initdb") or next(reversed(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)  # newest version first
+    found = shutil.which("initdb") or next(iter(debian), None)
     if found is None:
         raise RuntimeError("PostgreSQL's initdb is not installed (Debian: apt install postgresql)")
     return Path(found).resolve()
@@ -122,9 +127,17 @@ class Postgres:
 
     def start(self) -> Postgres:
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "postgres.log"), "-w",
-                  "-o", f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c max_connections=200",
-                  "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "postgres.log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c max_connections=200",
+            "start",
+        )
         self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "mlflow")
         return self
 
@@ -133,8 +146,11 @@ class Postgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/mlflow"
 
     def stop(self) -> None:
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, cwd=self.dir)
+        subprocess.run(
+            [*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            cwd=self.dir,
+        )
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -161,18 +177,54 @@ class GitDaemon:
 
     def start(self) -> GitDaemon:
         self.process = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.root}", "--listen=127.0.0.1",
-             f"--port={self.port}", str(self.root)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                f"--base-path={self.root}",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                str(self.root),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         return self
 
     def wait_for(self, url: str) -> None:
         """Block until ``url`` answers ``git ls-remote``."""
-        wait_until(lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30,
-                   "git daemon")
+        wait_until(
+            lambda: subprocess.run(["git", "ls-remote", url], capture_output=True).returncode == 0, 30, "git daemon"
+        )
 
     def stop(self) -> None:
         if self.process:
             self.process.terminate()
             self.process.wait()
+
+
+def mlflow_run_command(
+    project: Path | str,
+    entry_point: str,
+    experiment_id: str,
+    params: Mapping[str, object],
+    env_manager: str = "local",
+    options: tuple[str, ...] | list[str] = (),
+) -> list[str]:
+    """``mlflow run <project> -e <entry_point> ... -P name=value`` with this interpreter's ``mlflow``."""
+    command = [
+        os.path.join(os.path.dirname(sys.executable), "mlflow"),
+        "run",
+        str(project),
+        "-e",
+        entry_point,
+        "--env-manager",
+        env_manager,
+        "--experiment-id",
+        experiment_id,
+        *options,
+    ]
+    for name, value in params.items():
+        command += ["-P", f"{name}={value}"]
+    return command

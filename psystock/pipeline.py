@@ -28,7 +28,6 @@ from mlflow.exceptions import ExecutionException
 from psystock import PsystockError, caching, registry
 from psystock.data import YAHOO, parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
-from psystock.evaluation import PRIMARY_METRIC
 from psystock.mlflow_io import cache_store, lifecycle, names
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.models import FAMILIES
@@ -70,7 +69,7 @@ class MainArgs(StepArgs):
     tune_timeout: float = 0.0
     tune_parallelism: int = 0
     spark_master: str = ""
-    metric: str = PRIMARY_METRIC
+    metric: str = names.PRIMARY_METRIC
     min_improvement: float = 0.0
     env_manager: str = "local"
     use_cache: str = "true"
@@ -91,12 +90,15 @@ DRIVER_ONLY = ("env_manager", "use_cache", "rerun", "max_parallel")
 SUPERSEDED = {("predict", "source")}
 
 
-def forwarded(entry_point: str, main_params: dict[str, str], entry_points: dict[str, Any] | None = None
-              ) -> dict[str, str]:
+def forwarded(
+    entry_point: str, main_params: dict[str, str], entry_points: dict[str, Any] | None = None
+) -> dict[str, str]:
     """The values of ``main_params`` that ``entry_point`` takes: the same name, or a :data:`RENAMED` one."""
     declared = (entry_points or load_entry_points())[entry_point].get("parameters") or {}
     by_step_name = {name: name for name in main_params if name not in RENAMED and name not in DRIVER_ONLY}
-    by_step_name |= {step_name: name for name, (step, step_name) in RENAMED.items() if step == entry_point}
+    by_step_name |= {
+        step_name: name for name, (step, step_name) in RENAMED.items() if step == entry_point and name in main_params
+    }
     return {
         name: main_params[source]
         for name, source in by_step_name.items()
@@ -321,10 +323,16 @@ def record(args: MainArgs, steps: dict[str, str]) -> None:
     """Put the pipeline's answer on main's run: the winning family, the registry's decision,
     the champion, and the tuned model's scores."""
     tuned = lifecycle.get_run(steps["tune"])
-    mlflow.set_tags({
-        names.TAG_WINNER_FAMILY: lifecycle.get_run(steps["compare"]).data.tags[names.TAG_WINNER_FAMILY],
-        names.TAG_REGISTRY_DECISION: lifecycle.get_run(steps["register"]).data.tags[names.TAG_DECISION],
-        names.TAG_CHAMPION: registry.champion_uri(args.ticker) or names.NO_CHAMPION,
-    })
-    mlflow.log_metrics({f"tuned_{args.metric}": tuned.data.metrics[args.metric],
-                        "best_cv_f1": tuned.data.metrics["best_cv_f1"]})
+    mlflow.set_tags(
+        {
+            names.TAG_WINNER_FAMILY: lifecycle.get_run(steps["compare"]).data.tags[names.TAG_WINNER_FAMILY],
+            names.TAG_REGISTRY_DECISION: lifecycle.get_run(steps["register"]).data.tags[names.TAG_DECISION],
+            names.TAG_CHAMPION: registry.champion_uri(args.ticker) or names.NO_CHAMPION,
+        }
+    )
+    mlflow.log_metrics(
+        {
+            names.tuned_metric(args.metric): tuned.data.metrics[args.metric],
+            names.BEST_CV_F1: tuned.data.metrics[names.BEST_CV_F1],
+        }
+    )

@@ -3,14 +3,20 @@ no pyplot, no global backend, safe in any process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from numpy.typing import ArrayLike
 
 from psystock.baselines import FAMILY as BASELINE
 
 
-def line_figure(x, y, title: str, ylabel: str) -> Figure:
+def line_figure(x: ArrayLike, y: ArrayLike, title: str, ylabel: str) -> Figure:
+    """One series over time."""
     figure = Figure(figsize=(9, 4))
     ax = figure.subplots()
     ax.plot(x, y, linewidth=0.8)
@@ -22,7 +28,7 @@ def line_figure(x, y, title: str, ylabel: str) -> Figure:
     return figure
 
 
-def confusion_matrix_figure(matrix: np.ndarray, title: str, labels=("down", "up")) -> Figure:
+def confusion_matrix_figure(matrix: np.ndarray, title: str, labels: tuple[str, str] = ("down", "up")) -> Figure:
     """A 2x2 confusion matrix (rows: truth, columns: prediction) with counts."""
     figure = Figure(figsize=(4.5, 4))
     ax = figure.subplots()
@@ -43,7 +49,7 @@ def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
     """Horizontal bars of ``metric``, best on top; baselines in grey."""
     figure = Figure(figsize=(7, 0.6 * len(board) + 1.5))
     ax = figure.subplots()
-    labels = [f"{family} ({name})" for family, name in zip(board["family"], board["run_name"])]
+    labels = [f"{family} ({name})" for family, name in zip(board["family"], board["run_name"], strict=True)]
     values = board[metric].to_numpy()
     colours = ["#9a9a9a" if family == BASELINE else "#1f77b4" for family in board["family"]]
     ax.barh(labels[::-1], values[::-1], color=colours[::-1])
@@ -60,11 +66,11 @@ def tuning_figure(losses: list[float], title: str) -> Figure:
     """Loss per trial and the best loss so far (failed trials, with an infinite loss, are left out)."""
     figure = Figure(figsize=(7, 4))
     ax = figure.subplots()
-    losses = np.asarray(losses, dtype=float)
-    trials = np.arange(1, len(losses) + 1)
-    finite = np.isfinite(losses)
-    ax.plot(trials[finite], losses[finite], "o", label="trial loss")
-    ax.plot(trials, np.minimum.accumulate(np.where(finite, losses, np.inf)), "-", label="best so far")
+    values = np.asarray(losses, dtype=float)
+    trials = np.arange(1, len(values) + 1)
+    finite = np.isfinite(values)
+    ax.plot(trials[finite], values[finite], "o", label="trial loss")
+    ax.plot(trials, np.minimum.accumulate(np.where(finite, values, np.inf)), "-", label="best so far")
     ax.set_xlabel("trial")
     ax.set_ylabel("loss (1 - mean CV F1)")
     ax.set_title(title)
@@ -90,29 +96,37 @@ def params_figure(trials: pd.DataFrame, params: list[str], title: str) -> Figure
     axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False).ravel())
     ok = trials[np.isfinite(trials["loss"])]
     best = ok.loc[ok["loss"].idxmin()] if len(ok) else None
-    for ax, name in zip(axes, shown):
-        values = pd.to_numeric(ok[name], errors="coerce")
-        if values.notna().all() and values.nunique() > 2:
-            x, where = values, float
-            if (values > 0).all() and values.max() / values.min() > 100:
-                ax.set_xscale("log")
-        else:
-            labels = sorted(ok[name].astype(str).unique())
-            position = {label: i for i, label in enumerate(labels)}
-            jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(ok))
-            x, where = [position[v] + j for v, j in zip(ok[name].astype(str), jitter)], lambda v: position[str(v)]
-            ax.set_xticks(range(len(labels)), labels)
+    for ax, name in zip(axes, shown, strict=False):  # more axes than parameters: the rest hidden
+        place, categorical = _parameter_axis(ax, ok[name])
+        x = [place(v) for v in ok[name]]
+        if categorical:  # spread the points of one choice so they do not hide each other
+            x = list(np.add(x, np.random.default_rng(0).uniform(-0.15, 0.15, len(x))))
         ax.scatter(x, ok["loss"], s=14, alpha=0.7)
         if best is not None:
-            ax.scatter([where(best[name])], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
+            ax.scatter([place(best[name])], [best["loss"]], marker="*", s=140, color="tab:red", zorder=3)
         ax.set_xlabel(name)
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
-    for ax in axes[len(shown):]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()
     return figure
+
+
+def _parameter_axis(ax: Axes, column: pd.Series) -> tuple[Callable[[Any], float], bool]:
+    """Set ``ax`` up for one parameter's values: numbers on their own axis (logarithmic when they
+    span more than two decades), anything else as categories. Returns where a value goes, and
+    whether the axis is categorical."""
+    values = pd.to_numeric(column, errors="coerce")
+    if values.notna().all() and values.nunique() > 2:
+        if (values > 0).all() and values.max() / values.min() > 100:
+            ax.set_xscale("log")
+        return float, False
+    labels = sorted(column.astype(str).unique())
+    position = {label: i for i, label in enumerate(labels)}
+    ax.set_xticks(range(len(labels)), labels)
+    return (lambda value: float(position[str(value)])), True
 
 
 _CURVES = {
@@ -122,7 +136,7 @@ _CURVES = {
 }
 
 
-def curve_figure(kind: str, x, y, title: str) -> Figure:
+def curve_figure(kind: str, x: ArrayLike, y: ArrayLike, title: str) -> Figure:
     """One of the curves of :func:`psystock.evaluation.curves`, with its reference line."""
     name, xlabel, ylabel = _CURVES[kind]
     figure = Figure(figsize=(4.5, 4))

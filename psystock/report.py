@@ -32,8 +32,12 @@ def best_rows(board: pd.DataFrame) -> dict[str, int]:
     """For each metric column, the position of its best value (lowest where lower is better)."""
     best = {}
     for column in board.columns:
-        if (column in COLUMNS or column in NOT_SCORES or not pd.api.types.is_numeric_dtype(board[column])
-                or board[column].isna().all()):
+        if (
+            column in COLUMNS
+            or column in NOT_SCORES
+            or not pd.api.types.is_numeric_dtype(board[column])
+            or board[column].isna().all()
+        ):
             continue
         values = board[column].reset_index(drop=True)
         best[column] = int(values.idxmin() if column in LOWER_IS_BETTER else values.idxmax())
@@ -45,7 +49,9 @@ def _image(png: bytes, alt: str) -> str:
 
 
 def _facts(facts: dict[str, object]) -> str:
-    return "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"
+    return (
+        "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"
+    )
 
 
 def render_html(
@@ -62,7 +68,7 @@ def render_html(
     rows = []
     for i, row in enumerate(board.itertuples(index=False)):
         cells = []
-        for column, value in zip(board.columns, row):
+        for column, value in zip(board.columns, row, strict=True):
             if isinstance(value, float):
                 text = "" if pd.isna(value) else f"{value:.4f}"
                 marked = ' class="best"' if best.get(column) == i else ""
@@ -73,8 +79,10 @@ def render_html(
         rows.append(f"<tr{kind}>{''.join(cells)}</tr>")
     figures = "".join(
         f"<h3>{html.escape(name)}</h3><div class='plots'>"
-        + "".join(f"<figure>{_image(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>"
-                  for title, png in images.items())
+        + "".join(
+            f"<figure>{_image(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>"
+            for title, png in images.items()
+        )
         + "</div>"
         for name, images in plots.items()
     )
@@ -86,7 +94,7 @@ def render_html(
 <h2>Split</h2>{_facts(split)}
 <h2>Models and baselines</h2>
 <p>Best value of each column in bold; baselines in italics.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>
+<table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 {_image(chart, "leaderboard bar chart")}
 <h2>Per model</h2>{figures}
 </body></html>
@@ -105,5 +113,7 @@ def render_markdown(board: pd.DataFrame, metric: str, dataset: dict[str, object]
             "" if pd.isna(v) else (f"**{v:.4f}**" if i == position else f"{v:.4f}") for i, v in enumerate(board[column])
         ]
     facts = lambda d: "\n".join(f"- **{k}**: {v}" for k, v in d.items())  # noqa: E731
-    return (f"# Leaderboard by {metric}\n\n## Dataset\n\n{facts(dataset)}\n\n## Split\n\n{facts(split)}\n\n"
-            f"## Models and baselines\n\n{shown.to_markdown(index=False)}\n")
+    return (
+        f"# Leaderboard by {metric}\n\n## Dataset\n\n{facts(dataset)}\n\n## Split\n\n{facts(split)}\n\n"
+        f"## Models and baselines\n\n{shown.to_markdown(index=False)}\n"
+    )

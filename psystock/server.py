@@ -28,9 +28,9 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from psystock import PsystockError
 
@@ -55,8 +55,9 @@ class ServerSettings:
         try:
             port, workers = int(environ.get("PORT", "5000")), int(environ.get("WORKERS", "2"))
         except ValueError:
-            raise PsystockError(f"PORT and WORKERS must be numbers, got {environ.get('PORT')!r}, "
-                                f"{environ.get('WORKERS')!r}") from None
+            raise PsystockError(
+                f"PORT and WORKERS must be numbers, got {environ.get('PORT')!r}, {environ.get('WORKERS')!r}"
+            ) from None
         return cls(
             host=environ.get("HOST", "127.0.0.1"),
             port=port,
@@ -80,10 +81,21 @@ class ServerSettings:
 def server_command(settings: ServerSettings, python: str = sys.executable) -> list[str]:
     """The ``mlflow server`` command line for ``settings``."""
     command = [
-        python, "-m", "mlflow", "server",
-        "--host", settings.host, "--port", str(settings.port), "--workers", str(settings.workers),
-        "--backend-store-uri", settings.backend_store_uri,
-        "--serve-artifacts", "--artifacts-destination", settings.artifacts_destination,
+        python,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        settings.host,
+        "--port",
+        str(settings.port),
+        "--workers",
+        str(settings.workers),
+        "--backend-store-uri",
+        settings.backend_store_uri,
+        "--serve-artifacts",
+        "--artifacts-destination",
+        settings.artifacts_destination,
     ]
     if settings.auth:
         command += ["--app-name", "basic-auth"]
@@ -122,8 +134,10 @@ def prepare(settings: ServerSettings, environ: Mapping[str, str]) -> dict[str, s
         Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)
     if settings.auth:
         if not environ.get(ADMIN_PASSWORD_VARIABLE):
-            raise PsystockError(f"set {ADMIN_PASSWORD_VARIABLE} to the admin password the server should start with "
-                                "(it is only read the first time, when the user store is empty)")
+            raise PsystockError(
+                f"set {ADMIN_PASSWORD_VARIABLE} to the admin password the server should start with "
+                "(it is only read the first time, when the user store is empty)"
+            )
         settings.auth_config_path.write_text(auth_config(settings))
         env["MLFLOW_AUTH_CONFIG_PATH"] = str(settings.auth_config_path)
         env.setdefault(SECRET_KEY_VARIABLE, secret_key(settings.server_dir))
@@ -144,10 +158,12 @@ def main(argv: list[str] | None = None) -> None:
         env = prepare(settings, os.environ)
     except PsystockError as exc:
         sys.exit(f"server: error: {exc}")
-    print(f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
-          f"  artifacts (proxied): {settings.artifacts_destination}"
-          + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else ""),
-          flush=True)
+    print(
+        f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
+        f"  artifacts (proxied): {settings.artifacts_destination}"
+        + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else ""),
+        flush=True,
+    )
     command = server_command(settings)
     os.execve(command[0], command, env)
 

@@ -126,8 +126,13 @@ class Objective:
         seconds = time.perf_counter() - started
         run_id = self.log_trial(params, scores, loss, seconds, error) if self.log_trial else None
         return {
-            "loss": loss, "status": STATUS_FAIL if error else STATUS_OK, "params": params,
-            "fold_scores": scores, "seconds": seconds, "error": error, "run_id": run_id,
+            "loss": loss,
+            "status": STATUS_FAIL if error else STATUS_OK,
+            "params": params,
+            "fold_scores": scores,
+            "seconds": seconds,
+            "error": error,
+            "run_id": run_id,
         }
 
 
@@ -146,7 +151,7 @@ class _Progress:
         self.seen: set[int] = set()
         self.results: list[TrialResult] = []
 
-    def __call__(self, trials, *_) -> tuple[bool, list]:
+    def __call__(self, trials: Any, *_: Any) -> tuple[bool, list[Any]]:
         for doc in sorted(trials.trials, key=lambda d: d["tid"]):
             if doc["tid"] in self.seen or doc["state"] not in (JOB_STATE_DONE, JOB_STATE_ERROR):
                 continue
@@ -155,11 +160,19 @@ class _Progress:
             self.results.append(trial)
             self.on_trial(trial)
             best = min(t.loss for t in self.results)
-            log.info("trial %d/%d: loss %.4f (best %.4f, %.2f s)%s", trial.number, self.max_evals, trial.loss,
-                     best, trial.seconds, f" failed: {trial.error}" if trial.error else "")
+            log.info(
+                "trial %d/%d: loss %.4f (best %.4f, %.2f s)%s",
+                trial.number,
+                self.max_evals,
+                trial.loss,
+                best,
+                trial.seconds,
+                f" failed: {trial.error}" if trial.error else "",
+            )
             if self.stop_rule and not self.stopped:
                 self.stopped, self.stop_state = self.stop_rule(
-                    SimpleNamespace(trials=[{"result": {"loss": trial.loss}}]), *self.stop_state)
+                    SimpleNamespace(trials=[{"result": {"loss": trial.loss}}]), *self.stop_state
+                )
                 if self.stopped:
                     log.info("early stop: no better loss in the last %d trials", self.early_stop)
         return self.stopped, []
@@ -171,8 +184,15 @@ def _trial_result(doc: dict) -> TrialResult:
     if doc["state"] == JOB_STATE_ERROR or "params" not in result:  # the objective raised
         error = (doc.get("misc") or {}).get("error") or ("error", "the trial raised an exception")
         return TrialResult(number, {}, [], math.inf, 0.0, str(error[-1]).splitlines()[0] or "failed")
-    return TrialResult(number, result["params"], result["fold_scores"], result["loss"], result["seconds"],
-                       result["error"], result["run_id"])
+    return TrialResult(
+        number,
+        result["params"],
+        result["fold_scores"],
+        result["loss"],
+        result["seconds"],
+        result["error"],
+        result["run_id"],
+    )
 
 
 def _ignore(trial: TrialResult) -> None:
@@ -201,9 +221,18 @@ def tune(
     objective = Objective(family, X, y, cv_folds(split, n_folds), settings.seed, log_trial)
     progress = _Progress(settings.max_evals, settings.early_stop, on_trial)
     trials = spark_trials(settings) if settings.spark_master else Trials()
-    fmin(objective, family.search_space(), algo=tpe.suggest, max_evals=settings.max_evals, trials=trials,
-         rstate=np.random.default_rng(settings.seed), early_stop_fn=progress, timeout=settings.timeout or None,
-         show_progressbar=False, return_argmin=False)
+    fmin(
+        objective,
+        family.search_space(),
+        algo=tpe.suggest,
+        max_evals=settings.max_evals,
+        trials=trials,
+        rstate=np.random.default_rng(settings.seed),
+        early_stop_fn=progress,
+        timeout=settings.timeout or None,
+        show_progressbar=False,
+        return_argmin=False,
+    )
     progress(trials)  # trials that finished after hyperopt's last call (a timeout ends the loop first)
     results = sorted(progress.results, key=lambda t: t.number)
     finished = [t for t in results if t.error is None]
@@ -213,7 +242,7 @@ def tune(
     return TuningResult(min(finished, key=lambda t: t.loss), results, progress.stopped)
 
 
-def spark_trials(settings: SearchSettings):
+def spark_trials(settings: SearchSettings) -> Any:
     """``SparkTrials`` on ``settings.spark_master``, its workers running this interpreter and this code."""
     # pyspark warns that it does not yet claim support for pandas 3; trials do not use pyspark.pandas.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
@@ -237,7 +266,8 @@ def spark_trials(settings: SearchSettings):
     log.info("starting Spark on %s", settings.spark_master)
     try:
         session = (
-            SparkSession.builder.master(settings.spark_master).appName("psystock-tune")
+            SparkSession.builder.master(settings.spark_master)
+            .appName("psystock-tune")
             .config("spark.ui.showConsoleProgress", "false")
             .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
             .getOrCreate()

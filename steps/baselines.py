@@ -17,7 +17,7 @@ import mlflow
 
 from psystock import baselines
 from psystock.entry_points import ScoringArgs
-from psystock.evaluation import PRIMARY_METRIC, classification_scores, split_dataset
+from psystock.evaluation import classification_scores, split_dataset
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import run_step
@@ -37,15 +37,22 @@ def score_baselines(args: Args) -> None:
     runs = {}
     for name in baselines.BASELINES:
         with mlflow.start_run(run_name=baselines.run_name(name), nested=True) as child:
-            mlflow.set_tags({names.TAG_FAMILY: baselines.FAMILY, names.TAG_BASELINE: name,
-                             names.TAG_ROLE: names.CANDIDATE})
-            mlflow.log_params({"training_data": args.training_data, "split": args.split,
-                               "test_size": args.test_size, "seed": args.seed})
+            mlflow.set_tags(
+                {names.TAG_FAMILY: baselines.FAMILY, names.TAG_BASELINE: name, names.TAG_ROLE: names.CANDIDATE}
+            )
+            mlflow.log_params(
+                {
+                    "training_data": args.training_data,
+                    "split": args.split,
+                    "test_size": args.test_size,
+                    "seed": args.seed,
+                }
+            )
             predicted = baselines.predict(name, parts.X_train, parts.y_train, parts.X_test, args.seed)
             scores = classification_scores(parts.y_test, predicted, probabilistic=False)
             log_evaluation(scores, parts.y_test, predicted, f"baseline {name}", probabilistic=False)
             runs[name] = child.info.run_id
-        log.info("baseline %s: %s=%.4f", name, PRIMARY_METRIC, scores[PRIMARY_METRIC])
+        log.info("baseline %s: %s=%.4f", name, names.PRIMARY_METRIC, scores[names.PRIMARY_METRIC])
     mlflow.log_dict(runs, names.BASELINES_FILE)
 
 

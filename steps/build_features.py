@@ -37,13 +37,18 @@ def build(args: Args) -> None:
     table = features.make_windows(labels, args.window)
     log.info("%d windows of %d days + label from %d days of prices", len(table), args.window, len(labels))
     log_csv(table, names.artifact(names.FEATURES_DIR, names.FEATURES_FILE))
-    log_csv(table.index.to_frame(index=False), names.artifact(names.FEATURES_DIR, names.LABEL_DATES_FILE),
-            date_format="%Y-%m-%d")
+    log_csv(
+        table.index.to_frame(index=False),
+        names.artifact(names.FEATURES_DIR, names.LABEL_DATES_FILE),
+        date_format="%Y-%m-%d",
+    )
     mlflow.log_metrics({"rows": len(table), "up_rate": float(table.iloc[:, -1].mean())})
-    mlflow.set_tags({
-        names.TAG_FIRST_LABEL_DATE: str(table.index[0].date()),
-        names.TAG_LAST_LABEL_DATE: str(table.index[-1].date()),
-    })
+    mlflow.set_tags(
+        {
+            names.TAG_FIRST_LABEL_DATE: str(table.index[0].date()),
+            names.TAG_LAST_LABEL_DATE: str(table.index[-1].date()),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from mlflow.entities import Run
 
 from psystock import PsystockError, leaderboard, plots, report
 from psystock.entry_points import StepArgs
-from psystock.evaluation import PRIMARY_METRIC
 from psystock.mlflow_io import lineage, names
 from psystock.mlflow_io.inputs import artifact_bytes
 from psystock.mlflow_io.lifecycle import active_run, run_step
@@ -41,7 +40,7 @@ class Args(StepArgs):
     entry_point = "compare"
     training_runs: str = ""
     experiment: str = ""
-    metric: str = PRIMARY_METRIC
+    metric: str = names.PRIMARY_METRIC
 
 
 def compare(args: Args) -> None:
@@ -69,22 +68,36 @@ def compare(args: Args) -> None:
     mlflow.log_figure(chart, names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_CHART))
     _log_report(board, args.metric, {r.info.run_id: r for r in runs}, chart)
     winner, baseline, beats = leaderboard.winners(board, args.metric)
-    mlflow.log_metric(f"best_{args.metric}", float(winner[args.metric]))
-    mlflow.set_tags({names.TAG_WINNER_FAMILY: winner["family"], names.TAG_WINNER_RUN: winner["run_id"],
-                     names.TAG_BEATS_BASELINES: str(beats).lower()})
+    mlflow.log_metric(names.best_metric(args.metric), float(winner[args.metric]))
+    mlflow.set_tags(
+        {
+            names.TAG_WINNER_FAMILY: winner["family"],
+            names.TAG_WINNER_RUN: winner["run_id"],
+            names.TAG_BEATS_BASELINES: str(beats).lower(),
+        }
+    )
     log.info("best model: %s (run %s, %s=%.4f)", winner["family"], winner["run_id"], args.metric, winner[args.metric])
     if baseline is not None:
-        mlflow.log_metric(f"best_baseline_{args.metric}", float(baseline[args.metric]))
+        mlflow.log_metric(names.best_baseline_metric(args.metric), float(baseline[args.metric]))
         mlflow.set_tag(names.TAG_BEST_BASELINE, baseline["run_name"])
         if not beats:
-            log.warning("no model beats the best baseline: %s %s=%.4f vs %s %.4f", baseline["run_name"],
-                        args.metric, baseline[args.metric], winner["family"], winner[args.metric])
+            log.warning(
+                "no model beats the best baseline: %s %s=%.4f vs %s %.4f",
+                baseline["run_name"],
+                args.metric,
+                baseline[args.metric],
+                winner["family"],
+                winner[args.metric],
+            )
 
 
 def _log_report(board: pd.DataFrame, metric: str, runs: dict[str, Run], chart: Figure) -> None:
     """report/report.html (self-contained) and report/report.md."""
-    models = [runs[rid] for rid, family in zip(board["run_id"], board["family"], strict=True)
-              if family != leaderboard.BASELINE]
+    models = [
+        runs[rid]
+        for rid, family in zip(board["run_id"], board["family"], strict=True)
+        if family != leaderboard.BASELINE
+    ]
     reference = models[0] if models else runs[board["run_id"].iloc[0]]
     dataset, split = lineage.dataset_facts(reference), lineage.split_facts(reference)
     images = {}
@@ -95,8 +108,9 @@ def _log_report(board: pd.DataFrame, metric: str, runs: dict[str, Run], chart: F
     chart.savefig(buffer, format="png")
     page = report.render_html(board, metric, dataset, split, buffer.getvalue(), images)
     mlflow.log_text(page, names.artifact(names.REPORT_DIR, names.REPORT_HTML))
-    mlflow.log_text(report.render_markdown(board, metric, dataset, split),
-                    names.artifact(names.REPORT_DIR, names.REPORT_MARKDOWN))
+    mlflow.log_text(
+        report.render_markdown(board, metric, dataset, split), names.artifact(names.REPORT_DIR, names.REPORT_MARKDOWN)
+    )
 
 
 def _experiment_id(name: str) -> str:

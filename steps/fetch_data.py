@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import mlflow
 from mlflow.data.dataset_source import DatasetSource
+from mlflow.data.pandas_dataset import from_pandas
 
 from psystock import data, plots
 from psystock.entry_points import StepArgs
@@ -43,7 +44,7 @@ def fetch(args: Args) -> None:
     frame = prices.frame
     log.info("%d rows of %s from %s to %s", len(frame), args.ticker, prices.first_date, prices.last_date)
 
-    dataset = mlflow.data.from_pandas(frame, source=_dataset_source(args), name=f"{args.ticker} daily")
+    dataset = from_pandas(frame, source=_dataset_source(args), name=f"{args.ticker} daily")
     mlflow.log_input(dataset, context="prices")
     log_csv(frame, names.artifact(names.PRICES_DIR, names.PRICES_FILE), date_format="%Y-%m-%d")
     mlflow.log_metric("rows", len(frame))

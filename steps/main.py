@@ -56,8 +56,9 @@ def main(args: Args) -> None:
         steps = pipeline.run_pipeline(args, runner)
     finally:
         print(f"pipeline {run.info.run_id}:\n{runner.summary()}", flush=True)
-        mlflow.set_tags({names.TAG_STEP_RUNS: json.dumps(runner.run_ids()),
-                         names.TAG_CACHED_STEPS: ",".join(runner.cached())})
+        mlflow.set_tags(
+            {names.TAG_STEP_RUNS: json.dumps(runner.run_ids()), names.TAG_CACHED_STEPS: ",".join(runner.cached())}
+        )
     pipeline.record(args, steps)
 
 

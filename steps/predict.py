@@ -43,6 +43,8 @@ class Args(StepArgs):
 
 
 def predict(args: Args) -> None:
+    if args.prices and args.source != data.YAHOO:
+        raise PsystockError("give prices or source, not both: prices are the bars to predict from")
     model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
     model = _load(model_uri, args.ticker)
     prices = _prices(args)
@@ -53,18 +55,30 @@ def predict(args: Args) -> None:
     probability = float(np.clip(_probability_up(model.predict(model_input)), 0.0, 1.0))
     day = as_of + timedelta(days=1)
     direction = "up" if probability > 0.5 else "down"
-    frame = pd.DataFrame([{"ticker": args.ticker, "as_of": as_of, "predicted_day": day, "direction": direction,
-                           "probability_up": probability, "model_uri": model_uri}])
+    frame = pd.DataFrame(
+        [
+            {
+                "ticker": args.ticker,
+                "as_of": as_of,
+                "predicted_day": day,
+                "direction": direction,
+                "probability_up": probability,
+                "model_uri": model_uri,
+            }
+        ]
+    )
     log_csv(frame, names.PREDICTIONS_FILE)
     mlflow.log_metric("probability_up", probability)
-    mlflow.set_tags({names.TAG_PREDICTED_DAY: day.isoformat(), names.TAG_DIRECTION: direction,
-                     names.TAG_MODEL_URI: model_uri})
+    mlflow.set_tags(
+        {names.TAG_PREDICTED_DAY: day.isoformat(), names.TAG_DIRECTION: direction, names.TAG_MODEL_URI: model_uri}
+    )
     print(f"{args.ticker} {day}: {direction} (p={probability:.2f})", flush=True)
 
 
 def _load(model_uri: str, ticker: str) -> PyFuncModel:
     try:
-        return mlflow.pyfunc.load_model(model_uri)
+        model: PyFuncModel = mlflow.pyfunc.load_model(model_uri)
+        return model
     except MlflowException as exc:
         if "@" in model_uri and ("alias" in str(exc).lower() or "not found" in str(exc).lower()):
             raise PsystockError(

@@ -19,7 +19,6 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import PsystockError, registry
 from psystock.entry_points import StepArgs
-from psystock.evaluation import PRIMARY_METRIC
 from psystock.mlflow_io import lineage, names
 from psystock.mlflow_io.lifecycle import active_run, get_run, run_step
 
@@ -32,7 +31,7 @@ class Args(StepArgs):
     tuned_run: str
     compare_run: str
     ticker: str = "BTC-USD"
-    metric: str = PRIMARY_METRIC
+    metric: str = names.PRIMARY_METRIC
     min_improvement: float = 0.0
 
 
@@ -41,7 +40,7 @@ def register(args: Args) -> None:
     compare = get_run(names.run_id_of(args.compare_run))
     if args.metric not in tuned.data.metrics:
         raise PsystockError(f"run {tuned.info.run_id} has no metric {args.metric!r}: pass the run of a tune step")
-    baseline = compare.data.metrics.get(f"best_baseline_{args.metric}")
+    baseline = compare.data.metrics.get(names.best_baseline_metric(args.metric))
     verdict = registry.decide(args.metric, tuned.data.metrics[args.metric], baseline, args.min_improvement)
     mlflow.log_metric(f"candidate_{args.metric}", verdict.candidate)
     if baseline is not None:

@@ -51,39 +51,66 @@ class Args(ScoringArgs):
 
 def tune(args: Args) -> None:
     family = get_family(args.family)
-    settings = tuning.SearchSettings(args.max_evals, args.seed, args.early_stop, args.timeout, args.parallelism,
-                                     args.spark_master)
+    settings = tuning.SearchSettings(
+        args.max_evals, args.seed, args.early_stop, args.timeout, args.parallelism, args.spark_master
+    )
     data = load_features(args.training_data)
     parts = split_dataset(data, args.split, args.test_size, args.seed)
     parent = active_run()
-    backend = (f"SparkTrials {args.spark_master}, parallelism {args.parallelism or 'default'}"
-               if args.spark_master else "Trials (sequential)")
-    mlflow.set_tags({names.TAG_FAMILY: family.name, names.TAG_PROCESS: this_process(),
-                     names.TAG_TRIALS_BACKEND: backend})
-    log.info("tuning %s: up to %d trials, %d-fold %s CV on %d rows%s", family.name, args.max_evals,
-             args.cv_folds, args.split, len(parts.y_train),
-             f", on Spark {args.spark_master}" if args.spark_master else "")
+    backend = (
+        f"SparkTrials {args.spark_master}, parallelism {args.parallelism or 'default'}"
+        if args.spark_master
+        else "Trials (sequential)"
+    )
+    mlflow.set_tags(
+        {names.TAG_FAMILY: family.name, names.TAG_PROCESS: this_process(), names.TAG_TRIALS_BACKEND: backend}
+    )
+    log.info(
+        "tuning %s: up to %d trials, %d-fold %s CV on %d rows%s",
+        family.name,
+        args.max_evals,
+        args.cv_folds,
+        args.split,
+        len(parts.y_train),
+        f", on Spark {args.spark_master}" if args.spark_master else "",
+    )
     logger = TrialLogger(parent.info.experiment_id, parent.info.run_id, family.name)
     with quiet_run_urls():
-        result = tuning.tune(family, parts.X_train, parts.y_train, split=args.split, n_folds=args.cv_folds,
-                             settings=settings, log_trial=logger, on_trial=logger.number_trial)
+        result = tuning.tune(
+            family,
+            parts.X_train,
+            parts.y_train,
+            split=args.split,
+            n_folds=args.cv_folds,
+            settings=settings,
+            log_trial=logger,
+            on_trial=logger.number_trial,
+        )
     best = result.best
     mlflow.log_params({f"{names.BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()})
-    mlflow.log_metrics({"best_cv_f1": best.mean_score, "best_loss": best.loss, "trials": len(result.trials)})
-    mlflow.set_tags({names.TAG_BEST_TRIAL_RUN: best.run_id or "",
-                     names.TAG_STOPPED_EARLY: str(result.stopped_early).lower()})
+    mlflow.log_metrics({names.BEST_CV_F1: best.mean_score, "best_loss": best.loss, "trials": len(result.trials)})
+    mlflow.set_tags(
+        {names.TAG_BEST_TRIAL_RUN: best.run_id or "", names.TAG_STOPPED_EARLY: str(result.stopped_early).lower()}
+    )
 
     refit = fit_and_score(family, parts, family.params(best.params), args.seed)
     log.info("refit with the best parameters: %s", ", ".join(f"{k}={v:.4f}" for k, v in refit.scores.items()))
     log_evaluation(refit.scores, parts.y_test, refit.probabilities, f"tuned {family.name}")
     table = pd.DataFrame(
-        {"trial": t.number, "loss": t.loss, "mean_f1": t.mean_score, "seconds": t.seconds, "run_id": t.run_id,
-         **t.params}
+        {
+            "trial": t.number,
+            "loss": t.loss,
+            "mean_f1": t.mean_score,
+            "seconds": t.seconds,
+            "run_id": t.run_id,
+            **t.params,
+        }
         for t in result.trials
     )
     mlflow.log_figure(tuning_figure(table["loss"].tolist(), f"{family.name}: TPE trials"), names.plot("tuning_loss"))
-    mlflow.log_figure(params_figure(table, list(best.params), f"{family.name}: parameters vs loss"),
-                      names.plot("tuning_params"))
+    mlflow.log_figure(
+        params_figure(table, list(best.params), f"{family.name}: parameters vs loss"), names.plot("tuning_params")
+    )
     log_csv(table, names.artifact(names.TUNING_DIR, names.TRIALS_FILE))
     log_fitted_model(family, refit.model, parts.X_train)
 

@@ -151,7 +151,7 @@ def active_run() -> Run:
     return run
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _git_source(project_dir: str) -> tuple[tuple[str, str], ...]:
     from mlflow.utils.git_utils import get_git_commit, get_git_repo_url
 
@@ -187,7 +187,8 @@ def create_step_run(
         names.TAG_PIPELINE: parent_run_id,
         **tags,
     }
-    return MlflowClient().create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
+    run_id: str = MlflowClient().create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
+    return run_id
 
 
 def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, reused: Run) -> str:
@@ -206,8 +207,9 @@ def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, re
             f"({reused.info.run_name}) instead of running again.",
         },
     )
-    client.set_terminated(run.info.run_id, FINISHED)
-    return run.info.run_id
+    link_id: str = run.info.run_id
+    client.set_terminated(link_id, FINISHED)
+    return link_id
 
 
 def fail_if_running(run_id: str) -> None:

@@ -106,6 +106,28 @@ TAG_INPUTS = "psystock.inputs"
 TAG_CACHED_STEP = "psystock.cached_step"
 TAG_REUSED_RUN = "psystock.reused_run_id"
 
+# --- metrics one step logs and another reads ---------------------------------
+
+PRIMARY_METRIC = "f1_experiment_score"  # the reference's name for F1 on the test split
+
+BEST_CV_F1 = "best_cv_f1"  # tune: the best trial's mean CV F1; main copies it
+
+
+def best_metric(metric: str) -> str:
+    """compare: the best model's score."""
+    return f"best_{metric}"
+
+
+def best_baseline_metric(metric: str) -> str:
+    """compare: the best baseline's score, which register's gate reads."""
+    return f"best_baseline_{metric}"
+
+
+def tuned_metric(metric: str) -> str:
+    """main: the tuned model's score, copied from its tune step."""
+    return f"tuned_{metric}"
+
+
 # --- the model registry ----------------------------------------------------
 
 CHAMPION = "champion"  # the alias of the version predict and serving use

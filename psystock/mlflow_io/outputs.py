@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
-from psystock.evaluation import confusion, curves
 from psystock.mlflow_io import names
-from psystock.plots import confusion_matrix_figure, curve_figure
 
 if TYPE_CHECKING:  # the type only: a step that logs no model must not depend on the families' code
     from psystock.models import Family
@@ -35,6 +33,11 @@ def log_evaluation(
 ) -> None:
     """Log test-split scores (metrics and ``metrics.json``), the confusion matrix
     and, for probabilistic predictions, the ROC, precision-recall and calibration curves."""
+    # Imported here: scikit-learn and matplotlib cost a second of start-up that steps
+    # which only log tables (fetch_data, build_features) should not pay.
+    from psystock.evaluation import confusion, curves
+    from psystock.plots import confusion_matrix_figure, curve_figure
+
     mlflow.log_metrics(dict(scores))
     mlflow.log_dict(dict(scores), names.METRICS_FILE)
     mlflow.log_figure(confusion_matrix_figure(confusion(y_test, probabilities), title), names.plot("confusion_matrix"))

@@ -67,8 +67,9 @@ class TrialLogger:
         tags = [RunTag(names.TAG_TRIAL_ERROR, error[:5000])] if error else []
         params_logged = [Param(k, str(v)) for k, v in params.items()]
         self.client.log_batch(run.info.run_id, metrics=metrics, params=params_logged, tags=tags)
-        self.client.set_terminated(run.info.run_id, FAILED if error else FINISHED)
-        return run.info.run_id
+        run_id: str = run.info.run_id
+        self.client.set_terminated(run_id, FAILED if error else FINISHED)
+        return run_id
 
     def number_trial(self, trial: TrialResult) -> None:
         """Name a finished trial's run by its number (``trial_007``); trials that raised have no run."""

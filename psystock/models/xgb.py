@@ -71,7 +71,7 @@ def fit(
 
 def predict_proba(model: xgb.Booster, X: Any) -> np.ndarray:
     # The reference's default objective is a regression on 0/1: clip it into [0, 1].
-    return np.clip(model.predict(xgb.DMatrix(X)), 0.0, 1.0)
+    return np.asarray(np.clip(model.predict(xgb.DMatrix(X)), 0.0, 1.0))
 
 
 def search_space() -> dict[str, Any]:

@@ -57,8 +57,9 @@ def test_always_up_beats_the_reference_winner_on_its_own_split(table):
     _, windows = table
     data = features.feature_set(windows.reset_index(drop=True))
     parts = split_dataset(data, "random", 0.33, 4284)
-    up = classification_scores(parts.y_test, predict("always_up", parts.X_train, parts.y_train, parts.X_test, 4284),
-                               probabilistic=False)
+    up = classification_scores(
+        parts.y_test, predict("always_up", parts.X_train, parts.y_train, parts.X_test, 4284), probabilistic=False
+    )
     assert up["f1_experiment_score"] == pytest.approx(0.71, abs=0.01)
     family = get_family("logreg")
     logreg = train_and_score(family, data, "random", 0.33, 4284, family.defaults())

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
+from psystock.local_services import mlflow_run_command
+
 PROJECT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = PROJECT / "tests" / "fixtures"
 BTC_CSV = FIXTURES / "BTC-USD.csv"
@@ -56,8 +58,14 @@ def small_pipeline(csv: Path = BTC_CSV, **changes: object) -> dict[str, object]:
     shared store never gets a champion and ``predict`` never runs: the
     registered path is tested on its own in test_steps.
     """
-    return {"source": csv, "start": "2019-01-01", "keras_epochs": 1, "max_evals": 2, "cv_folds": 2,
-            "min_improvement": 1} | changes
+    return {
+        "source": csv,
+        "start": "2019-01-01",
+        "keras_epochs": 1,
+        "max_evals": 2,
+        "cv_folds": 2,
+        "min_improvement": 1,
+    } | changes
 
 
 @dataclass
@@ -65,7 +73,7 @@ class ProjectRun:
     returncode: int
     stdout: str
     stderr: str
-    run_id: str | None
+    run_id: str  # the run the entry point ran in; empty if it never started one
 
     @property
     def output(self) -> str:
@@ -76,20 +84,25 @@ class ProjectRun:
         return [line for line in self.stderr.splitlines() if re.match(r"^[a-z_]+: error: ", line)]
 
 
-def project_command(store: Store, entry_point: str, params: Mapping[str, object], project: Path | str = PROJECT,
-                    env_manager: str = "local") -> list[str]:
+def project_command(
+    store: Store,
+    entry_point: str,
+    params: Mapping[str, object],
+    project: Path | str = PROJECT,
+    env_manager: str = "local",
+) -> list[str]:
     """``mlflow run <project> -e <entry_point> --env-manager <env_manager> -P ...`` into ``store``."""
-    command = [
-        os.path.join(os.path.dirname(sys.executable), "mlflow"), "run", str(project),
-        "-e", entry_point, "--env-manager", env_manager, "--experiment-id", store.experiment_id,
-    ]
-    for name, value in params.items():
-        command += ["-P", f"{name}={value}"]
-    return command
+    return mlflow_run_command(project, entry_point, store.experiment_id, params, env_manager)
 
 
-def step_run(store: Store, entry_point: str, params: Mapping[str, object], timeout: int = 600,
-             env: dict[str, str] | None = None, patch: str = "") -> ProjectRun:
+def step_run(
+    store: Store,
+    entry_point: str,
+    params: Mapping[str, object],
+    timeout: int = 600,
+    env: dict[str, str] | None = None,
+    patch: str = "",
+) -> ProjectRun:
     """Run a step's module as plain Python (``python -m steps.<name>``), as MLflow's command would.
 
     The step creates and ends its own run. ``patch`` is code run first in the
@@ -97,24 +110,52 @@ def step_run(store: Store, entry_point: str, params: Mapping[str, object], timeo
     """
     command = [sys.executable, "-m", f"steps.{entry_point}"]
     if patch:
-        command = [sys.executable, "-c", f"{patch}\nimport runpy\nrunpy.run_module('steps.{entry_point}', "
-                                         "run_name='__main__')"]
+        command = [
+            sys.executable,
+            "-c",
+            f"{patch}\nimport runpy\nrunpy.run_module('steps.{entry_point}', run_name='__main__')",
+        ]
     for name, value in params.items():
         command += [f"--{name}", str(value)]
     env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id} | (env or {})
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT)
     match = re.search(rf"{entry_point}: run ([0-9a-f]+) ", done.stderr)
-    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)
+    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
+
+
+def make_run(store: Store, experiment: str, params: Mapping[str, object], timeout: int = 900) -> ProjectRun:
+    """``make run`` as a user types it: ``DATA`` for the source, the rest as ``ARGS="-P ..."``,
+    into the experiment named ``experiment`` of ``store``."""
+    rest = {name: value for name, value in params.items() if name != "source"}
+    command = [
+        "make",
+        "--no-print-directory",
+        "run",
+        f"DATA={params['source']}",
+        f"EXPERIMENT={experiment}",
+        f"TRACKING_URI={store.uri}",
+        "ARGS=" + " ".join(f"-P {name}={value}" for name, value in rest.items()),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env=store.env(), timeout=timeout, cwd=PROJECT)
+    match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
+    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
 
 
 def mlflow_run(
-    store: Store, entry_point: str, params: Mapping[str, object], timeout: int = 600, project: Path | str = PROJECT,
-    env: dict[str, str] | None = None, extra_args: list[str] | tuple[str, ...] = (), env_manager: str = "local",
+    store: Store,
+    entry_point: str,
+    params: Mapping[str, object],
+    timeout: int = 600,
+    project: Path | str = PROJECT,
+    env: dict[str, str] | None = None,
+    extra_args: list[str] | tuple[str, ...] = (),
+    env_manager: str = "local",
 ) -> ProjectRun:
     """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables,
     ``extra_args``: more options of ``mlflow run``, e.g. ``--version``)."""
     command = project_command(store, entry_point, params, project, env_manager) + list(extra_args)
-    done = subprocess.run(command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout,
-                          cwd=store.root)
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout, cwd=store.root
+    )
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
-    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else None)
+    return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")

@@ -77,7 +77,7 @@ def text_price(frame):
 
 
 @pytest.mark.parametrize(
-    "corrupt, message",
+    ("corrupt", "message"),
     [
         (unsorted, "fetch_data: error: dates are not in ascending order: 2020-01-02 follows 2020-01-03"),
         (duplicated, "fetch_data: error: 1 duplicated dates, first 2020-01-05"),
@@ -98,18 +98,26 @@ UNKNOWN_TO_YAHOO = "import pandas, yfinance\nyfinance.download = lambda *args, *
 
 
 def test_an_unknown_ticker_fails_the_run_clearly(module_store):
-    result = step_run(module_store, "fetch_data", {"ticker": "NOPE-USD", "start": "2020-01-01", "end": "2020-12-31"},
-                      patch=UNKNOWN_TO_YAHOO)
-    assert_fails_clearly(result, "fetch_data: error: Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 "
-                                 "and 2020-12-31: check the ticker symbol and the date range")
+    result = step_run(
+        module_store,
+        "fetch_data",
+        {"ticker": "NOPE-USD", "start": "2020-01-01", "end": "2020-12-31"},
+        patch=UNKNOWN_TO_YAHOO,
+    )
+    assert_fails_clearly(
+        result,
+        "fetch_data: error: Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 "
+        "and 2020-12-31: check the ticker symbol and the date range",
+    )
     assert not mlflow.MlflowClient().list_artifacts(result.run_id)
 
 
 def test_a_gap_of_years_fails_the_run_clearly(module_store, tmp_path):
     path = write(pd.concat([bars(30, "2015-01-01"), bars(30, "2018-01-01")], ignore_index=True), tmp_path / "gap.csv")
     result = step_run(module_store, "fetch_data", {"source": path, "start": "2015-01-01", "end": "2018-12-31"})
-    assert_fails_clearly(result, "fetch_data: error: 1 gaps of more than 31 days in the prices, the first from "
-                                 "2015-01-30 to 2018-01-01")
+    assert_fails_clearly(
+        result, "fetch_data: error: 1 gaps of more than 31 days in the prices, the first from 2015-01-30 to 2018-01-01"
+    )
 
 
 def test_bad_csv_through_mlflow_run(module_store, tmp_path):
@@ -139,7 +147,9 @@ def test_build_features_rejects_a_missing_run(module_store):
 def test_training_rejects_test_size_outside_unit_interval(module_store, tmp_path, test_size):
     path = reference_table(tmp_path / "training_data.csv")
     result = step_run(module_store, "train_logreg", {"training_data": path, "test_size": test_size})
-    assert_fails_clearly(result, f"train_logreg: error: test_size must be between 0 and 1 (exclusive), got {float(test_size)}")
+    assert_fails_clearly(
+        result, f"train_logreg: error: test_size must be between 0 and 1 (exclusive), got {float(test_size)}"
+    )
 
 
 def test_training_accepts_a_reference_table_without_dates(module_store, tmp_path):
@@ -178,3 +188,14 @@ def test_a_value_of_the_wrong_type_is_refused(module_store, tmp_path):
     assert result.returncode != 0
     assert "parameter window must be int, got 'two'" in result.stderr
     assert mlflow.get_run(result.run_id).info.status == "FAILED"
+
+
+def test_predict_refuses_prices_and_a_source_together(module_store, tmp_path):
+    path = write(bars(), tmp_path / "ok.csv")
+    result = step_run(module_store, "predict", {"model_uri": "models:/psystock-X/1", "prices": path, "source": path})
+    assert_fails_clearly(result, "predict: error: give prices or source, not both")
+
+
+def test_compare_refuses_runs_and_an_experiment_together(module_store):
+    result = step_run(module_store, "compare", {"training_runs": "0" * 32, "experiment": "other"})
+    assert_fails_clearly(result, "compare: error: give training_runs or experiment, not both")

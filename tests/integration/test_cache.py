@@ -13,6 +13,7 @@ import time
 
 import mlflow
 import pytest
+from mlflow.entities import Run
 
 from psystock.mlflow_io import names
 from tests.helpers.runs import PROJECT, mlflow_run, project_command
@@ -28,8 +29,12 @@ def outcomes(result, ok: bool = True) -> dict[str, tuple[str, str]]:
     """The summary main prints: entry point -> (finished|cached|FAILED, run id); cached steps have no time."""
     if ok:
         assert result.returncode == 0, result.output[-4000:]
-    return {m[0]: (m[1], m[2]) for m in re.findall(
-        r"^  (\w+)\s+(finished|FAILED|cached)\s+run (\w+)(?:  (?:saved )?\d+\.\d s)?$", result.stdout, re.MULTILINE)}
+    return {
+        m[0]: (m[1], m[2])
+        for m in re.findall(
+            r"^  (\w+)\s+(finished|FAILED|cached)\s+run (\w+)(?:  (?:saved )?\d+\.\d s)?$", result.stdout, re.MULTILINE
+        )
+    }
 
 
 def ran(result) -> set[str]:
@@ -55,7 +60,7 @@ def test_trainings_overlap_in_time(cold):
 
 def test_second_run_is_all_cached(module_store, btc_csv, cold):
     warm = mlflow_run(module_store, "main", small(btc_csv))
-    assert {ep: status for ep, (status, _) in outcomes(warm).items()} == {ep: "cached" for ep in ALL}
+    assert {ep: status for ep, (status, _) in outcomes(warm).items()} == dict.fromkeys(ALL, "cached")
     # A reused step took no time of its own; the summary says what reusing it saved.
     for ep, (_, run_id) in outcomes(cold).items():
         took = mlflow.get_run(run_id).info
@@ -64,9 +69,11 @@ def test_second_run_is_all_cached(module_store, btc_csv, cold):
     assert {ep: rid for ep, (_, rid) in outcomes(warm).items()} == {ep: rid for ep, (_, rid) in outcomes(cold).items()}
     # The new pipeline's tree still shows every step, as links to the reused runs.
     links = mlflow.MlflowClient().search_runs(
-        [module_store.experiment_id], f"tags.mlflow.parentRunId = '{warm.run_id}'")
+        [module_store.experiment_id], f"tags.mlflow.parentRunId = '{warm.run_id}'"
+    )
     assert {r.data.tags[names.TAG_CACHED_STEP]: r.data.tags[names.TAG_REUSED_RUN] for r in links} == {
-        ep: rid for ep, (_, rid) in outcomes(cold).items()}
+        ep: rid for ep, (_, rid) in outcomes(cold).items()
+    }
     main = mlflow.get_run(warm.run_id)
     assert main.info.status == "FINISHED"
     assert set(main.data.tags["psystock.cached_steps"].split(",")) == set(ALL)
@@ -81,8 +88,11 @@ def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_cs
     assert ran(result) == expected
     # Each step that runs says what changed since the newest finished run of it.
     assert re.search(r"train_keras: running \(run \w+\), changed since run \w+: .*epochs 1 -> 2", result.stderr)
-    assert re.search(r"compare: running \(run \w+\), changed since run \w+: training_runs \(other upstream runs\)$",
-                     result.stderr, re.MULTILINE)
+    assert re.search(
+        r"compare: running \(run \w+\), changed since run \w+: training_runs \(other upstream runs\)$",
+        result.stderr,
+        re.MULTILINE,
+    )
 
 
 def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold):
@@ -108,8 +118,10 @@ def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_sto
         assert again[step][1] != before[step][1]
         first, second = (mlflow.get_run(runs[step][1]).data.metrics for runs in (before, again))
         assert second["f1_experiment_score"] == first["f1_experiment_score"], step  # Keras too: deterministic ops
-    assert mlflow.get_run(again["tune"][1]).data.metrics["best_cv_f1"] == mlflow.get_run(
-        before["tune"][1]).data.metrics["best_cv_f1"]
+    assert (
+        mlflow.get_run(again["tune"][1]).data.metrics["best_cv_f1"]
+        == mlflow.get_run(before["tune"][1]).data.metrics["best_cv_f1"]
+    )
 
 
 def test_a_step_whose_run_or_artifact_was_deleted_is_run_again(module_store, btc_csv, cold):
@@ -134,28 +146,38 @@ def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, 
 
 def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, btc_csv, cold):
     params = small(btc_csv, seed=7)  # new trainings, compare and tune; data steps cached
-    process = subprocess.Popen(project_command(module_store, "main", params), env=module_store.env(),
-                               cwd=module_store.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        project_command(module_store, "main", params),
+        env=module_store.env(),
+        cwd=module_store.root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     client = mlflow.MlflowClient()
     deadline = time.time() + 300
-    finished = []
+    finished: list[Run] = []
     while time.time() < deadline and not finished:
         time.sleep(0.5)
         finished = client.search_runs(
             [module_store.experiment_id],
-            "tags.`psystock.step` LIKE 'train%' AND params.seed = '7' AND attributes.status = 'FINISHED'")
+            "tags.`psystock.step` LIKE 'train%' AND params.seed = '7' AND attributes.status = 'FINISHED'",
+        )
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert finished, "no training step finished before the deadline"
-    done_before = {r.data.tags[names.TAG_STEP]: r.info.run_id for r in client.search_runs(
-        [module_store.experiment_id],
-        "params.seed = '7' AND tags.`psystock.step` LIKE '%' AND attributes.status = 'FINISHED'")}
+    done_before = {
+        r.data.tags[names.TAG_STEP]: r.info.run_id
+        for r in client.search_runs(
+            [module_store.experiment_id],
+            "params.seed = '7' AND tags.`psystock.step` LIKE '%' AND attributes.status = 'FINISHED'",
+        )
+    }
 
     resumed = mlflow_run(module_store, "main", params)
     result = outcomes(resumed)
     for ep, rid in done_before.items():
         assert result[ep] == ("cached", rid)
     assert ran(resumed) == set(ALL) - {"fetch_data", "build_features"} - set(done_before)
-    for status, rid in result.values():
+    for _status, rid in result.values():
         assert mlflow.get_run(rid).info.status == "FINISHED"

@@ -24,8 +24,9 @@ def served(tmp_path_factory):
     mono = root / "mono-work"
     mono.mkdir()
     git("init", "--quiet", str(mono), cwd=root)
-    archive = subprocess.run(["git", "archive", "--prefix=projects/psystock/", "HEAD"], cwd=PROJECT,
-                             check=True, capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", "--prefix=projects/psystock/", "HEAD"], cwd=PROJECT, check=True, capture_output=True
+    ).stdout
     subprocess.run(["tar", "-x"], input=archive, cwd=mono, check=True)
     git("add", "-A", cwd=mono)
     git("-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "--quiet", "-m", "monorepo", cwd=mono)
@@ -38,8 +39,14 @@ def served(tmp_path_factory):
 @pytest.mark.slow
 def test_main_runs_from_a_git_url_at_a_commit_and_so_do_its_steps(served, store: Store, btc_csv):
     url, commit = served
-    result = mlflow_run(store, "main", {**small_pipeline(btc_csv), "use_cache": "false"}, project=url,
-                        extra_args=["--version", commit], timeout=900)
+    result = mlflow_run(
+        store,
+        "main",
+        {**small_pipeline(btc_csv), "use_cache": "false"},
+        project=url,
+        extra_args=["--version", commit],
+        timeout=900,
+    )
     assert result.returncode == 0, result.output[-3000:]
     main = mlflow.get_run(result.run_id)
     assert main.info.status == "FINISHED"
@@ -57,8 +64,9 @@ def test_main_runs_from_a_git_url_at_a_commit_and_so_do_its_steps(served, store:
 def test_a_step_runs_from_a_subfolder_of_a_larger_repository(served, store: Store, btc_csv):
     url, _ = served
     mono = url.replace("psystock.git", "mono.git") + "#projects/psystock"
-    result = mlflow_run(store, "fetch_data", {"source": btc_csv, "start": "2020-01-01", "end": "2020-12-31"},
-                        project=mono)
+    result = mlflow_run(
+        store, "fetch_data", {"source": btc_csv, "start": "2020-01-01", "end": "2020-12-31"}, project=mono
+    )
     assert result.returncode == 0, result.output[-3000:]
     run = mlflow.get_run(result.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["mlflow.source.name"] == mono

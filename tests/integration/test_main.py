@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 
 from psystock.mlflow_io import names
+from psystock.pipeline import STEP_NAMES
 
 pytestmark = pytest.mark.integration
 
-STEPS = {"fetch_data", "build_features", "train_logreg", "train_xgboost", "train_keras", "baselines", "compare", "tune",
-         "register"}  # no predict: small_pipeline's gate refuses every model, so there is no champion
+# No predict: small_pipeline's gate refuses every model, so there is no champion.
+STEPS = set(STEP_NAMES) - {"predict"}
 
 
 @pytest.fixture
@@ -40,6 +41,13 @@ def test_main_finishes_with_every_step_linked_to_it(pipeline, module_store):
         assert child.data.tags[names.TAG_STEP] in STEPS
 
 
+def test_make_run_logs_into_the_psystock_experiment_and_so_does_every_step(pipeline):
+    main, _ = pipeline
+    assert mlflow.get_experiment(main.info.experiment_id).name == "psystock"
+    steps = json.loads(main.data.tags["psystock.step_runs"])
+    assert {mlflow.get_run(run_id).info.experiment_id for run_id in steps.values()} == {main.info.experiment_id}
+
+
 def test_main_chains_outputs_by_run_uris(pipeline):
     main, _ = pipeline
     steps = json.loads(main.data.tags["psystock.step_runs"])
@@ -61,7 +69,10 @@ def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(
     board = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{steps['compare']}/leaderboard/leaderboard.csv"))
     assert sorted(board["family"]) == ["baseline", "baseline", "baseline", "keras", "logreg", "xgboost"]
     assert sorted(board.loc[board["family"] == "baseline", "run_name"]) == [
-        "baseline_always_up", "baseline_persistence", "baseline_random_rate"]
+        "baseline_always_up",
+        "baseline_persistence",
+        "baseline_random_rate",
+    ]
     winner = board[board["family"] != "baseline"].iloc[0]["family"]
     compare = mlflow.get_run(steps["compare"])
     page = mlflow.artifacts.load_text(f"runs:/{steps['compare']}/report/report.html")
@@ -72,7 +83,9 @@ def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(
     best_baseline = board[board["family"] == "baseline"].iloc[0]
     assert compare.data.tags[names.TAG_BEST_BASELINE] == best_baseline["run_name"]
     model_score = board[board["family"] != "baseline"].iloc[0]["f1_experiment_score"]
-    assert compare.data.tags[names.TAG_BEATS_BASELINES] == str(model_score > best_baseline["f1_experiment_score"]).lower()
+    assert (
+        compare.data.tags[names.TAG_BEATS_BASELINES] == str(model_score > best_baseline["f1_experiment_score"]).lower()
+    )
     tune = mlflow.get_run(steps["tune"])
     assert tune.data.params["family"] == winner
     assert main.data.tags[names.TAG_WINNER_FAMILY] == winner
@@ -82,9 +95,7 @@ def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(
 def test_tuning_run_has_max_evals_children(pipeline, module_store):
     main, _ = pipeline
     tune_id = json.loads(main.data.tags["psystock.step_runs"])["tune"]
-    trials = mlflow.MlflowClient().search_runs(
-        [module_store.experiment_id], f"tags.mlflow.parentRunId = '{tune_id}'"
-    )
+    trials = mlflow.MlflowClient().search_runs([module_store.experiment_id], f"tags.mlflow.parentRunId = '{tune_id}'")
     assert len(trials) == 2  # max_evals
     assert sorted(t.info.run_name for t in trials) == ["trial_001", "trial_002"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -20,8 +21,11 @@ from tests.helpers.runs import Store, mlflow_run, project_command, small_pipelin
 pytestmark = pytest.mark.integration
 
 # A step gives up quickly when the server is gone for good (the default retries for minutes).
-IMPATIENT = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-             "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+IMPATIENT = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+}
 
 
 def server_store(server: TrackingServer, tmp_path, client: MlflowClient | None = None) -> Store:
@@ -31,8 +35,14 @@ def server_store(server: TrackingServer, tmp_path, client: MlflowClient | None =
 
 
 def start_main(store: Store, params: dict, env: dict | None = None) -> subprocess.Popen:
-    return subprocess.Popen(project_command(store, "main", params), env=store.env() | (env or {}), cwd=store.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        project_command(store, "main", params),
+        env=store.env() | (env or {}),
+        cwd=store.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def step_runs(client: MlflowClient, experiment_id: str, parent: str | None = None) -> list:
@@ -41,8 +51,14 @@ def step_runs(client: MlflowClient, experiment_id: str, parent: str | None = Non
 
 
 def wait_for_running(client: MlflowClient, experiment_id: str, step: str, timeout: float = 300) -> None:
-    wait_until(lambda: any(r.data.tags.get(names.TAG_STEP) == step and r.info.status == "RUNNING"
-                           for r in step_runs(client, experiment_id)), timeout, f"a running {step} step")
+    wait_until(
+        lambda: any(
+            r.data.tags.get(names.TAG_STEP) == step and r.info.status == "RUNNING"
+            for r in step_runs(client, experiment_id)
+        ),
+        timeout,
+        f"a running {step} step",
+    )
 
 
 def assert_complete(client: MlflowClient, runs) -> None:
@@ -73,7 +89,7 @@ def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp
     first = start_main(store, params, IMPATIENT)
     wait_for_running(client, store.experiment_id, "train_keras")
     sqlite_server.stop()
-    out, err = first.communicate(timeout=300)
+    _, err = first.communicate(timeout=300)
     assert first.returncode != 0
     assert f"cannot reach the tracking server at {sqlite_server.url}" in err, err[-3000:]
     sqlite_server.start()
@@ -86,10 +102,11 @@ def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp
     wait_for_running(client, store.experiment_id, "compare")
     sqlite_server.stop()
     sqlite_server.start()
-    out, err = second.communicate(timeout=600)
+    _out, err = second.communicate(timeout=600)
     assert second.returncode == 0, err[-3000:]
-    main_run = client.search_runs([store.experiment_id], "tags.`psystock.step` = 'main'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)[0]
+    main_run = client.search_runs(
+        [store.experiment_id], "tags.`psystock.step` = 'main'", order_by=["attributes.start_time DESC"], max_results=1
+    )[0]
     assert main_run.info.status == "FINISHED"
     assert set(main_run.data.tags["psystock.cached_steps"].split(",")) == finished_before
     children = step_runs(client, store.experiment_id, main_run.info.run_id)
@@ -98,8 +115,10 @@ def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp
     compare = next(r for r in children if r.data.tags[names.TAG_STEP] == "compare")
     report = mlflow.artifacts.download_artifacts(
         f"runs:/{compare.data.tags.get(names.TAG_REUSED_RUN, compare.info.run_id)}/report/report.html",
-        tracking_uri=sqlite_server.url, dst_path=str(tmp_path / "report"))
-    assert "Leaderboard" in open(report).read()
+        tracking_uri=sqlite_server.url,
+        dst_path=str(tmp_path / "report"),
+    )
+    assert "Leaderboard" in Path(report).read_text()
     # Proxied artifacts: clients only ever saw mlflow-artifacts:/ URIs; the files sit in the server's folder.
     assert main_run.info.artifact_uri.startswith("mlflow-artifacts:")
     assert list((sqlite_server.root / "artifacts").rglob("report.html"))
@@ -109,8 +128,9 @@ def test_an_unreachable_tracking_server_is_one_clear_line(tmp_path):
     url = f"http://127.0.0.1:{free_port()}"
     result = step_run(Store(url, tmp_path, "0"), "fetch_data", {"source": "unused.csv"}, timeout=120, env=IMPATIENT)
     assert result.returncode != 0
-    assert result.error_lines() == [f"fetch_data: error: cannot reach the tracking server at {url}: is it running? "
-                        "(MLFLOW_TRACKING_URI names it)"], result.stderr[-2000:]
+    assert result.error_lines() == [
+        f"fetch_data: error: cannot reach the tracking server at {url}: is it running? (MLFLOW_TRACKING_URI names it)"
+    ], result.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -123,7 +143,7 @@ def test_four_pipelines_at_once_on_postgresql(tmp_path_factory, btc_csv):
         store = server_store(server, tmp_path_factory.mktemp("pg-client"), client)
         mains = [start_main(store, small_pipeline(btc_csv, seed=seed, max_parallel=1)) for seed in (1, 2, 3, 4)]
         outputs = [m.communicate(timeout=900) for m in mains]
-        for m, (out, err) in zip(mains, outputs):
+        for m, (_out, err) in zip(mains, outputs, strict=True):
             assert m.returncode == 0, err[-3000:]
             assert "OperationalError" not in err and "IntegrityError" not in err
         pipelines = client.search_runs([store.experiment_id], "tags.`psystock.step` = 'main'")
@@ -133,8 +153,11 @@ def test_four_pipelines_at_once_on_postgresql(tmp_path_factory, btc_csv):
         assert all(r.info.status == "FINISHED" for r in runs)
         assert_complete(client, runs)
         # Each training run's model is its own, under its own run's artifact folder.
-        trained = [r for r in runs if r.data.tags[names.TAG_STEP] == "train_logreg"
-                   and not r.data.tags.get(names.TAG_CACHED_STEP)]
+        trained = [
+            r
+            for r in runs
+            if r.data.tags[names.TAG_STEP] == "train_logreg" and not r.data.tags.get(names.TAG_CACHED_STEP)
+        ]
         assert len(trained) == 4
         for run in trained:
             assert run.info.run_id in run.info.artifact_uri
@@ -150,8 +173,9 @@ ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex  # made up per test run, never stor
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory):
-    server = TrackingServer(tmp_path_factory.mktemp("auth-server"), auth=True,
-                            env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    server = TrackingServer(
+        tmp_path_factory.mktemp("auth-server"), auth=True, env={"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    )
     server.start()
     yield server
     server.stop()
@@ -189,7 +213,7 @@ def test_basic_auth_refuses_strangers_and_keeps_experiments_their_owners(auth_se
         monkeypatch.setenv(name, value)
     bob = MlflowClient(auth_server.url)
     assert bob.get_run(built.info.run_id).info.status == "FINISHED"  # READ by default
-    with pytest.raises(MlflowException, match="PERMISSION_DENIED|Permission denied|403"):
+    with pytest.raises(MlflowException, match=r"PERMISSION_DENIED|Permission denied|403"):
         bob.log_metric(built.info.run_id, "tampered", 1.0)
-    with pytest.raises(MlflowException, match="PERMISSION_DENIED|Permission denied|403"):
+    with pytest.raises(MlflowException, match=r"PERMISSION_DENIED|Permission denied|403"):
         bob.create_run(store.experiment_id)

@@ -32,8 +32,12 @@ def test_key_changes_with_each_ingredient():
 
 def test_step_code_follows_imports_but_not_unrelated_modules():
     files = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "compare.py")}
-    assert {"steps/compare.py", "psystock/leaderboard.py", "psystock/mlflow_io/lineage.py",
-            "psystock/__init__.py"} <= files
+    assert {
+        "steps/compare.py",
+        "psystock/leaderboard.py",
+        "psystock/mlflow_io/lineage.py",
+        "psystock/__init__.py",
+    } <= files
     assert "psystock/models/keras_net.py" not in files
     # A submodule imported by name is that module alone, not its whole package.
     assert "psystock/mlflow_io/trials.py" not in files
@@ -94,13 +98,31 @@ def test_every_step_that_writes_artifacts_has_its_cache_check():
 def test_changes_name_what_differs_and_show_short_values():
     from psystock.caching import describe_changes
 
-    before = {"training_data": "runs:/aaa/features", "epochs": "1", "spark_master": "", "seed": "4284",
-              "training_runs": "a" * 32 + "," + "b" * 32, "compare_run": "a" * 32, "model_uri": "models:/m/1"}
-    now = {**before, "training_data": "runs:/bbb/features", "epochs": "2", "spark_master": "local[2]",
-           "training_runs": "c" * 32 + "," + "b" * 32, "compare_run": "c" * 32, "model_uri": "models:/m/2"}
+    before = {
+        "training_data": "runs:/aaa/features",
+        "epochs": "1",
+        "spark_master": "",
+        "seed": "4284",
+        "training_runs": "a" * 32 + "," + "b" * 32,
+        "compare_run": "a" * 32,
+        "model_uri": "models:/m/1",
+    }
+    now = {
+        **before,
+        "training_data": "runs:/bbb/features",
+        "epochs": "2",
+        "spark_master": "local[2]",
+        "training_runs": "c" * 32 + "," + "b" * 32,
+        "compare_run": "c" * 32,
+        "model_uri": "models:/m/2",
+    }
     assert describe_changes(before, now, code_changed=True, inputs_changed=False) == [
-        "compare_run (another upstream run)", "epochs 1 -> 2", "model_uri (another model version)",
-        "spark_master '' -> local[2]", "training_data (another upstream run)", "training_runs (other upstream runs)",
+        "compare_run (another upstream run)",
+        "epochs 1 -> 2",
+        "model_uri (another model version)",
+        "spark_master '' -> local[2]",
+        "training_data (another upstream run)",
+        "training_runs (other upstream runs)",
         "code",
     ]
     assert describe_changes(before, before, code_changed=False, inputs_changed=True) == ["input data"]
@@ -111,9 +133,11 @@ def test_summary_gives_each_step_its_time_or_what_reuse_saved():
     from psystock.pipeline import Outcome, StepRunner, StepStatus
 
     runner = StepRunner("1", "main")
-    runner.outcomes = {"fetch_data": Outcome("fetch_data", StepStatus.CACHED, "a1", saved=3.21),
-                       "build_features": Outcome("build_features", StepStatus.CACHED, "b2", saved=2.0),
-                       "train_keras": Outcome("train_keras", StepStatus.FAILED, "c3", seconds=0.54)}
+    runner.outcomes = {
+        "fetch_data": Outcome("fetch_data", StepStatus.CACHED, "a1", saved=3.21),
+        "build_features": Outcome("build_features", StepStatus.CACHED, "b2", saved=2.0),
+        "train_keras": Outcome("train_keras", StepStatus.FAILED, "c3", seconds=0.54),
+    }
     assert runner.summary().splitlines() == [
         "  fetch_data      cached    run a1  saved 3.2 s",
         "  build_features  cached    run b2  saved 2.0 s",

@@ -55,7 +55,7 @@ def test_fetch_rejects_duplicated_dates():
 def test_fetch_rejects_unparseable_dates():
     raw = raw_csv()
     raw.loc[1, "Date"] = "yesterday"
-    with pytest.raises(PsystockError, match="unparseable dates .*'yesterday'"):
+    with pytest.raises(PsystockError, match=r"unparseable dates .*'yesterday'"):
         validate_prices(raw)
 
 
@@ -103,7 +103,7 @@ def test_select_range_is_inclusive():
 
 def test_select_range_too_short_names_the_data_span():
     prices = validate_prices(raw_csv(10))
-    with pytest.raises(PsystockError, match="2 rows between 2020-01-09 and 2020-02-01 .*2020-01-01 to 2020-01-10"):
+    with pytest.raises(PsystockError, match=r"2 rows between 2020-01-09 and 2020-02-01 .*2020-01-01 to 2020-01-10"):
         select_range(prices, date(2020, 1, 9), date(2020, 2, 1), min_rows=15)
 
 
@@ -122,7 +122,7 @@ def yfinance_download_frame(ticker="BTC-USD", tz=None, adj_close=True):
     (Price, Ticker) MultiIndex columns, a Date index, float64 prices, int64 volume."""
     index = pd.DatetimeIndex(pd.date_range("2020-01-01", periods=3, freq="D", tz=tz), name="Date")
     prices = ["Adj Close", "Close", "High", "Low", "Open"] if adj_close else ["Close", "High", "Low", "Open"]
-    columns = pd.MultiIndex.from_tuples([(p, ticker) for p in prices + ["Volume"]], names=["Price", "Ticker"])
+    columns = pd.MultiIndex.from_tuples([(p, ticker) for p in [*prices, "Volume"]], names=["Price", "Ticker"])
     values = np.array([[101.0] * (len(prices) - 3) + [103.0, 99.0, 100.0, 5e6]] * 3)
     frame = pd.DataFrame(values, index=index, columns=columns)
     frame[("Volume", ticker)] = frame[("Volume", ticker)].astype("int64")
@@ -174,15 +174,20 @@ def test_download_yahoo_empty_answer_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
     from psystock.data import download_yahoo
 
-    with pytest.raises(PsystockError, match="Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 and 2020-01-03"):
+    with pytest.raises(
+        PsystockError, match="Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 and 2020-01-03"
+    ):
         download_yahoo("NOPE-USD", date(2020, 1, 1), date(2020, 1, 3))
 
 
 def test_a_gap_of_years_inside_the_range_is_refused_but_not_outside_it():
     raw = pd.concat([raw_csv(10, "2015-01-01"), raw_csv(10, "2018-06-01")], ignore_index=True)
     prices = validate_prices(raw)
-    with pytest.raises(PsystockError, match=r"1 gaps of more than 31 days in the prices, the first from "
-                                            r"2015-01-10 to 2018-06-01 \(1238 days\)"):
+    with pytest.raises(
+        PsystockError,
+        match=r"1 gaps of more than 31 days in the prices, the first from "
+        r"2015-01-10 to 2018-06-01 \(1238 days\)",
+    ):
         select_range(prices, date(2015, 1, 1), date(2018, 12, 31))
     assert len(select_range(prices, date(2018, 1, 1), date(2018, 12, 31)).frame) == 10
 

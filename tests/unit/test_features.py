@@ -7,9 +7,7 @@ from psystock.features import feature_set, going_up, make_windows
 
 
 def prices(opens, closes, start="2020-01-01"):
-    return pd.DataFrame(
-        {"Date": pd.date_range(start, periods=len(opens), freq="D"), "Open": opens, "Close": closes}
-    )
+    return pd.DataFrame({"Date": pd.date_range(start, periods=len(opens), freq="D"), "Open": opens, "Close": closes})
 
 
 def test_going_up_uses_relative_change_above_threshold():

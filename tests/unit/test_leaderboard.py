@@ -44,8 +44,15 @@ def test_markdown_has_a_row_per_run():
 
 
 def with_baselines():
-    extra = pd.DataFrame({"family": ["baseline", "baseline"], "run_name": ["baseline_always_up", "baseline_persistence"],
-                          "run_id": ["4", "5"], "f1_experiment_score": [0.71, 0.50], "accuracy": [0.55, 0.5]})
+    extra = pd.DataFrame(
+        {
+            "family": ["baseline", "baseline"],
+            "run_name": ["baseline_always_up", "baseline_persistence"],
+            "run_id": ["4", "5"],
+            "f1_experiment_score": [0.71, 0.50],
+            "accuracy": [0.55, 0.5],
+        }
+    )
     return pd.concat([rows(), extra], ignore_index=True)
 
 
@@ -53,11 +60,13 @@ def test_winner_is_the_best_model_even_when_a_baseline_tops_the_board():
     board = rank(with_baselines(), "f1_experiment_score")
     assert board.iloc[0]["run_name"] == "baseline_always_up"
     model, baseline, beats = winners(board, "f1_experiment_score")
+    assert baseline is not None
     assert (model["family"], baseline["run_name"], beats) == ("logreg", "baseline_always_up", False)
 
 
 def test_a_model_above_every_baseline_beats_them():
     model, baseline, beats = winners(rank(with_baselines(), "accuracy"), "accuracy")
+    assert baseline is not None
     assert (model["family"], baseline["run_name"], beats) == ("xgboost", "baseline_always_up", True)
 
 

@@ -107,7 +107,8 @@ def test_each_family_trains_with_exactly_its_parameters_and_the_split(family):
     shared = {f.name for f in dataclasses.fields(entry_points.ScoringArgs)}
     assert declared == shared | set(fam.param_names)
     assert dataclasses.asdict(fam.defaults()) == {
-        name: entry_points.default_of(fam.entry_point, name) for name in fam.param_names}
+        name: entry_points.default_of(fam.entry_point, name) for name in fam.param_names
+    }
 
 
 @pytest.mark.parametrize("entry_point", sorted(ENTRY_POINTS))
@@ -142,7 +143,9 @@ def test_step_parser_requires_parameters_without_default(capsys):
 
 
 def test_raw_values_keep_the_spelling_given():
-    parsed, raw = parse_args(args_type("build_features"), ["--prices", "p.csv", "--threshold", "1e-5"])
+    from steps.build_features import Args
+
+    parsed, raw = parse_args(Args, ["--prices", "p.csv", "--threshold", "1e-5"])
     assert raw["threshold"] == "1e-5" and parsed.threshold == pytest.approx(0.00001)
 
 
@@ -160,21 +163,30 @@ def test_a_dataclass_that_drifts_from_mlproject_is_refused_at_parse_time():
 def test_parameters_format_back_to_what_parses_to_the_same_values():
     cls = args_type("main")
     parsed, _ = parse_args(cls, ["--threshold", "1e-5", "--test_size", "0.25", "--split", "random"])
-    again, _ = parse_args(cls, [arg for name, value in entry_points.to_params(parsed).items()
-                                for arg in (f"--{name}", value)])
+    again, _ = parse_args(
+        cls, [arg for name, value in entry_points.to_params(parsed).items() for arg in (f"--{name}", value)]
+    )
     assert again == parsed
 
 
 def test_reference_defaults():
     fetch = ENTRY_POINTS["fetch_data"]["parameters"]
     assert (fetch["ticker"]["default"], fetch["start"]["default"], fetch["end"]["default"]) == (
-        "BTC-USD", "2014-01-01", "2020-12-31")
+        "BTC-USD",
+        "2014-01-01",
+        "2020-12-31",
+    )
     assert ENTRY_POINTS["build_features"]["parameters"]["window"]["default"] == 14
     assert ENTRY_POINTS["build_features"]["parameters"]["threshold"]["default"] == 0.00001
     train = ENTRY_POINTS["train_logreg"]["parameters"]
     assert (train["test_size"]["default"], train["seed"]["default"]) == (0.33, 4284)
     keras = ENTRY_POINTS["train_keras"]["parameters"]
-    assert (keras["units"]["default"], keras["epochs"]["default"], keras["learning_rate"]["default"],
-            keras["validation_split"]["default"], keras["layers"]["default"], keras["dropout"]["default"]) == (
-        36, 20, 0.001, 0.05, 1, 0.0)
+    assert (
+        keras["units"]["default"],
+        keras["epochs"]["default"],
+        keras["learning_rate"]["default"],
+        keras["validation_split"]["default"],
+        keras["layers"]["default"],
+        keras["dropout"]["default"],
+    ) == (36, 20, 0.001, 0.05, 1, 0.0)
     assert ENTRY_POINTS["tune"]["parameters"]["max_evals"]["default"] == 10

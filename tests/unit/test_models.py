@@ -54,7 +54,7 @@ def test_keras_is_deterministic_for_a_seed_and_learns():
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    ("change", "message"),
     [
         ({"solver": "lbfgs", "l1_ratio": 1.0}, "supports only l1_ratio=0"),
         ({"solver": "simplex"}, "solver must be one of"),
@@ -89,7 +89,7 @@ def test_search_space_samples_are_valid_parameters(family):
 
 
 @pytest.mark.parametrize(
-    "family, change, message",
+    ("family", "change", "message"),
     [
         ("keras", {"dropout": 1.0}, "dropout must be in"),
         ("keras", {"layers": 0}, "layers must be at least 1"),

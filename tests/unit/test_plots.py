@@ -5,12 +5,18 @@ from psystock.plots import params_figure, sampled_params
 
 
 def test_params_figure_draws_each_sampled_parameter_and_stars_the_best_trial():
-    trials = pd.DataFrame({"loss": [0.5, 0.4, np.inf, 0.45], "C": [0.001, 1.0, 10.0, 0.5],
-                           "solver": ["lbfgs", "saga", "saga", "lbfgs"], "max_iter": [100] * 4})
+    trials = pd.DataFrame(
+        {
+            "loss": [0.5, 0.4, np.inf, 0.45],
+            "C": [0.001, 1.0, 10.0, 0.5],
+            "solver": ["lbfgs", "saga", "saga", "lbfgs"],
+            "max_iter": [100] * 4,
+        }
+    )
     assert sampled_params(trials, ["C", "solver", "max_iter"]) == ["C", "solver"]
     numeric, choice = params_figure(trials, ["C", "solver", "max_iter"], "t").axes
     assert numeric.get_xscale() == "log" and choice.get_xscale() == "linear"  # C spans three decades
     assert [t.get_text() for t in choice.get_xticklabels()] == ["lbfgs", "saga"]
     for ax, best_x in ((numeric, 1.0), (choice, 1)):  # the failed trial (infinite loss) is not drawn
-        points, star = (c.get_offsets() for c in ax.collections)
+        points, star = (np.asarray(c.get_offsets()) for c in ax.collections)
         assert len(points) == 3 and tuple(star[0]) == (best_x, 0.4)

@@ -8,13 +8,18 @@ PNG = b"\\x89PNG\\r\\n\\x1a\\nfake"
 
 
 def board():
-    return pd.DataFrame({
-        "rank": [1, 2, 3], "family": ["baseline", "logreg", "keras"],
-        "run_name": ["baseline_always_up", "logistic_regression_model_baseline", "keras_model_baseline"],
-        "run_id": ["a", "b", "c"], "f1_experiment_score": [0.71, 0.66, 0.60],
-        "test_accuracy": [0.55, 0.58, 0.52], "test_log_loss": [float("nan"), 0.69, 0.68],
-        "test_up_rate": [0.55, 0.55, 0.55],
-    })
+    return pd.DataFrame(
+        {
+            "rank": [1, 2, 3],
+            "family": ["baseline", "logreg", "keras"],
+            "run_name": ["baseline_always_up", "logistic_regression_model_baseline", "keras_model_baseline"],
+            "run_id": ["a", "b", "c"],
+            "f1_experiment_score": [0.71, 0.66, 0.60],
+            "test_accuracy": [0.55, 0.58, 0.52],
+            "test_log_loss": [float("nan"), 0.69, 0.68],
+            "test_up_rate": [0.55, 0.55, 0.55],
+        }
+    )
 
 
 def test_best_per_column_respects_direction_and_missing_values():
@@ -22,8 +27,14 @@ def test_best_per_column_respects_direction_and_missing_values():
 
 
 def test_html_report_is_self_contained_and_marks_the_best():
-    page = render_html(board(), "f1_experiment_score", {"ticker": "BTC-USD", "digest": "abc"},
-                       {"split": "chronological"}, PNG, {"keras_model_baseline": {"ROC curve": PNG}})
+    page = render_html(
+        board(),
+        "f1_experiment_score",
+        {"ticker": "BTC-USD", "digest": "abc"},
+        {"split": "chronological"},
+        PNG,
+        {"keras_model_baseline": {"ROC curve": PNG}},
+    )
     assert "http://" not in page and "https://" not in page  # nothing to fetch: opens offline
     assert page.count("data:image/png;base64,") == 2
     best = re.findall(r'<td class="best">([^<]*)</td>', page)

@@ -18,10 +18,16 @@ def test_defaults_keep_everything_in_the_server_folder_and_on_loopback(tmp_path)
 
 
 def test_a_deployment_points_the_server_at_postgresql_and_an_object_store(tmp_path):
-    settings = ServerSettings.from_env({
-        "SERVER_DIR": str(tmp_path), "HOST": "0.0.0.0", "PORT": "8080",
-        "BACKEND_STORE_URI": "postgresql://mlflow:pw@db:5432/mlflow", "ARTIFACTS_DESTINATION": "s3://bucket/mlflow",
-    }, auth=True)
+    settings = ServerSettings.from_env(
+        {
+            "SERVER_DIR": str(tmp_path),
+            "HOST": "0.0.0.0",
+            "PORT": "8080",
+            "BACKEND_STORE_URI": "postgresql://mlflow:pw@db:5432/mlflow",
+            "ARTIFACTS_DESTINATION": "s3://bucket/mlflow",
+        },
+        auth=True,
+    )
     command = server_command(settings)
     assert command[command.index("--backend-store-uri") + 1] == "postgresql://mlflow:pw@db:5432/mlflow"
     assert command[command.index("--artifacts-destination") + 1] == "s3://bucket/mlflow"
@@ -39,8 +45,10 @@ def test_auth_needs_an_admin_password_from_the_environment(tmp_path):
     assert "default_permission = READ" in written
     # The CSRF key is made once and kept, so a restarted server accepts its own forms.
     assert len(env["MLFLOW_FLASK_SERVER_SECRET_KEY"]) == 64
-    assert prepare(settings, {"MLFLOW_AUTH_ADMIN_PASSWORD": "x"})["MLFLOW_FLASK_SERVER_SECRET_KEY"] == env[
-        "MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    assert (
+        prepare(settings, {"MLFLOW_AUTH_ADMIN_PASSWORD": "x"})["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+        == env["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    )
     assert (tmp_path / "flask_secret_key").stat().st_mode & 0o077 == 0
 
 

@@ -17,8 +17,10 @@ def test_a_pickled_logger_creates_linked_light_child_runs(store):
     second = on_worker({"C": 2.0, "solver": "saga"}, [], float("inf"), 0.01, "solver saga failed")
     logger.number_trial(TrialResult(2, {}, [], float("inf"), 0.01, "failed", second))
 
-    runs = {r.info.run_id: r for r in store.client.search_runs(
-        [store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")}
+    runs = {
+        r.info.run_id: r
+        for r in store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    }
     assert set(runs) == {first, second}
     ok, failed = runs[first], runs[second]
     assert ok.info.status == "FINISHED" and failed.info.status == "FAILED"

@@ -1,4 +1,3 @@
-
 import cloudpickle
 import numpy as np
 import pandas as pd
@@ -7,7 +6,7 @@ import pytest
 from psystock import PsystockError
 from psystock.evaluation import cv_folds
 from psystock.models import get_family
-from psystock.tuning import Objective, SearchSettings, cv_scores, flatten, tune
+from psystock.tuning import Objective, SearchSettings, TrialResult, cv_scores, flatten, tune
 
 
 def data(n=200, seed=0):
@@ -19,12 +18,19 @@ def data(n=200, seed=0):
 
 def run(seed, max_evals=4, trials=None, **settings):
     X, y = data()
-    return tune(get_family("logreg"), X, y, split="chronological", n_folds=3,
-                settings=SearchSettings(max_evals, seed, **settings), on_trial=(trials.append if trials is not None else lambda t: None))
+    return tune(
+        get_family("logreg"),
+        X,
+        y,
+        split="chronological",
+        n_folds=3,
+        settings=SearchSettings(max_evals, seed, **settings),
+        on_trial=(trials.append if trials is not None else lambda t: None),
+    )
 
 
 def test_every_trial_is_reported_with_fold_scores():
-    seen = []
+    seen: list[TrialResult] = []
     result = run(seed=1, max_evals=5, trials=seen)
     assert [t.number for t in seen] == [1, 2, 3, 4, 5]
     assert all(len(t.fold_scores) == 3 for t in seen)
@@ -71,8 +77,9 @@ def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
         return f"run-{len(calls)}"
 
     X, y = data()
-    result = tune(get_family("logreg"), X, y, split="chronological", n_folds=3, settings=SearchSettings(3, 1),
-                  log_trial=log_trial)
+    result = tune(
+        get_family("logreg"), X, y, split="chronological", n_folds=3, settings=SearchSettings(3, 1), log_trial=log_trial
+    )
     assert [t.run_id for t in result.trials] == ["run-1", "run-2", "run-3"]
     assert [(t.params, t.fold_scores, t.loss) for t in result.trials] == calls
 
@@ -91,12 +98,15 @@ def test_an_invalid_point_is_a_failed_trial_not_a_crash():
     assert result["status"] == "fail" and result["loss"] == np.inf and result["error"]
 
 
-@pytest.mark.parametrize("settings, message", [
-    (dict(max_evals=0), "max_evals must be at least 1, got 0"),
-    (dict(early_stop=-1), "early_stop must be 0"),
-    (dict(timeout=-2), "timeout must be 0"),
-    (dict(parallelism=4), r"parallelism=4 needs spark_master \(local\[4\]"),
-])
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"max_evals": 0}, "max_evals must be at least 1, got 0"),
+        ({"early_stop": -1}, "early_stop must be 0"),
+        ({"timeout": -2}, "timeout must be 0"),
+        ({"parallelism": 4}, r"parallelism=4 needs spark_master \(local\[4\]"),
+    ],
+)
 def test_bad_search_settings_cannot_be_built(settings, message):
     with pytest.raises(PsystockError, match=message):
         SearchSettings(**{"max_evals": 5, "seed": 1, **settings})
@@ -104,4 +114,7 @@ def test_bad_search_settings_cannot_be_built(settings, message):
 
 def test_flatten_merges_nested_choices():
     assert flatten({"C": np.float64(2.0), "penalty": {"solver": "saga", "l1_ratio": 0.3}}) == {
-        "C": 2.0, "solver": "saga", "l1_ratio": 0.3}
+        "C": 2.0,
+        "solver": "saga",
+        "l1_ratio": 0.3,
+    }

@@ -41,14 +41,18 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT;
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local \
 		--experiment-name $(EXPERIMENT) -P source=$(SOURCE) $(ARGS)
 
-test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 9 min)
-	python -m pytest -m "not slow"
+# Two workers (pytest-xdist), each test file on one of them so that its module fixtures are
+# made once: the integration tests wait on step processes, so even two cores finish sooner.
+XDIST := -n 2 --dist loadfile
+
+test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 6 min)
+	python -m pytest -m "not slow" $(XDIST)
 
 test-unit: install ## The tests that start no process: pure functions, MLproject, files (under a minute)
 	python -m pytest tests/unit tests/data
 
 test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds, Keras/Spark tuning
-	python -m pytest -m slow
+	python -m pytest -m slow $(XDIST)
 
 lint: install ## ruff (lint and format check) and mypy: no findings allowed
 	ruff check .

@@ -1,6 +1,7 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,tuning,server,envs,cache] [--out FILE]
+Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,evaluation,tuning,server,envs,cache]
+       [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
@@ -9,6 +10,10 @@ pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           --version` (the CLI's own start-up and exit); cold and warm main
           through `mlflow.projects.run` in this process (no CLI); a cold run
           with max_parallel=1.
+evaluation: the protocol's parts: 2,000 block-bootstrap resamples of 750 days
+          (the holdout's MCC interval; the paired evidence of the registry
+          gate), and one evaluation per family (5-fold walk-forward CV on the
+          development period, the fit on all of it, interval and backtest).
 tuning:   on the BTC-USD 2014-2020 features: 100 logistic-regression trials
           with 5-fold CV, each a child run (psystock's logging path); the same
           search with bare `hyperopt.fmin` and no MLflow (overhead per trial);
@@ -223,7 +228,7 @@ def bench_tuning(data: Path) -> dict[str, float]:
 
     from psystock import tuning
     from psystock.data import load_prices, parse_day
-    from psystock.evaluation import cv_folds, split_dataset
+    from psystock.evaluation import split_dataset
     from psystock.features import feature_set, going_up, make_windows
     from psystock.mlflow_io.trials import TrialLogger
     from psystock.models import get_family
@@ -236,7 +241,7 @@ def bench_tuning(data: Path) -> dict[str, float]:
 
     def psystock_search(family, max_evals: int, **settings) -> float:
         parent = store.client.create_run(store.experiment_id).info.run_id
-        logger = TrialLogger(store.experiment_id, parent, family.name, store.uri)
+        logger = TrialLogger(store.experiment_id, parent, family.name, "mcc", store.uri)
         started = time.perf_counter()
         result = tuning.tune(
             family,
@@ -244,6 +249,7 @@ def bench_tuning(data: Path) -> dict[str, float]:
             y,
             split="chronological",
             n_folds=5,
+            metric="mcc",
             settings=tuning.SearchSettings(max_evals, 4284, **settings),
             log_trial=logger,
             on_trial=logger.number_trial,
@@ -267,20 +273,19 @@ def bench_tuning(data: Path) -> dict[str, float]:
         )
 
     def bare_search(family, max_evals: int) -> float:
-        objective = tuning.Objective(family, X, y, cv_folds("chronological", 5), 4284)
+        objective = tuning.Objective(family, X, y, "chronological", 5, 4284, "mcc")
         started = time.perf_counter()
         search(family, objective, max_evals)
         return time.perf_counter() - started
 
     def reference_search(family, max_evals: int) -> float:
         """The reference's way: autologging on inside the objective, a nested run per trial."""
-        folds = cv_folds("chronological", 5)
 
         def objective(sample):
             with mlflow.start_run(nested=True):
                 mlflow.sklearn.autolog(silent=True)
                 params = family.params(tuning.flatten(sample))
-                scores = tuning.cv_scores(family, X, y, params, folds, 4284)
+                scores = tuning.cv_scores(family, X, y, params, "chronological", 5, 4284, "mcc")
                 mlflow.log_metric("loss", 1 - float(np.mean(scores)))
             return 1 - float(np.mean(scores))
 
@@ -317,6 +322,55 @@ def bench_tuning(data: Path) -> dict[str, float]:
     return result
 
 
+def bench_evaluation(data: Path) -> dict[str, float]:
+    """The protocol's costs on BTC-USD 2014-2020: the bootstrap (2,000 resamples of 750 days), and each
+    family's evaluation (5-fold walk-forward CV on the development period, the fit on all of it,
+    the holdout's interval and backtest), in this process."""
+    import numpy as np
+
+    from psystock import baselines, bootstrap, features, protocol, registry, scores
+    from psystock.data import load_prices, parse_day
+    from psystock.models import get_family
+    from psystock.training import family_candidate
+
+    rng = np.random.default_rng(0)
+    truth, answers, other = rng.integers(0, 2, 750), rng.random(750), rng.integers(0, 2, 750)
+    result: dict[str, float] = {}
+    for name, run in (
+        (
+            "2000 resamples of 750 days: MCC interval (s)",
+            lambda: bootstrap.interval(
+                lambda idx: scores.resampled("mcc", truth, answers, idx), 750, answers > 0.5, 0.95, 0
+            ),
+        ),
+        (
+            "2000 resamples of 750 days: paired gate evidence (s)",
+            lambda: registry.evidence("mcc", truth, answers, other, 0.95, 0, 1),
+        ),
+    ):
+        run()  # first call: imports
+        started = time.perf_counter()
+        run()
+        result[name] = time.perf_counter() - started
+    prices = load_prices(str(data), "BTC-USD", parse_day("2014-01-01", "start"), parse_day("2020-12-31", "end"), 15)
+    table = features.make_table(prices.frame, "updown", 14)
+    frame = table.frame.reset_index(drop=True)
+    days = table.returns.index.to_series().dt.strftime("%Y-%m-%d").reset_index(drop=True)
+    dataset = features.feature_set(frame, days, table.returns.reset_index(drop=True))
+    settings = protocol.Settings()
+    candidates = {
+        name: family_candidate(get_family(name), get_family(name).defaults(), 4284)
+        for name in ("logreg", "xgboost", "keras")
+    }
+    candidates["baseline always_up"] = baselines.candidate("always_up", 4284)
+    for name, candidate in candidates.items():
+        print(f"  evaluating {name} ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        protocol.evaluate(candidate, dataset, settings)
+        result[f"evaluate {name}: 5-fold CV, fit, interval, backtest (s)"] = time.perf_counter() - started
+    return result
+
+
 def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
@@ -325,7 +379,7 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
 
     params = {"C": 0.5, "solver": "saga", "l1_ratio": 0.3, "class_weight": "None", "max_iter": 1000}
     folds = [0.61, 0.58, 0.66, 0.59, 0.63]
-    metric_count = len(folds) + 3  # folds, mean_f1, loss, seconds
+    metric_count = len(folds) + 3  # folds, their mean, loss, seconds
     result = {}
     for backend in ("SQLite", "PostgreSQL"):
         postgres = Postgres().start() if backend == "PostgreSQL" else None
@@ -337,7 +391,7 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
             store = Store(server.url)
             client, experiment = store.client, store.experiment_id
             parent = client.create_run(experiment).info.run_id
-            logger = TrialLogger(experiment, parent, "logreg", server.url)
+            logger = TrialLogger(experiment, parent, "logreg", "mcc", server.url)
             started = time.perf_counter()
             for _ in range(runs):
                 logger(params, folds, 0.38, 0.05, None)
@@ -348,8 +402,8 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
                 for name, value in params.items():
                     client.log_param(run_id, name, value)
                 for i, score in enumerate(folds):
-                    client.log_metric(run_id, f"f1_fold_{i}", score)
-                for name, value in (("mean_f1", 0.6), ("loss", 0.38), ("seconds", 0.05)):
+                    client.log_metric(run_id, f"cv_mcc_fold_{i}", score)
+                for name, value in (("cv_mcc_mean", 0.6), ("loss", 0.38), ("seconds", 0.05)):
                     client.log_metric(run_id, name, value)
                 client.set_terminated(run_id)
             single = time.perf_counter() - started
@@ -409,7 +463,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
-    parser.add_argument("--only", default="pipeline,tuning,server,envs,cache")
+    parser.add_argument("--only", default="pipeline,evaluation,tuning,server,envs,cache")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
     # Every `python` an entry point runs must be this interpreter, however the benchmark was started.
@@ -424,6 +478,9 @@ def main() -> None:
             print(f"pipeline {i + 1}/{args.repeat} (cold, warm, sequential) ...", file=sys.stderr, flush=True)
             samples.append(bench_pipeline(args.data))
         results.update({k: statistics.median(s[k] for s in samples) for k in samples[0]})
+    if "evaluation" in parts:
+        print("evaluation ...", file=sys.stderr, flush=True)
+        results.update(bench_evaluation(args.data))
     if "tuning" in parts:
         print("tuning ...", file=sys.stderr, flush=True)
         results.update(bench_tuning(args.data))
@@ -437,9 +494,10 @@ def main() -> None:
         print("cache lookups ...", file=sys.stderr, flush=True)
         results.update(bench_cache())
 
-    print(f"\n{'measure':<40} {'value':>9}   ({os.cpu_count()} CPUs; seconds unless marked)")
+    width = max([len("measure"), *map(len, results)])
+    print(f"\n{'measure':<{width}} {'value':>9}   ({os.cpu_count()} CPUs; seconds unless marked)")
     for name, value in results.items():
-        print(f"{name:<40} {value:9.3f}" if value < 10 else f"{name:<40} {value:9.1f}")
+        print(f"{name:<{width}} {value:9.3f}" if value < 10 else f"{name:<{width}} {value:9.1f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(

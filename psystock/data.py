@@ -146,6 +146,25 @@ def select_range(prices: Prices, start: date, end: date, min_rows: int = 1) -> P
     return Prices(inside.reset_index(drop=True), _range_warnings(inside))
 
 
+def weekdays_only(days: pd.Series | pd.DatetimeIndex) -> bool:
+    """Whether a series trades on weekdays only (an exchange's calendar) rather than every day."""
+    weekday = pd.DatetimeIndex(days).dayofweek
+    return bool(len(weekday)) and float(np.mean(weekday >= 5)) <= 0.05
+
+
+def next_trading_day(days: pd.Series | pd.DatetimeIndex) -> date:
+    """The day after the last of ``days`` in the series' own calendar: the next weekday for a
+    weekday series, the next day for one that trades every day. Holidays are not known here,
+    so none is skipped."""
+    last: date = pd.DatetimeIndex(days)[-1].date()
+    step = timedelta(days=1)
+    following = last + step
+    if weekdays_only(days):
+        while following.weekday() >= 5:
+            following += step
+    return following
+
+
 def _check_gaps(days: pd.Series) -> None:
     """Refuse holes longer than ``MAX_GAP_DAYS``: a window would join days that far apart as neighbours."""
     gaps = days.diff()

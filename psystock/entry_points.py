@@ -20,8 +20,6 @@ from typing import Any, ClassVar, TypeVar
 
 import yaml
 
-from psystock.validation import Split
-
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MLPROJECT = PROJECT_ROOT / "MLproject"
 
@@ -135,13 +133,3 @@ def format_value(value: object) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class ScoringArgs(StepArgs):
-    """What every model and baseline step shares: the training table and how it is split."""
-
-    training_data: str
-    split: Split = Split.CHRONOLOGICAL
-    test_size: float = 0.33
-    seed: int = 4284

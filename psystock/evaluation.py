@@ -1,4 +1,4 @@
-"""Splits, scores and the plots people look at: pure functions, no MLflow."""
+"""Splits, folds and the curves people look at: pure functions, no MLflow."""
 
 from __future__ import annotations
 
@@ -13,10 +13,8 @@ from sklearn.model_selection import StratifiedKFold, TimeSeriesSplit, train_test
 
 from psystock import PsystockError
 from psystock.features import FeatureSet
-from psystock.mlflow_io.names import PRIMARY_METRIC
+from psystock.scores import THRESHOLD, predictions
 from psystock.validation import Split, check_cv_folds, check_split
-
-THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -63,34 +61,6 @@ def cv_folds(split: str, n_folds: int) -> TimeSeriesSplit | StratifiedKFold:
     return StratifiedKFold(n_splits=n_folds)
 
 
-def classification_scores(
-    y_true: ArrayLike, probabilities: ArrayLike, threshold: float = THRESHOLD, probabilistic: bool = True
-) -> dict[str, float]:
-    """Test-split scores; predictions are probabilities thresholded at ``threshold``.
-
-    Names other than the reference's ``f1_experiment_score`` carry a ``test_``
-    prefix: autologging already logs ``accuracy`` and the like for the training
-    data. ROC AUC and log loss need real probabilities: a predictor of hard
-    0/1 answers (``probabilistic=False``) has neither.
-    """
-    y_true = np.asarray(y_true)
-    proba = np.asarray(probabilities, dtype=float).ravel()
-    y_pred = (proba > threshold).astype(int)
-    scores = {
-        PRIMARY_METRIC: metrics.f1_score(y_true, y_pred, zero_division=0),
-        "test_accuracy": metrics.accuracy_score(y_true, y_pred),
-        "test_balanced_accuracy": metrics.balanced_accuracy_score(y_true, y_pred),
-        "test_precision": metrics.precision_score(y_true, y_pred, zero_division=0),
-        "test_recall": metrics.recall_score(y_true, y_pred, zero_division=0),
-        "test_mcc": metrics.matthews_corrcoef(y_true, y_pred),
-        "test_up_rate": float(np.mean(y_true)),
-    }
-    if probabilistic and len(np.unique(y_true)) == 2:
-        scores["test_roc_auc"] = metrics.roc_auc_score(y_true, proba)
-        scores["test_log_loss"] = metrics.log_loss(y_true, np.clip(proba, 1e-7, 1 - 1e-7), labels=[0, 1])
-    return {name: float(value) for name, value in scores.items()}
-
-
 def curves(y_true: ArrayLike, probabilities: ArrayLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """ROC, precision-recall and calibration curves as (x, y) arrays."""
     y_true = np.asarray(y_true)
@@ -101,11 +71,6 @@ def curves(y_true: ArrayLike, probabilities: ArrayLike) -> dict[str, tuple[np.nd
 
     observed, predicted = calibration_curve(y_true, np.clip(proba, 0, 1), n_bins=10, strategy="quantile")
     return {"roc": (fpr, tpr), "precision_recall": (recall, precision), "calibration": (predicted, observed)}
-
-
-def predictions(probabilities: ArrayLike, threshold: float = THRESHOLD) -> np.ndarray:
-    """0/1 answers: 1 where the probability of "up" exceeds ``threshold``."""
-    return (np.asarray(probabilities, dtype=float).ravel() > threshold).astype(int)
 
 
 def confusion(y_true: ArrayLike, probabilities: ArrayLike, threshold: float = THRESHOLD) -> np.ndarray:

@@ -1,9 +1,28 @@
-"""Labels and windows: pure functions from prices to the reference's training table."""
+"""Labels and feature sets: pure functions from daily bars to training tables.
+
+One row per pair of consecutive bars ``(s, d)``: the features are what is
+known at the close of day ``s``, the label is whether day ``d`` closes above
+its open. Every feature is computed from bars up to ``s`` only (and the
+calendar: the weekday of ``d``), so a row never sees its own day or later
+ones; ``tests/unit/test_features.py`` checks that for every set by changing
+later bars.
+
+Feature sets (the ``features`` parameter):
+
+- ``updown``: the reference's: the up/down labels of the ``window`` days up
+  to ``s``, in the reference layout (columns ``0..window``, label last).
+- ``returns``: the Open-to-Close and Close-to-Close log returns of those days,
+  and whether the last of them was up.
+- ``technical``: ``returns`` plus volatility, the day's High-Low range, a
+  volume z-score, RSI (from ``ta``) and the weekday of the predicted day.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
+import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -12,18 +31,44 @@ from psystock.validation import check_window
 
 LABEL_NAME = "going_up"
 DATE_NAME = "date"
+OPEN_TO_CLOSE = "open_to_close"  # the label day's return, Open to Close: what a trade on it earns
+CLOSE_TO_CLOSE = "close_to_close"  # the label day's return from the previous Close: what holding earns
+YESTERDAY_UP = "up_lag1"  # the last known day's label, in the returns and technical sets
+
+
+class FeatureSetName(StrEnum):
+    UPDOWN = "updown"
+    RETURNS = "returns"
+    TECHNICAL = "technical"
+
+
+def check_feature_set(name: str) -> FeatureSetName:
+    if name not in tuple(FeatureSetName):
+        raise PsystockError(f"features must be one of {', '.join(FeatureSetName)}, got {name!r}")
+    return FeatureSetName(name)
 
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """Feature matrix, labels and (where known) the day each label is about."""
+    """Feature matrix, labels and (where known) each label's day and that day's returns."""
 
     X: pd.DataFrame
     y: pd.Series
     dates: pd.Series | None = None
+    returns: pd.DataFrame | None = None  # OPEN_TO_CLOSE and CLOSE_TO_CLOSE, a row per label
 
     def __len__(self) -> int:
         return len(self.y)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A training table: feature columns then the label, indexed by the label's day, with
+    each label day's returns and a description of every column."""
+
+    frame: pd.DataFrame
+    returns: pd.DataFrame
+    descriptions: dict[str, str] = field(default_factory=dict)
 
 
 def going_up(prices: pd.DataFrame, threshold: float = 0.00001) -> pd.Series:
@@ -33,8 +78,21 @@ def going_up(prices: pd.DataFrame, threshold: float = 0.00001) -> pd.Series:
     return pd.Series(labels.to_numpy(), index=pd.DatetimeIndex(prices["Date"], name=DATE_NAME), name=LABEL_NAME)
 
 
+def day_returns(prices: pd.DataFrame) -> pd.DataFrame:
+    """Each day's simple returns, Open to Close and from the previous Close (NaN on the first day)."""
+    index = pd.DatetimeIndex(prices["Date"], name=DATE_NAME)
+    close = prices["Close"].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            OPEN_TO_CLOSE: close / prices["Open"].to_numpy(dtype=float) - 1,
+            CLOSE_TO_CLOSE: pd.Series(close).pct_change().to_numpy(),
+        },
+        index=index,
+    )
+
+
 def make_windows(labels: pd.Series, window: int) -> pd.DataFrame:
-    """Rows of ``window + 1`` consecutive labels, in time order.
+    """Rows of ``window + 1`` consecutive labels, in time order: the reference's table.
 
     Columns ``0..window-1`` are the labels of the ``window`` days before the
     label day, column ``window`` is the label day's own; the index is the
@@ -48,30 +106,124 @@ def make_windows(labels: pd.Series, window: int) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[str(i) for i in range(window + 1)], index=index)
 
 
-def latest_features(labels: pd.Series, window: int) -> pd.DataFrame:
-    """The model input that predicts the day after the last label: one row,
-    columns ``0..window-1`` holding the last ``window`` labels, oldest first,
-    indexed by the last label's day."""
+def _lagged(series: pd.Series, prefix: str, window: int) -> dict[str, pd.Series]:
+    """``<prefix>_lag1`` .. ``<prefix>_lag<window>``: the value on day s, s-1, ... (known at s's close)."""
+    return {f"{prefix}_lag{k}": series.shift(k - 1) for k in range(1, window + 1)}
+
+
+def known_at_close(prices: pd.DataFrame, feature_set: str, window: int, threshold: float) -> pd.DataFrame:
+    """For each day ``s``, the features a prediction of the next day can use, from bars up to ``s``.
+
+    The weekday of the predicted day is added by the caller, who knows which day that is.
+    """
+    name = check_feature_set(feature_set)
     check_window(window)
-    if len(labels) < window:
-        raise PsystockError(f"{len(labels)} days of labels cannot fill one window of {window} days")
-    row = labels.to_numpy()[-window:]
-    return pd.DataFrame([row], columns=[str(i) for i in range(window)], index=labels.index[-1:])
+    index = pd.DatetimeIndex(prices["Date"], name=DATE_NAME)
+    if name is FeatureSetName.UPDOWN:
+        labels = going_up(prices, threshold)
+        columns = {str(i): labels.shift(window - 1 - i) for i in range(window)}
+        return pd.DataFrame(columns, index=index)
+    open_, close = prices["Open"].to_numpy(dtype=float), prices["Close"].to_numpy(dtype=float)
+    intraday = pd.Series(np.log(close / open_), index=index)
+    overnight_and_day = pd.Series(np.log(close), index=index).diff()
+    columns = {YESTERDAY_UP: going_up(prices, threshold)}
+    columns |= _lagged(intraday, "oc", window) | _lagged(overnight_and_day, "cc", window)
+    if name is FeatureSetName.TECHNICAL:
+        from ta.momentum import RSIIndicator  # imported here: only this set needs it
+
+        volume = pd.Series(prices["Volume"].to_numpy(dtype=float), index=index)
+        spread = volume.rolling(window).std()
+        z = (volume - volume.rolling(window).mean()) / spread
+        columns |= {
+            "volatility": overnight_and_day.rolling(window).std(),
+            "range": pd.Series((prices["High"] - prices["Low"]).to_numpy(dtype=float) / close, index=index),
+            # A volume that never changed (or is not reported, 0) is 0 standard deviations from its mean.
+            "volume_z": z.where(spread > 0, 0.0).where(spread.notna()),
+            "rsi": RSIIndicator(pd.Series(close, index=index), window=window).rsi(),
+        }
+    return pd.DataFrame(columns, index=index)
 
 
-def feature_set(table: pd.DataFrame, dates: pd.Series | None = None) -> FeatureSet:
-    """Split a training table (reference layout: last column is the label) into X and y.
+def descriptions(feature_set: str, window: int) -> dict[str, str]:
+    """What each column of a feature set's table means."""
+    name = check_feature_set(feature_set)
+    if name is FeatureSetName.UPDOWN:
+        found = {
+            str(i): f"1 if the day {window - i} days before the label day closed above its open" for i in range(window)
+        }
+        return found | {str(window): "the label: 1 if the label day closes above its open"}
+    found = {YESTERDAY_UP: "1 if the day before the label day closed above its open"}
+    for k in range(1, window + 1):
+        found[f"oc_lag{k}"] = f"log(Close/Open) of the day {k} day(s) before the label day"
+    for k in range(1, window + 1):
+        found[f"cc_lag{k}"] = f"log(Close/previous Close) of the day {k} day(s) before the label day"
+    if name is FeatureSetName.TECHNICAL:
+        found |= {
+            "volatility": f"standard deviation of the last {window} days' Close-to-Close log returns",
+            "range": "(High - Low) / Close of the day before the label day",
+            "volume_z": f"that day's volume in standard deviations from the mean of the last {window} days",
+            "rsi": f"relative strength index over {window} days (ta's RSIIndicator), 0-100",
+            **{f"dow_{d}": f"1 if the label day is weekday {d} (0 = Monday)" for d in range(7)},
+        }
+    return found | {LABEL_NAME: "the label: 1 if the label day closes above its open"}
 
-    Rejects tables that are too narrow or hold anything but 0/1 values.
+
+def _weekday_columns(days: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    return {f"dow_{d}": (days.dayofweek == d).astype("int64") for d in range(7)}
+
+
+def make_table(prices: pd.DataFrame, feature_set: str, window: int, threshold: float = 0.00001) -> Table:
+    """The training table of a feature set: a row per label day whose features are all defined."""
+    name = check_feature_set(feature_set)
+    labels = going_up(prices, threshold)
+    returns = day_returns(prices)
+    if name is FeatureSetName.UPDOWN:
+        frame = make_windows(labels, window)
+    else:
+        known = known_at_close(prices, name, window, threshold).shift(1)  # day s's features, on day d's row
+        if name is FeatureSetName.TECHNICAL:
+            known = known.assign(**_weekday_columns(pd.DatetimeIndex(known.index)))
+        frame = known.assign(**{LABEL_NAME: labels}).dropna()
+        if frame.empty:
+            raise PsystockError(f"{len(labels)} days cannot fill one row of the {name} features over {window} days")
+    return Table(frame, returns.loc[frame.index], descriptions(name, window))
+
+
+def latest_features(
+    prices: pd.DataFrame, feature_set: str, window: int, next_day: pd.Timestamp, threshold: float = 0.00001
+) -> pd.DataFrame:
+    """The model input that predicts ``next_day`` from the bars up to their last day: one row,
+    the table's feature columns, indexed by the last day."""
+    name = check_feature_set(feature_set)
+    if len(prices) < window + (0 if name is FeatureSetName.UPDOWN else 1):
+        raise PsystockError(f"{len(prices)} days of prices cannot fill one window of {window} days")
+    row = known_at_close(prices, name, window, threshold).iloc[[-1]]
+    if name is FeatureSetName.TECHNICAL:
+        row = row.assign(**_weekday_columns(pd.DatetimeIndex([next_day])))
+    if row.isna().any().any():
+        raise PsystockError(f"the last {window} days do not define every {name} feature: give more days")
+    return row.astype("int64") if name is FeatureSetName.UPDOWN else row
+
+
+def feature_set(table: pd.DataFrame, dates: pd.Series | None = None, returns: pd.DataFrame | None = None) -> FeatureSet:
+    """Split a training table (the label is its last column) into X and y.
+
+    Rejects tables that are too narrow, labels other than 0/1 and features
+    that are not finite numbers.
     """
     if table.shape[1] < 2:
         raise PsystockError(f"training data needs feature columns and a label column; got {table.shape[1]} column(s)")
     if table.empty:
         raise PsystockError("training data has no rows")
     values = table.apply(pd.to_numeric, errors="coerce")
-    if values.isna().any().any() or not values.isin([0, 1]).all().all():
-        raise PsystockError("training data must hold only 0/1 values (the reference layout 0..N, label last)")
-    if dates is not None and len(dates) != len(table):
-        raise PsystockError(f"label dates ({len(dates)}) and training rows ({len(table)}) differ in number")
-    values = values.astype("int64")
-    return FeatureSet(values.iloc[:, :-1], values.iloc[:, -1], dates)
+    label = values.iloc[:, -1]
+    if label.isna().any() or not label.isin([0, 1]).all():
+        raise PsystockError("the label (the last column of the training data) must hold only 0/1 values")
+    X = values.iloc[:, :-1]
+    if not np.isfinite(X.to_numpy(dtype=float)).all():
+        raise PsystockError("training data must hold numbers in every feature column (no blanks, no text)")
+    for given, what in ((dates, "label dates"), (returns, "label day returns")):
+        if given is not None and len(given) != len(table):
+            raise PsystockError(f"{what} ({len(given)}) and training rows ({len(table)}) differ in number")
+    binary = X.isin([0, 1]).all().all()
+    return FeatureSet(X.astype("int64") if binary else X.astype(float), label.astype("int64"), dates, returns)

@@ -1,50 +1,54 @@
-"""Rank training runs by a metric: pure pandas, no MLflow."""
+"""Rank models and baselines by a metric: pure pandas, no MLflow."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
 from psystock import PsystockError
-from psystock.baselines import FAMILY as BASELINE
+from psystock.mlflow_io.names import BASELINE_FAMILY as BASELINE
+from psystock.mlflow_io.names import PRIMARY_METRIC
+from psystock.scores import SCORES
 
 COLUMNS = ("rank", "family", "run_name", "run_id")
-# Metrics where a smaller value is better; every other one is better larger.
-LOWER_IS_BETTER = ("test_log_loss",)
-# Facts about the test split rather than scores: never "best".
-NOT_SCORES = ("test_up_rate",)
-# Test-split metrics every model run logs (autologged training metrics are left out).
-TEST_METRICS = (
-    "f1_experiment_score",
-    "test_accuracy",
-    "test_balanced_accuracy",
-    "test_precision",
-    "test_recall",
-    "test_mcc",
-    "test_roc_auc",
-    "test_log_loss",
-    "test_up_rate",
-)
+# Columns that are facts or spreads rather than scores: never "best".
+_NOT_SCORES = re.compile(r"(up_rate|_std|_ci_low|_ci_high|_exposure|_turnover|block_length)$|^buy_and_hold_")
+_BACKTEST_BETTER_HIGHER = re.compile(r"^backtest_(total_return|cagr|sharpe|max_drawdown|hit_rate)$")
 
 
-def rank(rows: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Rows (one per run, a column per metric) ranked by ``metric``, best first.
+def direction(column: str) -> int:
+    """1 if a larger value of ``column`` is better, -1 if a smaller one, 0 if it is not a score."""
+    if column in COLUMNS or _NOT_SCORES.search(column):
+        return 0
+    if _BACKTEST_BETTER_HIGHER.match(column):
+        return 1  # a drawdown is negative: closer to 0 is better
+    if column == PRIMARY_METRIC:
+        return 1
+    for name, score in SCORES.items():
+        if re.fullmatch(rf"(cv_{name}_mean|test_{name}|cv_{name}_fold_\d+)", column):
+            return 1 if score.greater_is_better else -1
+    return 0
+
+
+def rank(rows: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Rows (one per run, a column per metric) ranked by the column ``by``, best first.
 
     Ties keep their input order. Rows without the metric are left out.
     """
-    ascending = metric in LOWER_IS_BETTER
     if rows.empty:
         raise PsystockError("no finished training runs to compare")
-    if metric not in rows.columns or rows[metric].isna().all():
-        raise PsystockError(f"no training run has the metric {metric!r}")
-    ranked = rows.dropna(subset=[metric]).sort_values(metric, ascending=ascending, kind="stable")
+    if by not in rows.columns or rows[by].isna().all():
+        raise PsystockError(f"no training run has the metric {by!r}")
+    ranked = rows.dropna(subset=[by]).sort_values(by, ascending=direction(by) < 0, kind="stable")
     ranked = ranked.reset_index(drop=True)
     ranked.insert(0, "rank", range(1, len(ranked) + 1))
     return ranked
 
 
-def winners(board: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series | None, bool]:
-    """The best model, the best baseline (None without baselines) and whether
-    the model does strictly better on ``metric``."""
+def winners(board: pd.DataFrame, by: str) -> tuple[pd.Series, pd.Series | None, bool]:
+    """The best model, the best baseline (None without baselines) and whether the model does
+    strictly better on ``by``."""
     models = board[board["family"] != BASELINE]
     if models.empty:
         raise PsystockError("only baselines to compare: no model run among the candidates")
@@ -53,7 +57,7 @@ def winners(board: pd.DataFrame, metric: str) -> tuple[pd.Series, pd.Series | No
     if baselines.empty:
         return model, None, True
     baseline = baselines.iloc[0]
-    better = model[metric] < baseline[metric] if metric in LOWER_IS_BETTER else model[metric] > baseline[metric]
+    better = model[by] < baseline[by] if direction(by) < 0 else model[by] > baseline[by]
     return model, baseline, bool(better)
 
 

@@ -28,10 +28,12 @@ from mlflow.exceptions import ExecutionException
 from psystock import PsystockError, caching, registry
 from psystock.data import YAHOO, parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
+from psystock.features import FeatureSetName
 from psystock.mlflow_io import cache_store, lifecycle, names
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.models import FAMILIES
-from psystock.validation import Split
+from psystock.scores import DEFAULT_METRIC
+from psystock.validation import Split, Strategy
 
 log = logging.getLogger("psystock.main")
 
@@ -43,6 +45,7 @@ STEP_NAMES = (
     "compare",
     "tune",
     "register",
+    "report",
     "predict",
 )
 
@@ -57,19 +60,24 @@ class MainArgs(StepArgs):
     start: str = "2014-01-01"
     end: str = "2020-12-31"
     source: str = YAHOO
+    features: FeatureSetName = FeatureSetName.UPDOWN
     window: int = 14
     threshold: float = 0.00001
     split: Split = Split.CHRONOLOGICAL
     test_size: float = 0.33
     seed: int = 4284
+    cv_folds: int = 5
+    metric: str = DEFAULT_METRIC
+    confidence: float = 0.95
+    block_length: int = 0
+    strategy: Strategy = Strategy.LONG_FLAT
+    cost_bps: float = 10.0
     keras_epochs: int = 20
     max_evals: int = 10
-    cv_folds: int = 5
     early_stop: int = 0
     tune_timeout: float = 0.0
     tune_parallelism: int = 0
     spark_master: str = ""
-    metric: str = names.PRIMARY_METRIC
     min_improvement: float = 0.0
     env_manager: str = "local"
     use_cache: str = "true"
@@ -309,7 +317,8 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
     winner = lifecycle.get_run(compare).data.tags[names.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
     tune = runner.run(step("tune", training_data | {"family": winner}))
-    runner.run(step("register", {"tuned_run": tune, "compare_run": compare}))
+    register = runner.run(step("register", {"tuned_run": tune, "compare_run": compare}))
+    runner.run(step("report", {"compare_run": compare, "tuned_run": tune, "register_run": register}))
     champion = registry.champion_uri(args.ticker)
     if champion is None:
         log.info("predict: skipped, %s has no champion yet", names.model_name(args.ticker))
@@ -320,19 +329,21 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
 
 
 def record(args: MainArgs, steps: dict[str, str]) -> None:
-    """Put the pipeline's answer on main's run: the winning family, the registry's decision,
-    the champion, and the tuned model's scores."""
+    """Put the pipeline's answer on main's run: the winning family, the registry's decision and
+    the report's verdict, the champion, and the tuned model's scores."""
     tuned = lifecycle.get_run(steps["tune"])
     mlflow.set_tags(
         {
             names.TAG_WINNER_FAMILY: lifecycle.get_run(steps["compare"]).data.tags[names.TAG_WINNER_FAMILY],
             names.TAG_REGISTRY_DECISION: lifecycle.get_run(steps["register"]).data.tags[names.TAG_DECISION],
+            names.TAG_VERDICT: lifecycle.get_run(steps["report"]).data.tags.get(names.TAG_VERDICT, ""),
             names.TAG_CHAMPION: registry.champion_uri(args.ticker) or names.NO_CHAMPION,
         }
     )
-    mlflow.log_metrics(
-        {
-            names.tuned_metric(args.metric): tuned.data.metrics[args.metric],
-            names.BEST_CV_F1: tuned.data.metrics[names.BEST_CV_F1],
-        }
+    copied = (
+        names.test_metric(args.metric),
+        names.ci_low(args.metric),
+        names.ci_high(args.metric),
+        names.best_cv(args.metric),
     )
+    mlflow.log_metrics({names.tuned_metric(m): tuned.data.metrics[m] for m in copied if m in tuned.data.metrics})

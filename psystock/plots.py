@@ -12,7 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from psystock.baselines import FAMILY as BASELINE
+from psystock.mlflow_io.names import BASELINE_FAMILY as BASELINE
 
 
 def line_figure(x: ArrayLike, y: ArrayLike, title: str, ylabel: str) -> Figure:
@@ -46,7 +46,8 @@ def confusion_matrix_figure(matrix: np.ndarray, title: str, labels: tuple[str, s
 
 
 def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
-    """Horizontal bars of ``metric``, best on top; baselines in grey."""
+    """Horizontal bars of ``metric``, best on top; baselines in grey. The axis spans the values
+    and 0, so that scores around nothing (a correlation near 0) are seen as such."""
     figure = Figure(figsize=(7, 0.6 * len(board) + 1.5))
     ax = figure.subplots()
     labels = [f"{family} ({name})" for family, name in zip(board["family"], board["run_name"], strict=True)]
@@ -54,15 +55,24 @@ def leaderboard_figure(board: pd.DataFrame, metric: str) -> Figure:
     colours = ["#9a9a9a" if family == BASELINE else "#1f77b4" for family in board["family"]]
     ax.barh(labels[::-1], values[::-1], color=colours[::-1])
     for y, value in enumerate(values[::-1]):
-        ax.text(value, y, f" {value:.3f}", va="center")
+        ax.text(
+            value,
+            y,
+            f" {value:.3f}" if value >= 0 else f"{value:.3f} ",
+            va="center",
+            ha="left" if value >= 0 else "right",
+        )
+    ax.axvline(0, color="black", linewidth=0.8)
     ax.set_xlabel(metric)
     ax.set_title(f"Leaderboard by {metric}")
-    ax.set_xlim(0, max(1.0, float(np.nanmax(values)) * 1.15))
+    low, high = min(0.0, float(np.nanmin(values))), max(0.0, float(np.nanmax(values)))
+    pad = 0.25 * (high - low or 1.0)
+    ax.set_xlim(low - (pad if low < 0 else 0), high + pad)
     figure.tight_layout()
     return figure
 
 
-def tuning_figure(losses: list[float], title: str) -> Figure:
+def tuning_figure(losses: list[float], title: str, loss_label: str = "loss") -> Figure:
     """Loss per trial and the best loss so far (failed trials, with an infinite loss, are left out)."""
     figure = Figure(figsize=(7, 4))
     ax = figure.subplots()
@@ -72,7 +82,7 @@ def tuning_figure(losses: list[float], title: str) -> Figure:
     ax.plot(trials[finite], values[finite], "o", label="trial loss")
     ax.plot(trials, np.minimum.accumulate(np.where(finite, values, np.inf)), "-", label="best so far")
     ax.set_xlabel("trial")
-    ax.set_ylabel("loss (1 - mean CV F1)")
+    ax.set_ylabel(loss_label)
     ax.set_title(title)
     ax.legend()
     figure.tight_layout()
@@ -166,5 +176,30 @@ def history_figure(history: dict[str, list[float]], title: str) -> Figure:
         ax.legend()
         ax.grid(alpha=0.3)
     figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def equity_figure(days: pd.Series | pd.DatetimeIndex, returns: dict[str, pd.Series], title: str) -> Figure:
+    """Growth of 1 invested, one line per strategy (each a series of daily returns over ``days``)."""
+    figure = Figure(figsize=(9, 4.5))
+    ax = figure.subplots()
+    for name, daily in returns.items():
+        growth = np.cumprod(1 + np.asarray(daily, dtype=float))
+        holding = name == "buy and hold"
+        ax.plot(
+            days,
+            growth,
+            linewidth=1.0,
+            label=name,
+            color="black" if holding else None,
+            linestyle="--" if holding else "-",
+        )
+    ax.axhline(1.0, color="grey", linewidth=0.6)
+    ax.set_ylabel("growth of 1")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    figure.autofmt_xdate()
     figure.tight_layout()
     return figure

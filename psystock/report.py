@@ -1,46 +1,121 @@
-"""The comparison report: one self-contained HTML page (and a Markdown twin).
+"""The pipeline's report: one self-contained HTML page (and a Markdown twin) that says what it found.
 
-Pure functions: the caller gathers the leaderboard, the dataset and split
-facts and the PNG bytes of each model's plots. Images are embedded as data
-URIs and the style is inline, so the page opens offline.
+Pure functions: the caller gathers the numbers (:class:`Findings`) and the
+PNG bytes of the figures. The page opens with one sentence, the verdict with
+its numbers; then the leaderboard ranked as the choice was made (by
+cross-validation on the development period), each holdout score with its
+interval; the backtest against buy-and-hold with one equity-curve figure; the
+registry gate's evidence; the data and the split; each model's plots. Images
+are data URIs and the style is inline, so the page opens offline; wide tables
+scroll inside their own box, so the page fits a laptop's window.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pandas as pd
 
-from psystock.leaderboard import BASELINE, COLUMNS, LOWER_IS_BETTER, NOT_SCORES
+from psystock.leaderboard import COLUMNS, direction
+from psystock.mlflow_io.names import BASELINE_FAMILY
 
 STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; }
+*, *::before, *::after { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; margin: 0 auto; padding: 1.5em; max-width: 72em; color: #222;
+       line-height: 1.4; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+p.verdict { font-size: 1.15em; padding: 0.8em 1em; border-left: 5px solid #888; background: #f6f6f6; }
+p.verdict.registered { border-color: #2a8a2a; background: #eef7ee; }
+p.verdict.refused { border-color: #b36b00; background: #fdf5e8; }
+.table { overflow-x: auto; max-width: 100%; margin: 0.8em 0; }
+table { border-collapse: collapse; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.text { text-align: left; }
 td.best { font-weight: bold; background: #e6f4e6; }
-tr.baseline td { color: #555; font-style: italic; }
+tr.baseline td { color: #555; font-style: italic; } tr.tuned td { background: #f2f6fc; }
+img { max-width: 100%; height: auto; }
 .plots { display: flex; flex-wrap: wrap; gap: 1em; }
-.plots figure { margin: 0; } .plots img { width: 320px; }
-dl { display: grid; grid-template-columns: max-content auto; gap: 2px 1em; }
-dt { font-weight: bold; }
+.plots figure { margin: 0; max-width: 320px; } .plots img { width: 320px; }
+dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 1em; }
+dt { font-weight: bold; } dd { margin: 0; overflow-wrap: anywhere; }
 """
 
 
+@dataclass(frozen=True)
+class Gate:
+    """What the registry gate weighed and decided."""
+
+    metric: str
+    decision: str  # registered / refused
+    reason: str
+    tuned: str  # "tuned logreg"
+    baseline: str  # the baseline the decision turned on: the one the model beat by the least
+    candidate_score: float | None = None
+    baseline_score: float | None = None
+    improvement: float | None = None
+    low: float | None = None
+    high: float | None = None
+    p_value: float | None = None
+    confidence: float | None = None
+    registered: str = ""  # the version's models:/ URI
+    against: pd.DataFrame | None = None  # a row per baseline: its score, the difference, interval, p-value
+
+
+@dataclass(frozen=True)
+class Findings:
+    """Everything the report shows."""
+
+    title: str
+    metric: str
+    ranked_by: str
+    holdout_range: str
+    leaderboard: pd.DataFrame  # one row per candidate (and the tuned model), best first
+    backtest: pd.DataFrame  # one row per strategy and buy-and-hold
+    gate: Gate
+    dataset: Mapping[str, object]
+    split: Mapping[str, object]
+    equity_png: bytes | None = None
+    chart_png: bytes | None = None
+    plots: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
+
+
+def _number(value: float | None, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+def verdict(gate: Gate, holdout_range: str) -> str:
+    """The report's first sentence: what the pipeline concluded, with the numbers it concluded on."""
+    where = f"On the holdout {holdout_range}"
+    if gate.improvement is None:
+        return f"{where} there was no baseline to beat; nothing registered."
+    scored = (
+        f"{gate.metric} {_number(gate.candidate_score)} against {_number(gate.baseline_score)}, "
+        f"a difference of {_number(gate.improvement, True)} "
+        f"[{_number(gate.low, True)}, {_number(gate.high, True)}] (p = {_number(gate.p_value)})"
+    )
+    if gate.decision == "registered":
+        return (
+            f"{where} the {gate.tuned} beats every baseline; against the closest, {gate.baseline}: {scored}; "
+            f"registered as {gate.registered}."
+        )
+    return f"{where} no model beats {gate.baseline}: the {gate.tuned} scores {scored}; nothing registered."
+
+
 def best_rows(board: pd.DataFrame) -> dict[str, int]:
-    """For each metric column, the position of its best value (lowest where lower is better)."""
+    """For each score column, the position of its best value (lowest where lower is better)."""
     best = {}
     for column in board.columns:
-        if (
-            column in COLUMNS
-            or column in NOT_SCORES
-            or not pd.api.types.is_numeric_dtype(board[column])
-            or board[column].isna().all()
-        ):
+        sense = direction(column)
+        if not sense or not pd.api.types.is_numeric_dtype(board[column]) or board[column].isna().all():
             continue
         values = board[column].reset_index(drop=True)
-        best[column] = int(values.idxmin() if column in LOWER_IS_BETTER else values.idxmax())
+        best[column] = int(values.idxmax() if sense > 0 else values.idxmin())
     return best
 
 
@@ -48,35 +123,53 @@ def _image(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _facts(facts: dict[str, object]) -> str:
-    return (
-        "<dl>" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items()) + "</dl>"
-    )
+def _facts(facts: Mapping[str, object]) -> str:
+    items = "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(str(v))}</dd>" for k, v in facts.items())
+    return f"<dl>{items}</dl>"
 
 
-def render_html(
-    board: pd.DataFrame,
-    metric: str,
-    dataset: dict[str, object],
-    split: dict[str, object],
-    chart: bytes,
-    plots: dict[str, dict[str, bytes]],
-) -> str:
-    """The report page. ``plots`` maps a run name to its images (title -> PNG bytes)."""
-    best = best_rows(board)
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in board.columns)
+def _table(frame: pd.DataFrame, mark_best: bool = True) -> str:
+    best = best_rows(frame) if mark_best else {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
-    for i, row in enumerate(board.itertuples(index=False)):
+    for i, row in enumerate(frame.itertuples(index=False)):
         cells = []
-        for column, value in zip(board.columns, row, strict=True):
+        for column, value in zip(frame.columns, row, strict=True):
             if isinstance(value, float):
-                text = "" if pd.isna(value) else f"{value:.4f}"
                 marked = ' class="best"' if best.get(column) == i else ""
-                cells.append(f"<td{marked}>{text}</td>")
+                cells.append(f"<td{marked}>{'' if pd.isna(value) else f'{value:.4f}'}</td>")
             else:
                 cells.append(f'<td class="text">{html.escape(str(value))}</td>')
-        kind = ' class="baseline"' if row.family == BASELINE else ""
+        family = getattr(row, "family", "")
+        kind = ' class="baseline"' if family == BASELINE_FAMILY else ' class="tuned"' if family == "tuned" else ""
         rows.append(f"<tr{kind}>{''.join(cells)}</tr>")
+    return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
+
+
+def _gate_facts(gate: Gate) -> dict[str, object]:
+    facts: dict[str, object] = {
+        "decision": gate.decision,
+        "reason": gate.reason,
+        "metric": gate.metric,
+        "candidate": gate.tuned,
+        "decided by": f"{gate.baseline}, the baseline it beats by the least",
+    }
+    if gate.improvement is not None:
+        facts |= {
+            f"{gate.tuned}": _number(gate.candidate_score),
+            f"{gate.baseline}": _number(gate.baseline_score),
+            "difference": f"{_number(gate.improvement, True)} [{_number(gate.low, True)}, "
+            f"{_number(gate.high, True)}] at {gate.confidence or 0:.0%}",
+            "one-sided p-value": _number(gate.p_value),
+        }
+    if gate.registered:
+        facts["registered"] = gate.registered
+    return facts
+
+
+def render_html(findings: Findings) -> str:
+    """The report page."""
+    gate = findings.gate
     figures = "".join(
         f"<h3>{html.escape(name)}</h3><div class='plots'>"
         + "".join(
@@ -84,36 +177,61 @@ def render_html(
             for title, png in images.items()
         )
         + "</div>"
-        for name, images in plots.items()
+        for name, images in findings.plots.items()
     )
+    equity = _image(findings.equity_png, "equity curves on the holdout") if findings.equity_png else ""
+    chart = _image(findings.chart_png, "leaderboard bar chart") if findings.chart_png else ""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>psystock leaderboard</title><style>{STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(findings.title)}</title><style>{STYLE}</style></head>
 <body>
-<h1>Leaderboard by {html.escape(metric)}</h1>
-<h2>Dataset</h2>{_facts(dataset)}
-<h2>Split</h2>{_facts(split)}
-<h2>Models and baselines</h2>
-<p>Best value of each column in bold; baselines in italics.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>
-{_image(chart, "leaderboard bar chart")}
+<h1>{html.escape(findings.title)}</h1>
+<p class="verdict {html.escape(gate.decision)}">{html.escape(verdict(gate, findings.holdout_range))}</p>
+<h2>Leaderboard</h2>
+<p>Ranked by {html.escape(findings.ranked_by)}: the choice of family and baseline, made without the holdout.
+Holdout scores ({html.escape(findings.metric)} with its bootstrap interval) are for the record; best value of each
+column in bold, baselines in italics, the tuned model shaded.</p>
+{_table(findings.leaderboard)}
+{chart}
+<h2>Backtest on the holdout</h2>
+<p>Each model trades its answer: in at the Open, out at the Close of a day it predicts up (after costs);
+buy-and-hold holds Close to Close over the same days.</p>
+{_table(findings.backtest)}
+{equity}
+<h2>The registry gate</h2>{_facts(_gate_facts(gate))}
+{_table(gate.against, mark_best=False) if gate.against is not None else ""}
+<h2>Data</h2>{_facts(findings.dataset)}
+<h2>Split</h2>{_facts(findings.split)}
 <h2>Per model</h2>{figures}
 </body></html>
 """
 
 
-def render_markdown(board: pd.DataFrame, metric: str, dataset: dict[str, object], split: dict[str, object]) -> str:
-    """The report as Markdown: facts and the leaderboard, best values in bold."""
-    best = best_rows(board)
-    shown = board.astype(object).copy()
-    for column in board.columns:
-        if column in COLUMNS or not pd.api.types.is_float_dtype(board[column]):
+def _markdown_table(frame: pd.DataFrame) -> str:
+    best = best_rows(frame)
+    shown = frame.astype(object).copy()
+    for column in frame.columns:
+        if column in COLUMNS or not pd.api.types.is_float_dtype(frame[column]):
             continue
         position = best.get(column)
         shown[column] = [
-            "" if pd.isna(v) else (f"**{v:.4f}**" if i == position else f"{v:.4f}") for i, v in enumerate(board[column])
+            "" if pd.isna(v) else (f"**{v:.4f}**" if i == position else f"{v:.4f}") for i, v in enumerate(frame[column])
         ]
-    facts = lambda d: "\n".join(f"- **{k}**: {v}" for k, v in d.items())  # noqa: E731
+    return str(shown.to_markdown(index=False))
+
+
+def render_markdown(findings: Findings) -> str:
+    """The report as Markdown: the verdict, the tables (best values in bold), the gate and the facts."""
+
+    def facts(d: Mapping[str, object]) -> str:
+        return "\n".join(f"- **{k}**: {v}" for k, v in d.items())
+
+    against = findings.gate.against
+    comparisons = f"{against.to_markdown(index=False, floatfmt='.4f')}\n\n" if against is not None else ""
     return (
-        f"# Leaderboard by {metric}\n\n## Dataset\n\n{facts(dataset)}\n\n## Split\n\n{facts(split)}\n\n"
-        f"## Models and baselines\n\n{shown.to_markdown(index=False)}\n"
+        f"# {findings.title}\n\n{verdict(findings.gate, findings.holdout_range)}\n\n"
+        f"## Leaderboard (ranked by {findings.ranked_by})\n\n{_markdown_table(findings.leaderboard)}\n\n"
+        f"## Backtest on the holdout\n\n{_markdown_table(findings.backtest)}\n\n"
+        f"## The registry gate\n\n{facts(_gate_facts(findings.gate))}\n\n{comparisons}"
+        f"## Data\n\n{facts(findings.dataset)}\n\n## Split\n\n{facts(findings.split)}\n"
     )

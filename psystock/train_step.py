@@ -1,11 +1,16 @@
 """The body shared by the train_<family> steps (one family per entry point).
 
-Reads ``training_data``; fits the family with its framework's autologging on;
-writes test-split metrics (``f1_experiment_score`` and ``test_*``: accuracy,
-balanced accuracy, precision, recall, MCC, ROC AUC, log loss, up-rate),
-``metrics.json``, ``plots/`` (confusion matrix; ROC, precision-recall and
-calibration curves), the model (signature and input example) and, where the
-family writes them, training logs.
+Reads ``training_data``; judges the family with its parameters by the
+protocol (:mod:`psystock.protocol`): walk-forward cross-validation on the
+development period, then a fit on all of it, with the framework's
+autologging on, scored, bootstrapped and backtested on the holdout.
+Writes the metrics (``cv_<score>_mean``/``_std``, ``cv_<metric>_fold_<k>``,
+``test_<score>``, ``f1_experiment_score``, ``test_<metric>_ci_low``/``_high``,
+``backtest_*``, ``buy_and_hold_*``), ``metrics.json``, ``cv/folds.csv``,
+``holdout/predictions.csv``, ``backtest/returns.csv``, ``plots/`` (confusion
+matrix; ROC, precision-recall and calibration curves; equity curve), the
+model (signature and input example) and, where the family writes them,
+training logs.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ import tempfile
 
 import mlflow
 
-from psystock.entry_points import ScoringArgs
-from psystock.evaluation import split_dataset
+from psystock import protocol
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import run_step
-from psystock.mlflow_io.outputs import log_evaluation, log_fitted_model
+from psystock.mlflow_io.model_outputs import log_evaluation, log_fitted_model
 from psystock.models import get_family
-from psystock.training import fit_and_score, split_summary
+from psystock.protocol import ScoringArgs
+from psystock.training import family_candidate
 
 log = logging.getLogger("psystock.train")
 
@@ -36,18 +41,30 @@ def main(args_type: type[ScoringArgs], family_name: str) -> None:
 
 def train(family_name: str, args: ScoringArgs) -> None:
     family = get_family(family_name)
+    settings = args.settings()
     data = load_features(args.training_data)
     params = family.params(args)
+    family.check_params(params)
     mlflow.set_tags({names.TAG_FAMILY: family.name, names.TAG_ROLE: names.CANDIDATE})
-    family.autolog()
-    log.info("fitting %s on %d rows (%s split, test_size %s)", family.name, len(data), args.split, args.test_size)
-    parts = split_dataset(data, args.split, args.test_size, args.seed)
+    log.info(
+        "%s: %d-fold %s cross-validation on the development period, then the holdout (%d rows, test_size %s)",
+        family.name,
+        settings.cv_folds,
+        settings.split,
+        len(data),
+        settings.test_size,
+    )
     with tempfile.TemporaryDirectory() as log_dir:
-        result = fit_and_score(family, parts, params, args.seed, verbose=True, log_dir=log_dir)
+        evaluation = protocol.evaluate(family_candidate(family, params, settings.seed, log_dir), data, settings)
         if any(os.scandir(log_dir)):
             mlflow.log_artifacts(log_dir, names.TRAINING_LOGS_DIR)
-    log.info("%s: %s", family.name, ", ".join(f"{k}={v:.4f}" for k, v in result.scores.items()))
-
-    mlflow.set_tags(split_summary(data, parts))
-    log_evaluation(result.scores, parts.y_test, result.probabilities, family.run_name)
-    log_fitted_model(family, result.model, parts.X_train)
+    log.info(
+        "%s: cv %s %.4f ± %.4f, holdout %s",
+        family.name,
+        settings.metric,
+        evaluation.cv_mean(settings.metric),
+        evaluation.metrics()[names.cv_std(settings.metric)],
+        evaluation.interval,
+    )
+    log_evaluation(evaluation, data, family.run_name)
+    log_fitted_model(family, evaluation.model, evaluation.parts.X_train)

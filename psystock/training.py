@@ -1,44 +1,55 @@
-"""Fit a family on the training split and score it on the test split.
+"""A model family with its parameters as a protocol :class:`~psystock.protocol.Candidate`.
 
-Training steps and the tuning refit both go through :func:`fit_and_score`,
-so a baseline and a tuned model are measured the same way.
+Training steps, tuning trials and the tuning refit all fit through
+:func:`family_candidate`, so a model and its tuned version are measured the
+same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from psystock.evaluation import TrainTest, classification_scores, split_dataset
+from psystock.evaluation import TrainTest, split_dataset
 from psystock.features import FeatureSet
 from psystock.mlflow_io import names
 from psystock.models import Family
+from psystock.protocol import Candidate
 
 
-@dataclass(frozen=True)
-class TrainingResult:
-    model: Any
-    split: TrainTest
-    probabilities: np.ndarray
-    scores: dict[str, float]
+class _FamilyFit:
+    """``fit(X, y)`` of a family with fixed parameters and seed (a class, so it pickles for Spark):
+    its own ``fit``, or a trainer of the family's that keeps its set-up from one fit to the next.
+
+    The fit a step keeps (``final``) switches the framework's MLflow autologging on first, so
+    the run records that fit and not the cross-validation's; it reports its progress and
+    writes the family's training logs into ``log_dir``."""
+
+    def __init__(self, family: Family[Any], params: Any, seed: int, trainer: Any = None):
+        self.family, self.params, self.seed, self.trainer = family, params, seed, trainer
+
+    def __call__(self, X: pd.DataFrame, y: pd.Series, final: bool = False, log_dir: str | None = None) -> Any:
+        if final:
+            self.family.autolog()
+        if self.trainer is not None:
+            return self.trainer(X, y, final, log_dir)
+        return self.family.fit(X, y, self.params, self.seed, verbose=final, log_dir=log_dir)
 
 
-def train_and_score(
-    family: Family[Any], data: FeatureSet, split: str, test_size: float, seed: int, params: Any
-) -> TrainingResult:
-    """Split ``data``, fit ``family`` with ``params`` on the training side and score it on the test side."""
-    return fit_and_score(family, split_dataset(data, split, test_size, seed), params, seed)
+def family_candidate(family: Family[Any], params: Any, seed: int, log_dir: str | None = None) -> Candidate:
+    """The family with ``params``. Given ``log_dir``, the final fit (on the whole development
+    period) is a step's: autologged, reporting its progress, writing training logs there."""
+    fit = _FamilyFit(family, params, seed, family.trainer(params, seed) if family.trainer else None)
+    final = functools.partial(fit, final=True, log_dir=log_dir) if log_dir else None
+    return Candidate(fit, family.predict_proba, True, final)
 
 
-def fit_and_score(
-    family: Family[Any], parts: TrainTest, params: Any, seed: int, verbose: bool = False, log_dir: str | None = None
-) -> TrainingResult:
-    """Fit ``family`` with ``params`` on a split's training side; score it on its test side."""
-    model = family.fit(parts.X_train, parts.y_train, params, seed, verbose=verbose, log_dir=log_dir)
-    proba = np.asarray(family.predict_proba(model, parts.X_test), dtype=float)
-    return TrainingResult(model, parts, proba, classification_scores(parts.y_test, proba))
+def fit_on(family: Family[Any], data: FeatureSet, params: Any, seed: int) -> Any:
+    """The family fit on every row of ``data``: a champion refit for production."""
+    return family.fit(data.X, data.y, params, seed)
 
 
 def split_summary(data: FeatureSet, parts: TrainTest) -> dict[str, str]:
@@ -54,3 +65,15 @@ def split_summary(data: FeatureSet, parts: TrainTest) -> dict[str, str]:
             summary[first] = str(days.min())[:10]
             summary[last] = str(days.max())[:10]
     return summary
+
+
+def holdout_scores(
+    family: Family[Any], data: FeatureSet, split: str, test_size: float, seed: int, params: Any
+) -> dict[str, float]:
+    """The family fit on the training side of a split and scored on its test side: every score,
+    by name (the reference's figures, without the protocol's folds and intervals)."""
+    from psystock import scores
+
+    parts = split_dataset(data, split, test_size, seed)
+    model = family.fit(parts.X_train, parts.y_train, params, seed)
+    return scores.all_scores(parts.y_test, family.predict_proba(model, parts.X_test))

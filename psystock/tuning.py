@@ -1,4 +1,4 @@
-"""Hyperopt TPE over a family's search space, scored by cross-validation.
+"""Hyperopt TPE over a family's search space, scored by the protocol's cross-validation.
 
 The objective fits through the family's own ``fit``/``predict_proba`` -- the
 same code as the training steps. It runs where hyperopt sends it: in this
@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 from hyperopt.early_stop import no_progress_loss
-from sklearn.metrics import f1_score
 
 from psystock import PsystockError
-from psystock.evaluation import cv_folds, predictions
 from psystock.models import Family
+from psystock.protocol import cross_validate
+from psystock.scores import score
+from psystock.training import family_candidate
 from psystock.validation import check_search
 
 log = logging.getLogger(__name__)
@@ -88,19 +89,19 @@ def flatten(sample: dict[str, Any]) -> dict[str, Any]:
     return flat
 
 
-def cv_scores(family: Family[Any], X: Any, y: Any, params: Any, folds: Any, seed: int) -> list[float]:
-    """F1 of the family on each validation fold of ``folds``."""
-    scores = []
-    for train_idx, valid_idx in folds.split(X, y):
-        model = family.fit(X.iloc[train_idx], y.iloc[train_idx], params, seed)
-        proba = family.predict_proba(model, X.iloc[valid_idx])
-        scores.append(float(f1_score(y.iloc[valid_idx], predictions(proba), zero_division=0)))
-    return scores
+def cv_scores(
+    family: Family[Any], X: Any, y: Any, params: Any, split: str, n_folds: int, seed: int, metric: str
+) -> list[float]:
+    """``metric`` of the family with ``params`` on each validation fold: the folds every model is
+    cross-validated on (:func:`psystock.protocol.cross_validate`)."""
+    candidate = family_candidate(family, params, seed)
+    return [fold[metric] for fold in cross_validate(candidate, X, y, split, n_folds, only=metric)]
 
 
 @dataclass
 class Objective:
-    """``1 - mean CV F1`` of one sampled point; picklable, so it can run on a Spark worker.
+    """The loss of one sampled point: how far its mean CV ``metric`` is from the best
+    (``1 - mean`` for scores that top out at 1). Picklable, so it can run on a Spark worker.
 
     The sample fills the family's parameters over their defaults.
     ``log_trial(params, fold_scores, loss, seconds, error)`` records the trial
@@ -110,8 +111,10 @@ class Objective:
     family: Family[Any]
     X: Any
     y: Any
-    folds: Any
+    split: str
+    n_folds: int
     seed: int
+    metric: str
     log_trial: Callable[..., str | None] | None = None
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
@@ -119,10 +122,13 @@ class Objective:
         params = dataclasses.asdict(typed)
         started = time.perf_counter()
         try:
-            scores, error = cv_scores(self.family, self.X, self.y, typed, self.folds, self.seed), None
+            fold_scores = cv_scores(
+                self.family, self.X, self.y, typed, self.split, self.n_folds, self.seed, self.metric
+            )
+            scores, error = fold_scores, None
         except (ValueError, PsystockError) as exc:  # an invalid point of the space
             scores, error = [], str(exc).splitlines()[0]
-        loss = 1.0 - float(np.mean(scores)) if scores else math.inf
+        loss = score(self.metric).loss(float(np.mean(scores))) if scores else math.inf
         seconds = time.perf_counter() - started
         run_id = self.log_trial(params, scores, loss, seconds, error) if self.log_trial else None
         return {
@@ -206,11 +212,12 @@ def tune(
     *,
     split: str,
     n_folds: int,
+    metric: str,
     settings: SearchSettings,
     log_trial: Callable[..., str | None] | None = None,
     on_trial: Callable[[TrialResult], None] = _ignore,
 ) -> TuningResult:
-    """Minimise ``1 - mean CV F1`` over ``family.search_space()`` with TPE.
+    """Minimise the loss of the mean CV ``metric`` over ``family.search_space()`` with TPE.
 
     The family's defaults fill the parameters the space does not sample. The
     same ``seed`` gives the same sequence of proposed trials (with
@@ -218,7 +225,7 @@ def tune(
     for sequential runs only). ``on_trial`` is called on this process for each
     finished trial.
     """
-    objective = Objective(family, X, y, cv_folds(split, n_folds), settings.seed, log_trial)
+    objective = Objective(family, X, y, split, n_folds, settings.seed, metric, log_trial)
     progress = _Progress(settings.max_evals, settings.early_stop, on_trial)
     trials = spark_trials(settings) if settings.spark_master else Trials()
     fmin(

@@ -18,11 +18,32 @@ class Split(StrEnum):
     RANDOM = "random"
 
 
+class Strategy(StrEnum):
+    """What a backtest does on a "down" answer: nothing (``long_flat``) or sell short (``long_short``)."""
+
+    LONG_FLAT = "long_flat"
+    LONG_SHORT = "long_short"
+
+
 def check_split(split: str, test_size: float) -> None:
     if split not in tuple(Split):
         raise PsystockError(f"split must be one of {', '.join(Split)}, got {split!r}")
     if not 0 < test_size < 1:
         raise PsystockError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+
+
+def check_bootstrap(confidence: float, block_length: int) -> None:
+    if not 0 < confidence < 1:
+        raise PsystockError(f"confidence must be between 0 and 1 (exclusive), got {confidence}")
+    if block_length < 0:
+        raise PsystockError(f"block_length must be 0 (automatic) or a number of days, got {block_length}")
+
+
+def check_backtest(strategy: str, cost_bps: float) -> None:
+    if strategy not in tuple(Strategy):
+        raise PsystockError(f"strategy must be one of {', '.join(Strategy)}, got {strategy!r}")
+    if cost_bps < 0:
+        raise PsystockError(f"cost_bps must be >= 0, got {cost_bps}")
 
 
 def check_window(window: int) -> None:

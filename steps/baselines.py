@@ -1,11 +1,12 @@
-"""baselines: naive predictors scored on exactly the split the models are scored on.
+"""baselines: naive predictors judged by exactly the protocol the models are.
 
-Reads: ``training_data``, ``split``, ``test_size``, ``seed`` (as the training steps).
+Reads: ``training_data`` and the evaluation parameters (as the training steps).
 Writes: one nested child run per baseline (``always_up``, ``persistence``,
 ``random_rate``), named ``baseline_<name>``, tagged ``model_family=baseline``,
-with the models' test metrics (no ROC AUC or log loss: baselines give no
-probabilities), ``metrics.json`` and a confusion matrix; on this run,
-``baselines.json`` (baseline -> run id).
+with the models' cross-validation, holdout scores (no ROC AUC or log loss:
+baselines give no probabilities), interval and backtest, ``metrics.json``,
+``holdout/predictions.csv`` and the plots; on this run ``baselines.json``
+(baseline -> run id).
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from dataclasses import dataclass
 
 import mlflow
 
-from psystock import baselines
-from psystock.entry_points import ScoringArgs
-from psystock.evaluation import classification_scores, split_dataset
+from psystock import baselines, protocol
+from psystock.entry_points import to_params
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import run_step
-from psystock.mlflow_io.outputs import log_evaluation
+from psystock.mlflow_io.model_outputs import log_evaluation
+from psystock.protocol import ScoringArgs
 
 log = logging.getLogger("psystock.baselines")
 
@@ -32,27 +33,25 @@ class Args(ScoringArgs):
 
 
 def score_baselines(args: Args) -> None:
+    settings = args.settings()
     data = load_features(args.training_data)
-    parts = split_dataset(data, args.split, args.test_size, args.seed)
     runs = {}
     for name in baselines.BASELINES:
         with mlflow.start_run(run_name=baselines.run_name(name), nested=True) as child:
             mlflow.set_tags(
                 {names.TAG_FAMILY: baselines.FAMILY, names.TAG_BASELINE: name, names.TAG_ROLE: names.CANDIDATE}
             )
-            mlflow.log_params(
-                {
-                    "training_data": args.training_data,
-                    "split": args.split,
-                    "test_size": args.test_size,
-                    "seed": args.seed,
-                }
-            )
-            predicted = baselines.predict(name, parts.X_train, parts.y_train, parts.X_test, args.seed)
-            scores = classification_scores(parts.y_test, predicted, probabilistic=False)
-            log_evaluation(scores, parts.y_test, predicted, f"baseline {name}", probabilistic=False)
+            mlflow.log_params(to_params(args))
+            evaluation = protocol.evaluate(baselines.candidate(name, settings.seed), data, settings)
+            log_evaluation(evaluation, data, f"baseline {name}")
             runs[name] = child.info.run_id
-        log.info("baseline %s: %s=%.4f", name, names.PRIMARY_METRIC, scores[names.PRIMARY_METRIC])
+        log.info(
+            "baseline %s: cv %s %.4f, holdout %s",
+            name,
+            settings.metric,
+            evaluation.cv_mean(settings.metric),
+            evaluation.interval,
+        )
     mlflow.log_dict(runs, names.BASELINES_FILE)
 
 

@@ -1,9 +1,12 @@
-"""build_features: the reference's training table from a fetch_data run's prices.
+"""build_features: a training table from a fetch_data run's prices, in one of the feature sets.
 
 Reads: ``prices`` (a run URI such as ``runs:/<id>/prices``, or a CSV path).
-Writes: ``features/training_data.csv`` (header ``0..window``, label last, rows in
-time order, exactly the reference layout) and ``features/label_dates.csv``
-(the day each row's label is about); metrics ``rows`` and ``up_rate``.
+Writes: ``features/training_data.csv`` (feature columns, the label last, rows
+in time order; for ``features=updown`` exactly the reference layout, header
+``0..window``), ``features/label_dates.csv`` (each row's label day and that
+day's Open-to-Close and Close-to-Close returns, for backtests) and
+``features/columns.csv`` (what each column means); metrics ``rows``,
+``up_rate``, ``columns``; tags ``first_label_date``, ``last_label_date``.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ import logging
 from dataclasses import dataclass
 
 import mlflow
+import pandas as pd
 
 from psystock import features
 from psystock.entry_points import StepArgs
+from psystock.features import FeatureSetName
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
@@ -27,26 +32,33 @@ log = logging.getLogger("psystock.build_features")
 class Args(StepArgs):
     entry_point = "build_features"
     prices: str
+    features: FeatureSetName = FeatureSetName.UPDOWN
     window: int = 14
     threshold: float = 0.00001
 
 
 def build(args: Args) -> None:
     prices = load_prices(args.prices)
-    labels = features.going_up(prices.frame, args.threshold)
-    table = features.make_windows(labels, args.window)
-    log.info("%d windows of %d days + label from %d days of prices", len(table), args.window, len(labels))
-    log_csv(table, names.artifact(names.FEATURES_DIR, names.FEATURES_FILE))
-    log_csv(
-        table.index.to_frame(index=False),
-        names.artifact(names.FEATURES_DIR, names.LABEL_DATES_FILE),
-        date_format="%Y-%m-%d",
+    table = features.make_table(prices.frame, args.features, args.window, args.threshold)
+    frame = table.frame
+    log.info(
+        "%d rows of %d %s features + label from %d days of prices",
+        len(frame),
+        frame.shape[1] - 1,
+        args.features,
+        len(prices.frame),
     )
-    mlflow.log_metrics({"rows": len(table), "up_rate": float(table.iloc[:, -1].mean())})
+    log_csv(frame, names.artifact(names.FEATURES_DIR, names.FEATURES_FILE))
+    log_csv(
+        table.returns.reset_index(), names.artifact(names.FEATURES_DIR, names.LABEL_DATES_FILE), date_format="%Y-%m-%d"
+    )
+    columns = pd.DataFrame({"column": list(table.descriptions), "description": list(table.descriptions.values())})
+    log_csv(columns, names.artifact(names.FEATURES_DIR, names.FEATURE_COLUMNS_FILE))
+    mlflow.log_metrics({"rows": len(frame), "up_rate": float(frame.iloc[:, -1].mean()), "columns": frame.shape[1] - 1})
     mlflow.set_tags(
         {
-            names.TAG_FIRST_LABEL_DATE: str(table.index[0].date()),
-            names.TAG_LAST_LABEL_DATE: str(table.index[-1].date()),
+            names.TAG_FIRST_LABEL_DATE: str(frame.index[0].date()),
+            names.TAG_LAST_LABEL_DATE: str(frame.index[-1].date()),
         }
     )
 

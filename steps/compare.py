@@ -1,38 +1,37 @@
-"""compare: rank training runs by a metric and name the winning family.
+"""compare: rank models and baselines by the selection metric; name the winning family and baseline.
 
 Reads: ``training_runs`` (comma-separated run ids or ``runs:/`` URIs of model
 and baseline runs; empty = every finished candidate run of ``experiment``,
-default: this run's experiment).
-Writes: ``leaderboard/leaderboard.{csv,md,png}`` (models and baselines),
-``report/report.html`` (self-contained: leaderboard with the best value per
-column marked, bar chart, each model's confusion matrix and ROC curve,
-dataset and split) and ``report/report.md``, tags
-``psystock.winner_family`` / ``psystock.winner_run_id`` (the best *model*),
-``psystock.best_baseline``, ``psystock.beats_baselines``, metrics
-``best_<metric>`` and ``best_baseline_<metric>``.
+default: this run's experiment) and ``metric``. With ``split=chronological``
+(the runs' own) it ranks by the cross-validation on the development period,
+``cv_<metric>_mean``: the holdout plays no part in the choice. With
+``split=random`` (the reference protocol) it ranks by ``test_<metric>``.
+Writes: ``leaderboard/leaderboard.{csv,md,png}`` (models and baselines: the
+ranking score, its spread over the folds, the holdout score with its
+interval, the backtest), tags ``psystock.winner_family`` /
+``psystock.winner_run_id`` (the best *model*), ``psystock.best_baseline`` /
+``psystock.best_baseline_run_id``, ``psystock.beats_baselines``,
+``psystock.ranked_by``; metrics ``best_<ranked by>`` and
+``best_baseline_<ranked by>``.
 """
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
-from matplotlib.figure import Figure
 from mlflow.entities import Run
 
-from psystock import PsystockError, leaderboard, plots, report
+from psystock import PsystockError, leaderboard, plots
 from psystock.entry_points import StepArgs
 from psystock.mlflow_io import lineage, names
-from psystock.mlflow_io.inputs import artifact_bytes
 from psystock.mlflow_io.lifecycle import active_run, run_step
+from psystock.scores import DEFAULT_METRIC, score
+from psystock.validation import Split
 
 log = logging.getLogger("psystock.compare")
-
-# The plots of each model that the report shows.
-REPORT_PLOTS = {"confusion matrix": "confusion_matrix", "ROC curve": "roc_curve"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,14 +39,52 @@ class Args(StepArgs):
     entry_point = "compare"
     training_runs: str = ""
     experiment: str = ""
-    metric: str = names.PRIMARY_METRIC
+    metric: str = DEFAULT_METRIC
+
+
+def ranking_metric(runs: list[Run], metric: str) -> str:
+    """The run metric to rank by: the CV mean under the runs' chronological split, the test score
+    under the reference's random one."""
+    splits = {r.data.params.get("split", Split.CHRONOLOGICAL.value) for r in runs}
+    if len(splits) > 1:
+        raise PsystockError(
+            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
+        )
+    chronological = splits == {Split.CHRONOLOGICAL.value}
+    return names.cv_mean(metric) if chronological else names.test_metric(metric)
+
+
+def board_columns(board: pd.DataFrame, metric: str, by: str) -> list[str]:
+    """The leaderboard's columns: who, the ranking score and its spread, the holdout score and its
+    interval, the backtest against buy-and-hold, then every other holdout score."""
+    first = [
+        by,
+        names.cv_std(metric),
+        names.cv_mean(metric),
+        names.test_metric(metric),
+        names.ci_low(metric),
+        names.ci_high(metric),
+        "backtest_sharpe",
+        names.BACKTEST_SHARPE_CI_LOW,
+        names.BACKTEST_SHARPE_CI_HIGH,
+        "backtest_total_return",
+        "buy_and_hold_sharpe",
+        "buy_and_hold_total_return",
+    ]
+    rest = sorted(c for c in board.columns if c.startswith("test_") or c == names.PRIMARY_METRIC)
+    ordered = list(dict.fromkeys(c for c in [*first, *rest] if c in board.columns))
+    return [*leaderboard.COLUMNS, *ordered]
 
 
 def compare(args: Args) -> None:
+    score(args.metric)
     run_ids = [names.run_id_of(r.strip()) for r in args.training_runs.split(",") if r.strip()]
     if run_ids and args.experiment:
         raise PsystockError("give training_runs or experiment, not both")
     runs = lineage.candidate_runs(run_ids, _experiment_id(args.experiment))
+    if not runs:
+        raise PsystockError("no finished training runs to compare")
+    by = ranking_metric(runs, args.metric)
     rows = pd.DataFrame(
         {
             "family": r.data.tags.get(names.TAG_FAMILY, "?"),
@@ -57,60 +94,40 @@ def compare(args: Args) -> None:
         }
         for r in runs
     )
-    board = leaderboard.rank(rows, args.metric)
-    metric_columns = [c for c in board.columns if c == args.metric or c in leaderboard.TEST_METRICS]
-    board = board[[*leaderboard.COLUMNS, *sorted(metric_columns, key=lambda c: (c != args.metric, c))]]
-    print(leaderboard.to_markdown(board[[*leaderboard.COLUMNS, args.metric]]), flush=True)
+    board = leaderboard.rank(rows, by)
+    board = board[board_columns(board, args.metric, by)]
+    print(leaderboard.to_markdown(board[[*leaderboard.COLUMNS, by]]), flush=True)
 
     mlflow.log_text(board.to_csv(index=False), names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_FILE))
     mlflow.log_text(leaderboard.to_markdown(board), names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_MARKDOWN))
-    chart = plots.leaderboard_figure(board, args.metric)
-    mlflow.log_figure(chart, names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_CHART))
-    _log_report(board, args.metric, {r.info.run_id: r for r in runs}, chart)
-    winner, baseline, beats = leaderboard.winners(board, args.metric)
-    mlflow.log_metric(names.best_metric(args.metric), float(winner[args.metric]))
+    mlflow.log_figure(
+        plots.leaderboard_figure(board, by), names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_CHART)
+    )
+    winner, baseline, beats = leaderboard.winners(board, by)
+    mlflow.log_metric(names.best_metric(by), float(winner[by]))
     mlflow.set_tags(
         {
             names.TAG_WINNER_FAMILY: winner["family"],
             names.TAG_WINNER_RUN: winner["run_id"],
             names.TAG_BEATS_BASELINES: str(beats).lower(),
+            names.TAG_RANKED_BY: by,
         }
     )
-    log.info("best model: %s (run %s, %s=%.4f)", winner["family"], winner["run_id"], args.metric, winner[args.metric])
+    log.info("best model: %s (run %s, %s=%.4f)", winner["family"], winner["run_id"], by, winner[by])
     if baseline is not None:
-        mlflow.log_metric(names.best_baseline_metric(args.metric), float(baseline[args.metric]))
-        mlflow.set_tag(names.TAG_BEST_BASELINE, baseline["run_name"])
+        mlflow.log_metric(names.best_baseline_metric(by), float(baseline[by]))
+        mlflow.set_tags(
+            {names.TAG_BEST_BASELINE: baseline["run_name"], names.TAG_BEST_BASELINE_RUN: baseline["run_id"]}
+        )
         if not beats:
             log.warning(
-                "no model beats the best baseline: %s %s=%.4f vs %s %.4f",
+                "no model beats the best baseline on %s: %s %.4f vs %s %.4f",
+                by,
                 baseline["run_name"],
-                args.metric,
-                baseline[args.metric],
+                baseline[by],
                 winner["family"],
-                winner[args.metric],
+                winner[by],
             )
-
-
-def _log_report(board: pd.DataFrame, metric: str, runs: dict[str, Run], chart: Figure) -> None:
-    """report/report.html (self-contained) and report/report.md."""
-    models = [
-        runs[rid]
-        for rid, family in zip(board["run_id"], board["family"], strict=True)
-        if family != leaderboard.BASELINE
-    ]
-    reference = models[0] if models else runs[board["run_id"].iloc[0]]
-    dataset, split = lineage.dataset_facts(reference), lineage.split_facts(reference)
-    images = {}
-    for run in models:
-        found = {title: artifact_bytes(run.info.run_id, names.plot(name)) for title, name in REPORT_PLOTS.items()}
-        images[run.info.run_name] = {title: png for title, png in found.items() if png}
-    buffer = io.BytesIO()
-    chart.savefig(buffer, format="png")
-    page = report.render_html(board, metric, dataset, split, buffer.getvalue(), images)
-    mlflow.log_text(page, names.artifact(names.REPORT_DIR, names.REPORT_HTML))
-    mlflow.log_text(
-        report.render_markdown(board, metric, dataset, split), names.artifact(names.REPORT_DIR, names.REPORT_MARKDOWN)
-    )
 
 
 def _experiment_id(name: str) -> str:

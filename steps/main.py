@@ -25,13 +25,25 @@ from psystock import PsystockError, pipeline
 from psystock.mlflow_io import names
 from psystock.mlflow_io.lifecycle import active_run, run_step
 from psystock.pipeline import MainArgs as Args
-from psystock.validation import check_cv_folds, check_min_improvement, check_search, check_split, check_window
+from psystock.scores import score
+from psystock.validation import (
+    check_backtest,
+    check_bootstrap,
+    check_cv_folds,
+    check_min_improvement,
+    check_search,
+    check_split,
+    check_window,
+)
 
 
 def check(args: Args) -> None:
     """Refuse bad parameters before any step runs."""
     check_split(args.split, args.test_size)
     check_window(args.window)
+    score(args.metric)
+    check_bootstrap(args.confidence, args.block_length)
+    check_backtest(args.strategy, args.cost_bps)
     check_search(args.max_evals, args.early_stop, args.tune_timeout, args.tune_parallelism, args.spark_master)
     check_cv_folds(args.cv_folds)
     check_min_improvement(args.min_improvement)

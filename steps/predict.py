@@ -1,8 +1,10 @@
-"""predict: tomorrow's direction for a ticker from its latest window of days.
+"""predict: the next trading day's direction for a ticker, from its latest days.
 
 Reads: ``model_uri`` (default ``models:/psystock-<ticker>@champion``) and
 ``prices`` (a run URI or CSV; default: the latest bars from ``source``,
-fetched by the same code as fetch_data).
+fetched by the same code as fetch_data), turned into one row of the
+``features`` set the model was trained on. The predicted day is the next one
+of the series' own calendar: the next weekday for weekday data.
 Writes: ``predictions.csv`` (ticker, as-of day, predicted day, direction,
 probability), metric ``probability_up``, tags ``predicted_day``/``direction``;
 prints ``<ticker> <day>: up (p=0.57)``.
@@ -23,6 +25,7 @@ from mlflow.pyfunc import PyFuncModel
 
 from psystock import PsystockError, data, features
 from psystock.entry_points import StepArgs
+from psystock.features import FeatureSetName
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
@@ -38,6 +41,7 @@ class Args(StepArgs):
     model_uri: str = ""
     prices: str = ""
     source: str = data.YAHOO
+    features: FeatureSetName = FeatureSetName.UPDOWN
     window: int = 14
     threshold: float = 0.00001
 
@@ -48,12 +52,13 @@ def predict(args: Args) -> None:
     model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
     model = _load(model_uri, args.ticker)
     prices = _prices(args)
-    latest = features.latest_features(features.going_up(prices.frame, args.threshold), args.window)
+    day = data.next_trading_day(prices.frame["Date"])
+    latest = features.latest_features(prices.frame, args.features, args.window, pd.Timestamp(day), args.threshold)
     as_of = latest.index[-1].date()
     schema = model.metadata.get_input_schema()
+    _check_columns(schema, latest, args.features)
     model_input = latest.to_numpy(dtype="float32") if schema is not None and schema.is_tensor_spec() else latest
     probability = float(np.clip(_probability_up(model.predict(model_input)), 0.0, 1.0))
-    day = as_of + timedelta(days=1)
     direction = "up" if probability > 0.5 else "down"
     frame = pd.DataFrame(
         [
@@ -73,6 +78,25 @@ def predict(args: Args) -> None:
         {names.TAG_PREDICTED_DAY: day.isoformat(), names.TAG_DIRECTION: direction, names.TAG_MODEL_URI: model_uri}
     )
     print(f"{args.ticker} {day}: {direction} (p={probability:.2f})", flush=True)
+
+
+def _check_columns(schema: Any, row: pd.DataFrame, feature_set: str) -> None:
+    """The model must take the feature set's columns: say which set it wants otherwise."""
+    if schema is None:
+        return
+    if schema.is_tensor_spec():
+        width = schema.inputs[0].shape[-1]
+        expected = f"{width} columns"
+        same = width in (-1, row.shape[1])
+    else:
+        names_ = schema.input_names()
+        expected = ", ".join(map(str, names_[:4])) + (", ..." if len(names_) > 4 else "")
+        same = list(names_) == list(row.columns)
+    if not same:
+        raise PsystockError(
+            f"the model takes {expected}, not the {feature_set} features: pass the features "
+            "set it was trained on (-P features=...)"
+        )
 
 
 def _load(model_uri: str, ticker: str) -> PyFuncModel:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from psystock import train_step
-from psystock.entry_points import ScoringArgs
 from psystock.models.logreg import LogregParams
+from psystock.protocol import ScoringArgs
 
 
 @dataclass(frozen=True, kw_only=True)

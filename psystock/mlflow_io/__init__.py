@@ -2,7 +2,7 @@
 
 - ``names``: every artifact path, tag, metric prefix and ``runs:/``/``models:/`` URI.
 - ``lifecycle``: a step's own run (``run_step``), the runs main creates and links, failures.
-- ``inputs`` / ``outputs``: what steps read from and write into runs.
+- ``inputs`` / ``outputs`` / ``model_outputs``: what steps read from and write into runs.
 - ``cache_store``: finding a reusable step run by its cache key (keys: ``psystock.caching``).
 - ``lineage``: upstream runs, the dataset behind a model, leaderboard candidates.
 - ``trials``: tuning trials as light child runs.

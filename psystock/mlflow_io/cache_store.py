@@ -27,6 +27,7 @@ EXPECTED_ARTIFACTS: dict[str, tuple[str, ...]] = {
     "baselines": (names.BASELINES_FILE,),
     "compare": (names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_FILE),),
     "tune": _MODEL_RUN,
+    "report": (names.artifact(names.REPORT_DIR, names.REPORT_HTML),),
     "predict": (names.PREDICTIONS_FILE,),
 }
 

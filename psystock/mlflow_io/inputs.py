@@ -11,7 +11,7 @@ from mlflow.exceptions import MlflowException
 
 from psystock import PsystockError
 from psystock.data import Prices, read_csv, validate_prices
-from psystock.features import DATE_NAME, FeatureSet, feature_set
+from psystock.features import CLOSE_TO_CLOSE, DATE_NAME, OPEN_TO_CLOSE, FeatureSet, feature_set
 from psystock.mlflow_io import names
 
 
@@ -47,17 +47,22 @@ def _download(uri: str, what: str) -> Path:
 def load_features(location: str) -> FeatureSet:
     """The training table at ``location`` (a run's features directory, or a CSV).
 
-    A ``label_dates.csv`` beside the table, as ``build_features`` writes it,
-    is read too; a bare table in the reference layout is accepted without it.
+    A ``label_dates.csv`` beside the table, as ``build_features`` writes it, is
+    read too: each label's day and that day's returns, which backtests trade. A
+    bare table (the reference layout, or any numeric columns with a 0/1 label
+    last) is accepted without it, and then not backtested.
     """
     path = resolve_input(location, names.FEATURES_FILE, "training_data")
     try:
         table = pd.read_csv(path)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise PsystockError(f"training_data: cannot parse {location}: {str(exc).strip()[:200]}") from None
-    dates_path = path.with_name(names.LABEL_DATES_FILE)
-    dates = pd.read_csv(dates_path)[DATE_NAME] if dates_path.is_file() else None
-    return feature_set(table, dates)
+    days_path = path.with_name(names.LABEL_DATES_FILE)
+    if not days_path.is_file():
+        return feature_set(table)
+    days = pd.read_csv(days_path)
+    returns = days[[OPEN_TO_CLOSE, CLOSE_TO_CLOSE]] if {OPEN_TO_CLOSE, CLOSE_TO_CLOSE} <= set(days) else None
+    return feature_set(table, days[DATE_NAME], returns)
 
 
 def load_prices(location: str) -> Prices:

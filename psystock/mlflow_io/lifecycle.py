@@ -47,13 +47,15 @@ FAILED = RunStatus.to_string(RunStatus.FAILED)
 RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
-def configure_logging() -> None:
-    """One timestamped line per message; quiet the libraries that narrate their internals."""
+def configure_logging(entry_point: str = "") -> None:
+    """One timestamped line per message, naming the step (steps run side by side write into one
+    log); quiet the libraries that narrate their internals."""
     # Per-file download bars drown the step's own lines in logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    where = f"[{entry_point}] " if entry_point else ""
     logging.basicConfig(
         level=os.environ.get("PSYSTOCK_LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(name)s: %(message)s",
+        format=f"%(asctime)s {where}%(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
     # hyperopt reports its internals at INFO and py4j each connection it closes;
@@ -69,8 +71,8 @@ def run_step(
     argv: list[str] | None = None,
 ) -> None:
     """Run ``body`` for an entry point inside an MLflow run; exit non-zero on bad input."""
-    configure_logging()
     entry_point = args_type.entry_point
+    configure_logging(entry_point)
     args, raw = parse_args(args_type, argv)
     try:
         _run(entry_point, lambda: body(args), raw, run_name)

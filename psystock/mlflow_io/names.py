@@ -33,6 +33,11 @@ PREDICTIONS_FILE = "predictions.csv"
 TUNING_DIR = "tuning"
 TRIALS_FILE = "trials.csv"
 TRAINING_LOGS_DIR = "training_logs"
+FEATURE_COLUMNS_FILE = "columns.csv"  # in FEATURES_DIR: what each column means
+CV_FOLDS = "cv/folds.csv"  # every score on each validation fold
+HOLDOUT_PREDICTIONS = "holdout/predictions.csv"  # date, truth, answer, prediction per holdout day
+HOLDOUT_DATE = "date"
+BACKTEST_RETURNS = "backtest/returns.csv"  # the strategy's and buy-and-hold's days
 
 
 def artifact(directory: str, filename: str) -> str:
@@ -53,6 +58,7 @@ TAG_PROCESS = "psystock.process"  # host:pid that created the run
 TAG_FAMILY = "model_family"
 TAG_ROLE = "psystock.role"  # CANDIDATE on the runs that compete in a leaderboard
 CANDIDATE = "candidate"
+BASELINE_FAMILY = "baseline"  # the TAG_FAMILY of every naive baseline's run
 TAG_BASELINE = "psystock.baseline"  # which naive baseline a baseline run is
 TAG_TRIAL = "trial"
 TRIAL_STEP = "tune_trial"
@@ -77,7 +83,9 @@ TAG_TEST_LAST_DATE = "test_last_date"
 # compare
 TAG_WINNER_FAMILY = "psystock.winner_family"
 TAG_WINNER_RUN = "psystock.winner_run_id"
-TAG_BEST_BASELINE = "psystock.best_baseline"
+TAG_BEST_BASELINE = "psystock.best_baseline"  # its run name
+TAG_BEST_BASELINE_RUN = "psystock.best_baseline_run_id"
+TAG_RANKED_BY = "psystock.ranked_by"  # the run metric compare ranked by
 TAG_BEATS_BASELINES = "psystock.beats_baselines"
 # tune
 TAG_BEST_TRIAL_RUN = "best_trial_run_id"
@@ -88,6 +96,11 @@ BEST_PARAM_PREFIX = "best_"
 TAG_DECISION = "psystock.decision"
 TAG_REASON = "psystock.reason"
 TAG_REGISTERED_MODEL = "psystock.registered_model"
+TAG_HOLDOUT_RANGE = "psystock.holdout_range"  # first..last holdout day the gate judged on
+TAG_GATE_BASELINE = "psystock.gate_baseline"  # the baseline the model beat by the least
+# report
+TAG_VERDICT = "psystock.verdict"  # the report's first sentence
+REPORT_BACKTEST = "backtest.csv"  # in REPORT_DIR: the backtest table
 # predict
 TAG_PREDICTED_DAY = "predicted_day"
 TAG_DIRECTION = "direction"
@@ -110,8 +123,6 @@ TAG_REUSED_RUN = "psystock.reused_run_id"
 
 PRIMARY_METRIC = "f1_experiment_score"  # the reference's name for F1 on the test split
 
-BEST_CV_F1 = "best_cv_f1"  # tune: the best trial's mean CV F1; main copies it
-
 
 def best_metric(metric: str) -> str:
     """compare: the best model's score."""
@@ -128,6 +139,65 @@ def tuned_metric(metric: str) -> str:
     return f"tuned_{metric}"
 
 
+def cv_mean(score: str) -> str:
+    """A candidate's mean score over the validation folds of the development period."""
+    return f"cv_{score}_mean"
+
+
+def cv_std(score: str) -> str:
+    return f"cv_{score}_std"
+
+
+def cv_fold(score: str, fold: int) -> str:
+    return f"cv_{score}_fold_{fold}"
+
+
+def test_metric(score: str) -> str:
+    """A candidate's score on the holdout (the test split)."""
+    return f"test_{score}"
+
+
+def ci_low(score: str) -> str:
+    """The low end of the holdout score's bootstrap interval."""
+    return f"test_{score}_ci_low"
+
+
+def ci_high(score: str) -> str:
+    return f"test_{score}_ci_high"
+
+
+def best_cv(score: str) -> str:
+    """tune: the best trial's mean CV score."""
+    return f"best_cv_{score}"
+
+
+def gate_candidate_metric(score: str) -> str:
+    """register: the tuned model's holdout score the gate weighed."""
+    return f"candidate_{score}"
+
+
+def gate_baseline_metric(score: str) -> str:
+    """register: the best baseline's holdout score the gate weighed."""
+    return f"baseline_{score}"
+
+
+BLOCK_LENGTH = "block_length"  # the bootstrap's mean block length, in days, as used
+BACKTEST = "backtest"  # prefix of a strategy's statistics: backtest_sharpe, ...
+BUY_AND_HOLD = "buy_and_hold"  # prefix of buy-and-hold's over the same days
+BACKTEST_SHARPE_CI_LOW = "backtest_sharpe_ci_low"
+BACKTEST_SHARPE_CI_HIGH = "backtest_sharpe_ci_high"
+# register: the paired bootstrap of the tuned model against the best baseline on the holdout
+IMPROVEMENT = "improvement"
+IMPROVEMENT_CI_LOW = "improvement_ci_low"
+IMPROVEMENT_CI_HIGH = "improvement_ci_high"
+P_VALUE = "p_value"
+
+
+def against(baseline: str, what: str) -> str:
+    """register: one baseline's comparison (``improvement_ci_low_vs_baseline_persistence``)."""
+    return f"{what}_vs_{baseline}"
+
+
 # --- the model registry ----------------------------------------------------
 
 CHAMPION = "champion"  # the alias of the version predict and serving use
@@ -136,6 +206,11 @@ VERSION_TAG_DATASET_DIGEST = "dataset_digest"
 VERSION_TAG_PIPELINE_RUN = "pipeline_run_id"
 VERSION_TAG_TUNED_RUN = "tuned_run_id"
 VERSION_TAG_BEST_BASELINE = "best_baseline"
+VERSION_TAG_METRIC = "metric"  # the selection metric the gate judged by
+VERSION_TAG_HOLDOUT = "holdout"  # first..last day of the holdout it was judged on
+VERSION_TAG_EVIDENCE = "holdout_evidence"  # the gate's reason, with its numbers
+VERSION_TAG_REFIT_RANGE = "refit_range"  # first..last label day the registered model was fit on
+VERSION_TAG_REFIT_ROWS = "refit_rows"
 
 
 class Decision(StrEnum):

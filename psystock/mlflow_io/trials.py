@@ -29,10 +29,13 @@ class TrialLogger:
     The driver then numbers each run in the order TPE proposed it.
     """
 
-    def __init__(self, experiment_id: str, parent_run_id: str, family: str, tracking_uri: str | None = None):
+    def __init__(
+        self, experiment_id: str, parent_run_id: str, family: str, metric: str, tracking_uri: str | None = None
+    ):
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.family = family
+        self.metric = metric
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         self._client: MlflowClient | None = None
 
@@ -61,8 +64,8 @@ class TrialLogger:
         now = int(time.time() * 1000)
         values = {"loss": loss, "seconds": seconds}
         if fold_scores:
-            values["mean_f1"] = sum(fold_scores) / len(fold_scores)
-            values.update({f"f1_fold_{i}": s for i, s in enumerate(fold_scores)})
+            values[names.cv_mean(self.metric)] = sum(fold_scores) / len(fold_scores)
+            values.update({names.cv_fold(self.metric, i): s for i, s in enumerate(fold_scores)})
         metrics = [Metric(k, float(v), now, 0) for k, v in values.items() if abs(v) != float("inf")]
         tags = [RunTag(names.TAG_TRIAL_ERROR, error[:5000])] if error else []
         params_logged = [Param(k, str(v)) for k, v in params.items()]

@@ -81,6 +81,10 @@ class Family(Generic[P]):
     pip_requirements: tuple[str, ...]
     as_model_input: Callable[[pd.DataFrame], Any] = _identity
     prepare: Callable[[], None] = _nothing
+    # A family whose fits cost a fixed set-up (Keras compiles and traces a network) may give a
+    # trainer that pays it once for many fits, each equal to ``fit``'s:
+    # trainer(params, seed)(X, y, verbose, log_dir) -> model, the model valid until its next fit.
+    trainer: Callable[[P, int], Callable[..., Any]] | None = None
     log_model_kwargs: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -141,6 +145,13 @@ class Family(Generic[P]):
             pip_requirements=list(self.pip_requirements),
             **dict(self.log_model_kwargs),
         )
+
+
+def needs_scaling(X: Any) -> bool:
+    """Whether features are anything but 0/1 flags: a model that is not scale-free then standardises
+    them itself, inside the logged model, so that it is served the raw columns."""
+    values = np.asarray(X, dtype=float)
+    return not bool(np.isin(values, (0.0, 1.0)).all())
 
 
 def _cast(value: Any, kind: Any) -> Any:

@@ -9,10 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from hyperopt import hp
+from sklearn.base import ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from psystock import PsystockError
-from psystock.models import FAMILIES, Family, requirements
+from psystock.models import FAMILIES, Family, needs_scaling, requirements
 
 SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 # Solvers that only fit a pure L2 penalty (l1_ratio 0); liblinear takes 0 or 1.
@@ -58,7 +61,10 @@ def fit(
     seed: int,
     verbose: bool = False,
     log_dir: str | None = None,
-) -> LogisticRegression:
+) -> ClassifierMixin:
+    """The reference's ``LogisticRegression``; on features other than 0/1 flags, after a
+    ``StandardScaler`` in one scikit-learn pipeline (the regularisation then weighs every
+    feature alike, and the logged model takes raw columns)."""
     check_params(params)
     model = LogisticRegression(
         C=params.C,
@@ -68,13 +74,14 @@ def fit(
         class_weight=_class_weight(params.class_weight),
         random_state=seed,
     )
+    estimator = make_pipeline(StandardScaler(), model) if needs_scaling(X) else model
     with warnings.catch_warnings():
         # Too few iterations is the user's choice (the reference's default is 100).
         warnings.filterwarnings("ignore", message=".*failed to converge.*")
-        return model.fit(X, y)
+        return estimator.fit(X, y)
 
 
-def predict_proba(model: LogisticRegression, X: Any) -> np.ndarray:
+def predict_proba(model: ClassifierMixin, X: Any) -> np.ndarray:
     return np.asarray(model.predict_proba(X)[:, 1])
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from psystock.local_services import mlflow_run_command
@@ -159,3 +160,16 @@ def mlflow_run(
     )
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
+
+
+def finished(result: ProjectRun) -> Run:
+    """The run of an entry point that must have succeeded: FINISHED, or the output in the failure."""
+    assert result.returncode == 0, result.output[-3000:]
+    run = MlflowClient().get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    return run
+
+
+def artifacts(run_id: str, path: str = "") -> set[str]:
+    """The artifact paths directly under ``path`` of a run."""
+    return {a.path for a in MlflowClient().list_artifacts(run_id, path)}

@@ -22,7 +22,7 @@ from tests.helpers.runs import small_pipeline as small
 pytestmark = pytest.mark.integration
 
 TRAININGS = ("train_logreg", "train_xgboost", "train_keras")
-ALL = ("fetch_data", "build_features", *TRAININGS, "baselines", "compare", "tune", "register")
+ALL = ("fetch_data", "build_features", *TRAININGS, "baselines", "compare", "tune", "register", "report")
 
 
 def outcomes(result, ok: bool = True) -> dict[str, tuple[str, str]]:
@@ -77,14 +77,14 @@ def test_second_run_is_all_cached(module_store, btc_csv, cold):
     main = mlflow.get_run(warm.run_id)
     assert main.info.status == "FINISHED"
     assert set(main.data.tags["psystock.cached_steps"].split(",")) == set(ALL)
-    assert "tuned_f1_experiment_score" in main.data.metrics
+    assert "tuned_test_mcc" in main.data.metrics
 
 
 def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_csv, cold):
     result = mlflow_run(module_store, "main", small(btc_csv, keras_epochs=2))
     winner_before = mlflow.get_run(outcomes(cold)["compare"][1]).data.tags[names.TAG_WINNER_FAMILY]
     winner_after = mlflow.get_run(outcomes(result)["compare"][1]).data.tags[names.TAG_WINNER_FAMILY]
-    expected = {"train_keras", "compare", "register"} | ({"tune"} if winner_after != winner_before else set())
+    expected = {"train_keras", "compare", "register", "report"} | ({"tune"} if winner_after != winner_before else set())
     assert ran(result) == expected
     # Each step that runs says what changed since the newest finished run of it.
     assert re.search(r"train_keras: running \(run \w+\), changed since run \w+: .*epochs 1 -> 2", result.stderr)
@@ -101,7 +101,7 @@ def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold
     summary = outcomes(result, ok=False)
     assert summary["train_keras"][0] == "FAILED"
     assert {summary[ep][0] for ep in ("train_logreg", "train_xgboost", "baselines")} <= {"finished", "cached"}
-    assert not {"compare", "tune", "register"} & set(summary)
+    assert not {"compare", "tune", "register", "report"} & set(summary)
     assert "train_keras: error: epochs must be at least 1, got 0" in result.stderr
     assert "main: error: step failed: train_keras" in result.stderr
     assert mlflow.get_run(result.run_id).info.status == "FAILED"
@@ -110,17 +110,18 @@ def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold
 
 def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_store, btc_csv, cold):
     result = mlflow_run(module_store, "main", small(btc_csv, rerun=",".join([*TRAININGS, "tune"])))
-    # compare and register take the new runs; the data steps and baselines stay cached.
-    assert ran(result) == {*TRAININGS, "compare", "tune", "register"}
+    # compare, register and report take the new runs; the data steps and baselines stay cached.
+    assert ran(result) == {*TRAININGS, "compare", "tune", "register", "report"}
     assert re.search(r"tune: running \(run \w+\), rerun names it$", result.stderr, re.MULTILINE)
     before, again = outcomes(cold), outcomes(result)
     for step in (*TRAININGS, "tune"):
         assert again[step][1] != before[step][1]
         first, second = (mlflow.get_run(runs[step][1]).data.metrics for runs in (before, again))
-        assert second["f1_experiment_score"] == first["f1_experiment_score"], step  # Keras too: deterministic ops
+        for metric in ("f1_experiment_score", "test_mcc", "cv_mcc_mean", "test_mcc_ci_low", "backtest_sharpe"):
+            assert second[metric] == first[metric], (step, metric)  # Keras too: deterministic ops
     assert (
-        mlflow.get_run(again["tune"][1]).data.metrics["best_cv_f1"]
-        == mlflow.get_run(before["tune"][1]).data.metrics["best_cv_f1"]
+        mlflow.get_run(again["tune"][1]).data.metrics["best_cv_mcc"]
+        == mlflow.get_run(before["tune"][1]).data.metrics["best_cv_mcc"]
     )
 
 
@@ -129,7 +130,7 @@ def test_a_step_whose_run_or_artifact_was_deleted_is_run_again(module_store, btc
     mlflow.MlflowClient().delete_run(in_use["compare"][1])  # as from the UI: the run is gone, its files are not
     os.remove(os.path.join(mlflow.get_run(in_use["tune"][1]).info.artifact_uri, names.METRICS_FILE))
     result = mlflow_run(module_store, "main", small(btc_csv))
-    assert ran(result) == {"compare", "tune", "register"}
+    assert ran(result) == {"compare", "tune", "register", "report"}
     lacks = f"cache miss: run {in_use['tune'][1]} lacks {names.METRICS_FILE}"
     assert re.search(rf"tune: running \(run \w+\), {lacks}$", result.stderr, re.MULTILINE)
 
@@ -140,7 +141,7 @@ def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, 
     module = copy / "psystock" / "leaderboard.py"
     module.write_text(module.read_text() + "\n# an edit that changes no behaviour\n")
     result = mlflow_run(module_store, "main", small(btc_csv), project=copy)
-    assert ran(result) == {"compare", "register"}
+    assert ran(result) == {"compare", "register", "report"}
     assert re.search(r"compare: running \(run \w+\), changed since run \w+: (.*, )?code$", result.stderr, re.MULTILINE)
 
 

@@ -52,9 +52,9 @@ def test_main_runs_from_a_git_url_at_a_commit_and_so_do_its_steps(served, store:
     assert main.info.status == "FINISHED"
     assert main.data.tags["mlflow.source.git.commit"] == commit
     assert main.data.tags["mlflow.source.name"] == url
-    assert "tuned_f1_experiment_score" in main.data.metrics
+    assert "tuned_test_mcc" in main.data.metrics
     steps = mlflow.MlflowClient().search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{main.info.run_id}'")
-    assert len(steps) == 9
+    assert len(steps) == 10
     # Every step ran from main's checkout of that commit, not from this working copy.
     assert {s.data.tags.get("mlflow.source.git.commit") for s in steps} == {commit}
     assert all(str(PROJECT) not in s.data.tags.get("mlflow.source.name", "") for s in steps)

@@ -1,6 +1,7 @@
 """The whole experiment: `mlflow run . -e main` on the real BTC-USD bars (2019-2020,
 short Keras training and tuning: see ``small_pipeline``)."""
 
+import html
 import json
 import re
 
@@ -73,23 +74,18 @@ def test_leaderboard_lists_families_and_baselines_and_tune_takes_the_best_model(
         "baseline_persistence",
         "baseline_random_rate",
     ]
+    assert board["cv_mcc_mean"].is_monotonic_decreasing  # ranked by the development period
     winner = board[board["family"] != "baseline"].iloc[0]["family"]
     compare = mlflow.get_run(steps["compare"])
-    page = mlflow.artifacts.load_text(f"runs:/{steps['compare']}/report/report.html")
-    assert "https://" not in page and "http://" not in page  # self-contained
-    assert page.count("data:image/png;base64,") == 1 + 3 * 2  # bar chart; confusion matrix and ROC per model
-    fetch = mlflow.get_run(steps["fetch_data"])
-    assert fetch.data.tags["psystock.dataset_digest"] in page and "2019-01-01 to 2020-12-31" in page
     best_baseline = board[board["family"] == "baseline"].iloc[0]
     assert compare.data.tags[names.TAG_BEST_BASELINE] == best_baseline["run_name"]
-    model_score = board[board["family"] != "baseline"].iloc[0]["f1_experiment_score"]
-    assert (
-        compare.data.tags[names.TAG_BEATS_BASELINES] == str(model_score > best_baseline["f1_experiment_score"]).lower()
-    )
+    model_score = board[board["family"] != "baseline"].iloc[0]["cv_mcc_mean"]
+    assert compare.data.tags[names.TAG_BEATS_BASELINES] == str(model_score > best_baseline["cv_mcc_mean"]).lower()
     tune = mlflow.get_run(steps["tune"])
     assert tune.data.params["family"] == winner
     assert main.data.tags[names.TAG_WINNER_FAMILY] == winner
-    assert main.data.metrics["tuned_f1_experiment_score"] == tune.data.metrics["f1_experiment_score"]
+    assert main.data.metrics["tuned_test_mcc"] == tune.data.metrics["test_mcc"]
+    assert main.data.metrics["tuned_best_cv_mcc"] == tune.data.metrics["best_cv_mcc"]
 
 
 def test_tuning_run_has_max_evals_children(pipeline, module_store):
@@ -105,11 +101,44 @@ def test_register_records_why_the_tuned_model_was_refused(pipeline):
     steps = json.loads(main.data.tags["psystock.step_runs"])
     register = mlflow.get_run(steps["register"])
     tune = mlflow.get_run(steps["tune"])
+    compare = mlflow.get_run(steps["compare"])
     assert register.data.params["tuned_run"] == steps["tune"]
     assert register.data.tags["psystock.decision"] == "refused"
-    assert "does not beat the best baseline" in register.data.tags["psystock.reason"]
-    assert register.data.metrics["candidate_f1_experiment_score"] == tune.data.metrics["f1_experiment_score"]
+    # small_pipeline asks for an improvement of more than 1, which MCC cannot give
+    assert register.data.tags["psystock.reason"].endswith("the interval's low end is not above 1.0")
+    assert register.data.metrics["candidate_mcc"] == tune.data.metrics["test_mcc"]
+    assert {"improvement", "improvement_ci_low", "improvement_ci_high", "p_value"} <= set(register.data.metrics)
+    # Every baseline was weighed; the decision turned on the one beaten by the least.
+    lows = {
+        name: register.data.metrics[f"improvement_ci_low_vs_{name}"]
+        for name in ("baseline_always_up", "baseline_persistence", "baseline_random_rate")
+    }
+    assert register.data.tags[names.TAG_GATE_BASELINE] == min(lows, key=lambda name: lows[name])
+    assert register.data.metrics["improvement_ci_low"] == min(lows.values())
+    assert compare.data.tags[names.TAG_BEST_BASELINE] in lows
     assert main.data.tags["psystock.champion"] == "none"
+
+
+def test_the_report_says_what_was_found_before_anything_else(pipeline):
+    main, _ = pipeline
+    steps = json.loads(main.data.tags["psystock.step_runs"])
+    report = mlflow.get_run(steps["report"])
+    register = mlflow.get_run(steps["register"])
+    verdict = report.data.tags[names.TAG_VERDICT]
+    holdout = register.data.tags[names.TAG_HOLDOUT_RANGE]
+    assert verdict.startswith(f"On the holdout {holdout} no model beats {register.data.tags[names.TAG_GATE_BASELINE]}")
+    assert verdict.endswith("nothing registered.") and main.data.tags[names.TAG_VERDICT] == verdict
+    page = mlflow.artifacts.load_text(f"runs:/{steps['report']}/report/report.html")
+    assert "https://" not in page and "http://" not in page  # self-contained
+    first = re.search(r'<p class="verdict refused">([^<]*)</p>', page)
+    assert first and first.group(1) == html.escape(verdict)
+    assert page.index("verdict") < page.index("Leaderboard") < page.index("Backtest") < page.index("registry gate")
+    # the equity curves, the bar chart, and per model its confusion matrix, ROC and equity curves
+    assert page.count("data:image/png;base64,") == 2 + 4 * 3
+    fetch = mlflow.get_run(steps["fetch_data"])
+    assert fetch.data.tags["psystock.dataset_digest"] in page and "2019-01-01 to 2020-12-31" in page
+    backtest = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{steps['report']}/report/backtest.csv"))
+    assert backtest["strategy"].iloc[-1] == "buy and hold" and len(backtest) == 3 + 3 + 1 + 1
 
 
 def test_main_reports_progress_per_step(pipeline):

@@ -206,7 +206,7 @@ def test_basic_auth_refuses_strangers_and_keeps_experiments_their_owners(auth_se
     assert pipeline.returncode == 0, pipeline.stderr[-3000:]
     assert alice.get_run(pipeline.run_id).info.status == "FINISHED"
     runs = step_runs(alice, store.experiment_id, pipeline.run_id)
-    assert len(runs) == 9 and all(r.info.status == "FINISHED" for r in runs)
+    assert len(runs) == 10 and all(r.info.status == "FINISHED" for r in runs)
     built = next(r for r in runs if r.data.tags[names.TAG_STEP] == "build_features")
 
     for name, value in as_user("bob", "bob-secret-1").items():

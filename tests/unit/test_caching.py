@@ -16,7 +16,7 @@ def test_numbers_are_compared_by_value_not_spelling():
 
 def test_resolved_params_fill_defaults_from_mlproject():
     given = resolved_params("build_features", {"prices": "runs:/abc/prices"})
-    assert given == {"prices": "runs:/abc/prices", "window": "14", "threshold": repr(0.00001)}
+    assert given == {"prices": "runs:/abc/prices", "features": "updown", "window": "14", "threshold": repr(0.00001)}
     assert resolved_params("build_features", {"prices": "runs:/abc/prices", "window": "14"}) == given
 
 
@@ -146,9 +146,22 @@ def test_summary_gives_each_step_its_time_or_what_reuse_saved():
     ]
 
 
-def test_imports_only_for_the_type_checker_are_not_code_a_step_runs():
-    """outputs.py names the model families in a type hint only: editing a family must not
-    re-run fetch_data, which logs no model."""
+def test_a_step_that_logs_no_model_does_not_depend_on_the_model_code():
+    """Editing a model family must not re-run fetch_data."""
     files = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "fetch_data.py")}
     assert "psystock/mlflow_io/outputs.py" in files
     assert not any(f.startswith("psystock/models/") for f in files)
+    assert "psystock/protocol.py" not in files
+
+
+def test_imports_only_for_the_type_checker_are_not_code_a_step_runs(tmp_path):
+    (tmp_path / "psystock").mkdir()
+    for name in ("__init__", "light", "heavy"):
+        (tmp_path / "psystock" / f"{name}.py").write_text("")
+    step = tmp_path / "step.py"
+    step.write_text(
+        "from typing import TYPE_CHECKING\nfrom psystock import light\n"
+        "if TYPE_CHECKING:\n    from psystock import heavy\n"
+    )
+    files = {p.name for p in code_files(step, tmp_path)}
+    assert files == {"step.py", "light.py", "__init__.py"}

@@ -1,10 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn import metrics
 
 from psystock import PsystockError
-from psystock.evaluation import classification_scores, cv_folds, split_dataset
+from psystock.evaluation import cv_folds, split_dataset
 from psystock.features import FeatureSet
 
 
@@ -56,24 +55,6 @@ def test_split_rejects_single_class_training_side():
         split_dataset(FeatureSet(data.X, y), "chronological", 0.3, 1)
 
 
-def test_scores_equal_scikit_learn_on_known_inputs():
-    y_true = np.array([1, 0, 1, 1, 0, 1, 0, 0])
-    proba = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.51, 0.5, 0.1])
-    y_pred = (proba > 0.5).astype(int)
-    scores = classification_scores(y_true, proba)
-    assert y_pred.tolist() == [1, 1, 0, 1, 0, 1, 0, 0]
-    assert scores["f1_experiment_score"] == pytest.approx(metrics.f1_score(y_true, y_pred))
-    assert scores["f1_experiment_score"] == pytest.approx(0.75)
-    assert scores["test_accuracy"] == pytest.approx(0.75)
-    assert scores["test_precision"] == pytest.approx(0.75)
-    assert scores["test_recall"] == pytest.approx(0.75)
-    assert scores["test_roc_auc"] == pytest.approx(metrics.roc_auc_score(y_true, proba))
-
-
-def test_scores_skip_roc_auc_with_one_class():
-    assert "test_roc_auc" not in classification_scores([1, 1, 1], [0.9, 0.2, 0.7])
-
-
 def test_walk_forward_folds_validate_after_training():
     folds = cv_folds("chronological", 4)
     X = np.zeros((50, 2))
@@ -84,23 +65,6 @@ def test_walk_forward_folds_validate_after_training():
 def test_cv_folds_reject_fewer_than_two():
     with pytest.raises(PsystockError, match="cv_folds must be at least 2"):
         cv_folds("random", 1)
-
-
-def test_extended_scores_equal_scikit_learn():
-    y_true = np.array([1, 0, 1, 1, 0, 1, 0, 0])
-    proba = np.array([0.9, 0.6, 0.4, 0.7, 0.2, 0.51, 0.5, 0.1])
-    y_pred = (proba > 0.5).astype(int)
-    scores = classification_scores(y_true, proba)
-    assert scores["test_balanced_accuracy"] == pytest.approx(metrics.balanced_accuracy_score(y_true, y_pred))
-    assert scores["test_mcc"] == pytest.approx(metrics.matthews_corrcoef(y_true, y_pred))
-    assert scores["test_log_loss"] == pytest.approx(metrics.log_loss(y_true, proba))
-    assert scores["test_up_rate"] == 0.5
-
-
-def test_hard_predictions_have_no_roc_auc_or_log_loss():
-    scores = classification_scores([1, 0, 1, 0], [1, 1, 1, 1], probabilistic=False)
-    assert "test_roc_auc" not in scores and "test_log_loss" not in scores
-    assert scores["test_recall"] == 1.0 and scores["test_precision"] == 0.5
 
 
 def test_curves_span_the_unit_square():

@@ -79,3 +79,28 @@ def test_only_baselines_is_an_error():
     board = rank(with_baselines().query("family == 'baseline'"), "f1_experiment_score")
     with pytest.raises(PsystockError, match="only baselines"):
         winners(board, "f1_experiment_score")
+
+
+def test_direction_knows_scores_spreads_and_facts():
+    from psystock.leaderboard import direction
+
+    assert [
+        direction(c)
+        for c in (
+            "cv_mcc_mean",
+            "test_mcc",
+            "test_log_loss",
+            "cv_log_loss_mean",
+            "backtest_max_drawdown",
+            "f1_experiment_score",
+        )
+    ] == [1, 1, -1, -1, 1, 1]
+    assert [
+        direction(c)
+        for c in ("cv_mcc_std", "test_mcc_ci_low", "test_up_rate", "backtest_exposure", "buy_and_hold_sharpe", "run_id")
+    ] == [0, 0, 0, 0, 0, 0]
+
+
+def test_ranking_by_cross_validation_ignores_the_holdout():
+    frame = rows().assign(cv_mcc_mean=[0.05, 0.02, 0.09], test_mcc=[0.30, 0.40, -0.10])
+    assert rank(frame, "cv_mcc_mean")["family"].tolist() == ["xgboost", "keras", "logreg"]

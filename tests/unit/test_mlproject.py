@@ -13,6 +13,7 @@ from psystock import entry_points
 from psystock.entry_points import PYTHON_TYPES, StepArgs, field_types, parse_args
 from psystock.models import FAMILY_NAMES, get_family
 from psystock.pipeline import DRIVER_ONLY, RENAMED, SUPERSEDED, forwarded
+from psystock.protocol import ScoringArgs
 
 ENTRY_POINTS = entry_points.load_entry_points()
 
@@ -104,7 +105,7 @@ def test_forwarding_renames_and_leaves_out_what_a_step_does_not_take():
 def test_each_family_trains_with_exactly_its_parameters_and_the_split(family):
     fam = get_family(family)
     declared = set(ENTRY_POINTS[fam.entry_point]["parameters"])
-    shared = {f.name for f in dataclasses.fields(entry_points.ScoringArgs)}
+    shared = {f.name for f in dataclasses.fields(ScoringArgs)}
     assert declared == shared | set(fam.param_names)
     assert dataclasses.asdict(fam.defaults()) == {
         name: entry_points.default_of(fam.entry_point, name) for name in fam.param_names
@@ -156,7 +157,7 @@ def test_a_dataclass_that_drifts_from_mlproject_is_refused_at_parse_time():
         prices: str
         window: int = 14
 
-    with pytest.raises(RuntimeError, match="declare different parameters: \\['threshold'\\]"):
+    with pytest.raises(RuntimeError, match="declare different parameters: \\['features', 'threshold'\\]"):
         parse_args(Drifted, ["--prices", "p.csv"])
 
 

@@ -110,3 +110,46 @@ def test_parameters_are_cast_to_their_declared_types_and_unknown_names_refused()
     assert params.num_boost_round == fam.defaults().num_boost_round
     with pytest.raises(PsystockError, match="xgboost has no parameters depth"):
         fam.params({"depth": 3})
+
+
+def test_real_valued_features_are_standardised_inside_the_model_and_flags_are_not():
+    """The reference's 0/1 table fits the bare LogisticRegression (its figures must not move); returns
+    go through a StandardScaler in the same pipeline, so the logged model takes raw columns."""
+    from sklearn.pipeline import Pipeline
+
+    X, y = learnable()
+    assert not isinstance(fit("logreg", X, y), Pipeline)
+    returns = X * 0.02 - 0.01
+    model = fit("logreg", returns, y)
+    assert isinstance(model, Pipeline) and model.steps[0][0] == "standardscaler"
+    assert ((get_family("logreg").predict_proba(model, returns) > 0.5) == y).mean() > 0.8
+
+
+def test_keras_normalises_real_valued_features_in_the_network():
+    X, y = learnable(100)
+    layers = [type(layer).__name__ for layer in fit("keras", X * 0.02, y, {"epochs": 1}).layers]
+    assert layers[0] == "Normalization"
+    assert "Normalization" not in [type(layer).__name__ for layer in fit("keras", X, y, {"epochs": 1}).layers]
+
+
+def test_cross_validation_reuses_one_keras_network_and_fits_exactly_as_from_scratch():
+    from psystock.models.keras_net import Trainer
+
+    fam = get_family("keras")
+    X, y = learnable(240)
+    params = fam.params(defaults("keras") | {"epochs": 3})
+    trainer = Trainer(params, seed=5)
+    for n, scale in ((120, 1.0), (200, 1.0), (200, 0.02)):  # the last: real-valued, normalised
+        fresh = fam.predict_proba(fam.fit(X.iloc[:n] * scale, y.iloc[:n], params, seed=5), X.iloc[200:] * scale)
+        reused = fam.predict_proba(trainer(X.iloc[:n] * scale, y.iloc[:n]), X.iloc[200:] * scale)
+        np.testing.assert_array_equal(reused, fresh)
+
+
+def test_a_watched_keras_fit_learns_exactly_what_a_quiet_one_does():
+    """Validation scored every epoch (a step's final fit, for its curves) or once changes nothing learned."""
+    fam = get_family("keras")
+    X, y = learnable(200)
+    params = fam.params(defaults("keras") | {"epochs": 4})
+    quiet = fam.predict_proba(fam.fit(X, y, params, seed=2), X)
+    watched = fam.predict_proba(fam.fit(X, y, params, seed=2, verbose=True), X)
+    np.testing.assert_array_equal(quiet, watched)

@@ -20,3 +20,12 @@ def test_params_figure_draws_each_sampled_parameter_and_stars_the_best_trial():
     for ax, best_x in ((numeric, 1.0), (choice, 1)):  # the failed trial (infinite loss) is not drawn
         points, star = (np.asarray(c.get_offsets()) for c in ax.collections)
         assert len(points) == 3 and tuple(star[0]) == (best_x, 0.4)
+
+
+def test_leaderboard_figure_shows_scores_around_zero_on_both_sides():
+    from psystock.plots import leaderboard_figure
+
+    board = pd.DataFrame({"family": ["logreg", "baseline"], "run_name": ["l", "b"], "cv_mcc_mean": [0.05, -0.04]})
+    (ax,) = leaderboard_figure(board, "cv_mcc_mean").axes
+    low, high = ax.get_xlim()
+    assert low < -0.04 and 0.05 < high < 0.2  # not the unit interval, where both would be a hairline

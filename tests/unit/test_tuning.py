@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 
 from psystock import PsystockError
-from psystock.evaluation import cv_folds
 from psystock.models import get_family
 from psystock.tuning import Objective, SearchSettings, TrialResult, cv_scores, flatten, tune
 
@@ -16,7 +15,7 @@ def data(n=200, seed=0):
     return X, y
 
 
-def run(seed, max_evals=4, trials=None, **settings):
+def run(seed, max_evals=4, trials=None, metric="mcc", **settings):
     X, y = data()
     return tune(
         get_family("logreg"),
@@ -24,6 +23,7 @@ def run(seed, max_evals=4, trials=None, **settings):
         y,
         split="chronological",
         n_folds=3,
+        metric=metric,
         settings=SearchSettings(max_evals, seed, **settings),
         on_trial=(trials.append if trials is not None else lambda t: None),
     )
@@ -51,7 +51,7 @@ def test_best_loss_matches_a_fresh_cross_validation_of_its_parameters():
     result = run(seed=3)
     X, y = data()
     family = get_family("logreg")
-    again = cv_scores(family, X, y, family.params(result.best.params), cv_folds("chronological", 3), 3)
+    again = cv_scores(family, X, y, family.params(result.best.params), "chronological", 3, 3, "mcc")
     assert again == pytest.approx(result.best.fold_scores)
 
 
@@ -78,7 +78,14 @@ def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
 
     X, y = data()
     result = tune(
-        get_family("logreg"), X, y, split="chronological", n_folds=3, settings=SearchSettings(3, 1), log_trial=log_trial
+        get_family("logreg"),
+        X,
+        y,
+        split="chronological",
+        n_folds=3,
+        metric="mcc",
+        settings=SearchSettings(3, 1),
+        log_trial=log_trial,
     )
     assert [t.run_id for t in result.trials] == ["run-1", "run-2", "run-3"]
     assert [(t.params, t.fold_scores, t.loss) for t in result.trials] == calls
@@ -86,14 +93,14 @@ def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
 
 def test_the_objective_survives_the_trip_to_a_spark_worker():
     X, y = data()
-    objective = Objective(get_family("xgboost"), X, y, cv_folds("chronological", 3), 1)
+    objective = Objective(get_family("xgboost"), X, y, "chronological", 3, 1, "mcc")
     sample = {"max_depth": 2, "learning_rate": 0.3}
     assert cloudpickle.loads(cloudpickle.dumps(objective))(sample)["loss"] == objective(sample)["loss"]
 
 
 def test_an_invalid_point_is_a_failed_trial_not_a_crash():
     X, y = data()
-    objective = Objective(get_family("logreg"), X, y, cv_folds("chronological", 3), 1)
+    objective = Objective(get_family("logreg"), X, y, "chronological", 3, 1, "mcc")
     result = objective({"solver": "lbfgs", "l1_ratio": 1.0})  # lbfgs cannot do L1
     assert result["status"] == "fail" and result["loss"] == np.inf and result["error"]
 
@@ -118,3 +125,16 @@ def test_flatten_merges_nested_choices():
         "solver": "saga",
         "l1_ratio": 0.3,
     }
+
+
+def test_the_loss_follows_the_metric():
+    """MCC by default: 1 - its mean over the folds; F1 (the reference's) when asked."""
+    for metric in ("mcc", "f1"):
+        result = run(seed=2, max_evals=3, metric=metric)
+        assert all(t.loss == pytest.approx(1 - np.mean(t.fold_scores)) for t in result.trials)
+    X, y = data()
+    family = get_family("logreg")
+    params = family.defaults()
+    f1 = cv_scores(family, X, y, params, "chronological", 3, 1, "f1")
+    mcc = cv_scores(family, X, y, params, "chronological", 3, 1, "mcc")
+    assert f1 != mcc

@@ -1,0 +1,30 @@
+"""The chain a user runs by hand, once per test module: fetch_data's prices feed build_features,
+whose features feed every model step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.entities import Run
+
+from psystock.mlflow_io import names
+from tests.helpers.runs import Store, finished, mlflow_run
+
+RANGE = {"start": "2014-01-01", "end": "2020-12-31"}  # the reference's
+
+
+@pytest.fixture(scope="module")
+def fetched(module_store: Store, btc_csv: Path) -> Run:
+    return finished(mlflow_run(module_store, "fetch_data", {"source": btc_csv, **RANGE}))
+
+
+@pytest.fixture(scope="module")
+def features(module_store: Store, fetched: Run) -> Run:
+    uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
+    return finished(mlflow_run(module_store, "build_features", {"prices": uri}))
+
+
+@pytest.fixture(scope="module")
+def training_data(features: Run) -> str:
+    return names.run_uri(features.info.run_id, names.FEATURES_DIR)

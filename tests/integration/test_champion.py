@@ -1,0 +1,347 @@
+"""From tuning to the champion, through the real `mlflow run`: tune, the registry gate, predict and
+serving (the report: test_main's pipeline). The test chooses the gate's baselines, so both of its
+answers are seen."""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from psystock.mlflow_io import names
+from tests.helpers.runs import artifacts, finished, mlflow_run
+
+pytestmark = pytest.mark.integration
+
+# Every holdout score a model run logs.
+TEST_SCORES = (
+    "f1_experiment_score",
+    "test_f1",
+    "test_accuracy",
+    "test_balanced_accuracy",
+    "test_precision",
+    "test_recall",
+    "test_mcc",
+    "test_roc_auc",
+    "test_log_loss",
+    "test_mcc_ci_low",
+    "test_mcc_ci_high",
+    "backtest_sharpe",
+    "backtest_total_return",
+)
+
+
+def trial_runs(store, parent: str) -> list:
+    runs = mlflow.MlflowClient().search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    return sorted(runs, key=lambda r: int(r.data.tags[names.TAG_TRIAL]))
+
+
+def best_params(tune_run) -> dict[str, str]:
+    """The tuned parameters a tune run logged (``best_<name>``), by name."""
+    prefix = names.BEST_PARAM_PREFIX
+    return {k.removeprefix(prefix): v for k, v in tune_run.data.params.items() if k.startswith(prefix)}
+
+
+@pytest.fixture(scope="module")
+def tuned(module_store, training_data):
+    return finished(mlflow_run(module_store, "tune", {"training_data": training_data, "max_evals": 3}))
+
+
+def test_tune_logs_one_child_run_per_trial_scored_by_the_protocols_folds(module_store, tuned):
+    run = tuned
+    children = trial_runs(module_store, run.info.run_id)
+    assert [c.info.run_name for c in children] == ["trial_001", "trial_002", "trial_003"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert all(
+        {"loss", "cv_mcc_mean", "cv_mcc_fold_0", "cv_mcc_fold_4", "seconds"} <= set(c.data.metrics) for c in children
+    )
+    for child in children:
+        assert child.data.metrics["loss"] == pytest.approx(1 - child.data.metrics["cv_mcc_mean"])
+    best = min(children, key=lambda c: c.data.metrics["loss"])
+    assert run.data.metrics["best_loss"] == pytest.approx(best.data.metrics["loss"])
+    assert run.data.params["best_C"] == best.data.params["C"]
+    # The refit is judged as every model is: its CV is the best trial's, on the same folds.
+    assert run.data.metrics["cv_mcc_mean"] == pytest.approx(best.data.metrics["cv_mcc_mean"])
+    assert run.data.metrics["best_cv_mcc"] == pytest.approx(best.data.metrics["cv_mcc_mean"])
+    assert set(TEST_SCORES) <= set(run.data.metrics)
+    assert {"plots/tuning_loss.png", "plots/tuning_params.png", "plots/confusion_matrix.png"} <= artifacts(
+        run.info.run_id, "plots"
+    )
+    assert "holdout/predictions.csv" in artifacts(run.info.run_id, "holdout")
+    mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+
+
+def assert_train_reproduces(store, tune_run, training_data):
+    """`mlflow run -e train_<family> -P <best params of tune>` scores exactly what tune's refit scored."""
+    family = tune_run.data.tags[names.TAG_FAMILY]
+    params = {"training_data": training_data, "cv_folds": tune_run.data.params["cv_folds"], **best_params(tune_run)}
+    trained = finished(mlflow_run(store, f"train_{family}", params))
+    assert {m: trained.data.metrics[m] for m in TEST_SCORES} == {m: tune_run.data.metrics[m] for m in TEST_SCORES}
+    assert trained.data.metrics["cv_mcc_mean"] == tune_run.data.metrics["cv_mcc_mean"]
+
+
+@pytest.mark.parametrize("family", ["logreg", "xgboost"])
+def test_training_with_the_tuned_parameters_reproduces_the_tuned_scores(module_store, training_data, tuned, family):
+    tune_run = (
+        tuned
+        if family == "logreg"
+        else finished(
+            mlflow_run(
+                module_store, "tune", {"training_data": training_data, "family": family, "max_evals": 3, "cv_folds": 2}
+            )
+        )
+    )
+    assert_train_reproduces(module_store, tune_run, training_data)
+
+
+@pytest.mark.slow
+def test_keras_tunes_with_its_own_space_and_its_tuned_parameters_train_alike(module_store, training_data):
+    run = finished(
+        mlflow_run(module_store, "tune", {"training_data": training_data, "family": "keras", "max_evals": 3})
+    )
+    children = trial_runs(module_store, run.info.run_id)
+    assert [c.info.run_name for c in children] == ["trial_001", "trial_002", "trial_003"]
+    assert all(
+        {"units", "layers", "dropout", "learning_rate", "batch_size", "epochs"} <= set(c.data.params) for c in children
+    )
+    assert run.data.tags[names.TAG_FAMILY] == "keras"
+    assert run.data.params["best_units"] == min(children, key=lambda c: c.data.metrics["loss"]).data.params["units"]
+    assert_train_reproduces(module_store, run, training_data)
+
+
+@pytest.mark.slow
+def test_xgboost_tunes_on_spark_with_child_runs_created_by_the_workers(module_store, training_data):
+    run = finished(
+        mlflow_run(
+            module_store,
+            "tune",
+            {
+                "training_data": training_data,
+                "family": "xgboost",
+                "max_evals": 4,
+                "cv_folds": 2,
+                "spark_master": "local[2]",
+                "parallelism": 2,
+            },
+        )
+    )
+    children = trial_runs(module_store, run.info.run_id)
+    assert [c.data.tags[names.TAG_TRIAL] for c in children] == ["1", "2", "3", "4"]
+    assert all(c.info.status == "FINISHED" and {"max_depth", "reg_lambda"} <= set(c.data.params) for c in children)
+    best = min(children, key=lambda c: c.data.metrics["loss"])
+    assert run.data.tags["best_trial_run_id"] == best.info.run_id
+    assert run.data.metrics["best_loss"] == pytest.approx(best.data.metrics["loss"])
+    assert run.data.metrics["trials"] == 4
+    assert run.data.tags["psystock.trials_backend"] == "SparkTrials local[2], parallelism 2"
+    # Each trial's run was created by a Spark worker process, not by the tune step itself.
+    assert run.data.tags[names.TAG_PROCESS] not in {c.data.tags[names.TAG_PROCESS] for c in children}
+
+
+def test_early_stop_ends_a_tuning_run_before_max_evals(module_store, training_data):
+    run = finished(
+        mlflow_run(
+            module_store, "tune", {"training_data": training_data, "max_evals": 200, "cv_folds": 2, "early_stop": 5}
+        )
+    )
+    assert run.data.tags["stopped_early"] == "true"
+    assert 6 <= run.data.metrics["trials"] < 200
+    assert len(trial_runs(module_store, run.info.run_id)) == run.data.metrics["trials"]
+
+
+def constructed_baseline(store, tune_run, answer) -> str:
+    """A stand-in for compare: its best baseline answered ``answer(truth)`` on the tuned model's holdout days."""
+    client = mlflow.MlflowClient()
+    days = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{tune_run.info.run_id}/holdout/predictions.csv"))
+    baseline = client.create_run(store.experiment_id, run_name="baseline_constructed")
+    answers = days.assign(answer=answer(days["truth"]), prediction=answer(days["truth"]))
+    path = Path(store.root) / baseline.info.run_id / "predictions.csv"
+    path.parent.mkdir()
+    answers.to_csv(path, index=False)
+    client.log_artifact(baseline.info.run_id, str(path), "holdout")
+    client.set_terminated(baseline.info.run_id)
+    compare = client.create_run(store.experiment_id, run_name="compare (constructed)")
+    board = pd.DataFrame(
+        {"rank": [1], "family": ["baseline"], "run_name": ["baseline_constructed"], "run_id": [baseline.info.run_id]}
+    )
+    client.log_text(compare.info.run_id, board.to_csv(index=False), "leaderboard/leaderboard.csv")
+    client.set_tag(compare.info.run_id, names.TAG_BEST_BASELINE, "baseline_constructed")
+    client.set_tag(compare.info.run_id, names.TAG_BEST_BASELINE_RUN, baseline.info.run_id)
+    client.set_terminated(compare.info.run_id)
+    return str(compare.info.run_id)
+
+
+@pytest.fixture(scope="module")
+def gate(module_store, tuned):
+    """The gate twice: against a baseline as good as the model (its own answers: refused), and
+    against one wrong every day (registered)."""
+
+    def register(compare_run):
+        return finished(
+            mlflow_run(
+                module_store,
+                "register",
+                {"tuned_run": tuned.info.run_id, "compare_run": compare_run, "ticker": "BTC-USD"},
+            )
+        )
+
+    copy = constructed_baseline(
+        module_store,
+        tuned,
+        lambda truth: pd.read_csv(
+            mlflow.artifacts.download_artifacts(f"runs:/{tuned.info.run_id}/holdout/predictions.csv")
+        )["answer"],
+    )
+    wrong = constructed_baseline(module_store, tuned, lambda truth: 1 - truth)
+    return register(copy), register(wrong), copy, wrong
+
+
+def test_register_refuses_a_model_that_does_not_surely_beat_the_baseline(gate, tuned):
+    refused, *_ = gate
+    metrics = refused.data.metrics
+    assert refused.data.tags["psystock.decision"] == "refused"
+    assert metrics["improvement"] == 0 and metrics["improvement_ci_low"] == 0 and metrics["p_value"] == 1
+    reason = refused.data.tags["psystock.reason"]
+    assert reason.startswith(
+        "mcc on the holdout against baseline_constructed, the baseline it beats by the least: "
+        "+0.000, 95% interval [+0.000, +0.000]"
+    )
+    assert refused.data.tags["psystock.gate_baseline"] == "baseline_constructed"
+    assert metrics["improvement_ci_low_vs_baseline_constructed"] == 0
+    assert reason.endswith("the interval's low end is not above 0.0")
+    assert metrics["candidate_mcc"] == tuned.data.metrics["test_mcc"]
+    assert "registered_version" not in metrics
+
+
+def test_register_registers_a_refit_on_every_day_when_the_interval_clears_the_baseline(
+    gate, tuned, fetched, training_data
+):
+    _, registered, _, _ = gate
+    metrics = registered.data.metrics
+    assert registered.data.tags["psystock.decision"] == "registered"
+    assert metrics["improvement_ci_low"] > 0 and metrics["p_value"] < 0.01
+    assert metrics["baseline_mcc"] == -1.0
+    client = mlflow.MlflowClient()
+    version = client.get_model_version_by_alias("psystock-BTC-USD", "champion")
+    assert int(version.version) == metrics["registered_version"] == 1  # the refusal registered nothing
+    # The champion is refit on development period and holdout, in the register run.
+    assert version.run_id == registered.info.run_id
+    assert version.tags["refit_range"] == "2014-10-01..2020-12-31" and version.tags["refit_rows"] == "2284"
+    assert version.tags["holdout"] == registered.data.tags["psystock.holdout_range"] == "2018-12-09..2020-12-31"
+    assert version.tags["holdout_evidence"] == registered.data.tags["psystock.reason"]
+    assert version.tags["dataset_digest"] == fetched.data.tags[names.TAG_DATASET_DIGEST]
+    assert version.tags["tuned_run_id"] == tuned.info.run_id
+    model = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion")
+    assert model.metadata.signature is not None and model.metadata.saved_input_example_info is not None
+    # Not the tuned run's model (fit on the development period only): the refit.
+    from psystock.mlflow_io.inputs import load_features
+    from psystock.models import get_family
+
+    data = load_features(training_data)
+    family = get_family("logreg")
+    refit = family.fit(data.X, data.y, family.params(best_params(tuned)), 4284)
+    np.testing.assert_allclose(
+        np.asarray(model.predict(data.X.tail(20)))[:, 1], family.predict_proba(refit, data.X.tail(20))
+    )
+
+
+def test_predict_gives_the_next_days_direction_from_the_latest_window(module_store, gate, fetched):
+    prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
+    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri})
+    run = finished(result)
+    from psystock.features import going_up
+
+    # The last 14 labels up to 2020-12-31, oldest first, are what the champion sees.
+    prices = pd.read_csv(mlflow.artifacts.download_artifacts(f"{prices_uri}/prices.csv"), parse_dates=["Date"])
+    window = pd.DataFrame([going_up(prices, 0.00001).to_numpy()[-14:]], columns=[str(i) for i in range(14)])
+    expected = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(window)
+    p_up = float(np.asarray(expected)[0, 1])  # logistic regression answers (P(down), P(up))
+    direction = "up" if p_up > 0.5 else "down"
+    assert f"BTC-USD 2021-01-01: {direction} (p={p_up:.2f})" in result.stdout
+    assert run.data.metrics["probability_up"] == pytest.approx(p_up)
+    assert run.data.tags["predicted_day"] == "2021-01-01"
+    table = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/predictions.csv"))
+    assert table.loc[0, "direction"] == direction and table.loc[0, "as_of"] == "2020-12-31"
+
+
+def test_predict_reads_the_latest_days_of_a_csv_source(module_store, gate, btc_csv, tmp_path):
+    bars = pd.read_csv(btc_csv)
+    source = tmp_path / "to-june.csv"
+    bars[bars["Date"] <= "2020-06-30"].to_csv(source, index=False)
+    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "source": source})
+    run = finished(result)
+    assert run.data.tags["predicted_day"] == "2020-07-01"  # the day after the file's last bar
+    assert re.search(r"^BTC-USD 2020-07-01: (up|down) \(p=0\.\d\d\)$", result.stdout, re.MULTILINE)
+
+
+def test_predict_refuses_a_feature_set_the_model_was_not_trained_on(module_store, gate, fetched):
+    prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
+    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri, "features": "returns"})
+    assert result.returncode != 0
+    assert "the model takes 0, 1, 2, 3, ..., not the returns features" in result.stderr
+
+
+def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):
+    prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
+    result = mlflow_run(module_store, "predict", {"ticker": "ETH-USD", "prices": prices_uri})
+    assert result.returncode != 0
+    assert "predict: error: no champion model for ETH-USD yet (models:/psystock-ETH-USD@champion)" in result.stderr
+    assert mlflow.get_run(result.run_id).info.status == "FAILED"
+
+
+def test_the_champion_serves_predictions_over_http(module_store, gate):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
+    server = subprocess.Popen(
+        [
+            mlflow_cli,
+            "models",
+            "serve",
+            "-m",
+            "models:/psystock-BTC-USD@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=module_store.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        window = [[1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1]]
+        body = json.dumps({"dataframe_split": {"columns": [str(i) for i in range(14)], "data": window}}).encode()
+        deadline = time.time() + 120
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    answer = json.loads(response.read())
+                break
+            except OSError:
+                if time.time() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(1)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    local = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(
+        pd.DataFrame(window, columns=[str(i) for i in range(14)])
+    )
+    np.testing.assert_allclose(np.asarray(answer["predictions"], dtype=float), np.asarray(local, dtype=float))

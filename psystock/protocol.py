@@ -14,6 +14,7 @@ stratified folds on the training split, and choices by the test score.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +37,10 @@ log = logging.getLogger("psystock.protocol")
 UP_RATE = "test_up_rate"  # a fact of the holdout, not a score
 
 
-@dataclass(frozen=True)
-class Settings:
-    """The evaluation parameters every model and baseline step shares (see MLproject)."""
+@dataclass(frozen=True, kw_only=True)
+class Protocol:
+    """The protocol's parameters, declared once: every model and baseline step takes them (see
+    MLproject), and :class:`Settings` checks them."""
 
     split: Split = Split.CHRONOLOGICAL
     test_size: float = 0.33
@@ -49,6 +51,11 @@ class Settings:
     block_length: int = 0
     strategy: Strategy = Strategy.LONG_FLAT
     cost_bps: float = 10.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings(Protocol):
+    """The protocol's parameters, checked: invalid settings cannot be built."""
 
     def __post_init__(self) -> None:
         check_split(self.split, self.test_size)
@@ -69,34 +76,15 @@ class Settings:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ScoringArgs(StepArgs):
+class ScoringArgs(StepArgs, Protocol):
     """The arguments every model and baseline step shares: the training table and the protocol's
-    settings (how it is split, cross-validated, scored, bootstrapped and backtested)."""
+    parameters (how it is split, cross-validated, scored, bootstrapped and backtested)."""
 
     training_data: str
-    split: Split = Split.CHRONOLOGICAL
-    test_size: float = 0.33
-    seed: int = 4284
-    cv_folds: int = 5
-    metric: str = scores.DEFAULT_METRIC
-    confidence: float = 0.95
-    block_length: int = 0
-    strategy: Strategy = Strategy.LONG_FLAT
-    cost_bps: float = 10.0
 
     def settings(self) -> Settings:
-        """The protocol's settings, checked."""
-        return Settings(
-            self.split,
-            self.test_size,
-            self.seed,
-            self.cv_folds,
-            self.metric,
-            self.confidence,
-            self.block_length,
-            self.strategy,
-            self.cost_bps,
-        )
+        """The protocol's settings, checked (inside the step's run, so a bad value fails the run)."""
+        return Settings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Protocol)})
 
 
 @dataclass(frozen=True)

@@ -112,9 +112,10 @@ def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp
     children = step_runs(client, store.experiment_id, main_run.info.run_id)
     assert all(r.info.status == "FINISHED" for r in children)
     assert_complete(client, step_runs(client, store.experiment_id))
-    compare = next(r for r in children if r.data.tags[names.TAG_STEP] == "compare")
+    report_run = next(r for r in children if r.data.tags[names.TAG_STEP] == "report")
+    report_path = names.artifact(names.REPORT_DIR, names.REPORT_HTML)
     report = mlflow.artifacts.download_artifacts(
-        f"runs:/{compare.data.tags.get(names.TAG_REUSED_RUN, compare.info.run_id)}/report/report.html",
+        f"runs:/{report_run.data.tags.get(names.TAG_REUSED_RUN, report_run.info.run_id)}/{report_path}",
         tracking_uri=sqlite_server.url,
         dst_path=str(tmp_path / "report"),
     )

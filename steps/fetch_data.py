@@ -1,9 +1,15 @@
 """fetch_data: daily bars of a ticker from Yahoo or a CSV in Yahoo's layout.
 
 Reads: ``source`` (``yahoo`` or a CSV path/URL), filtered to ``start``..``end`` (inclusive).
+Reads real exports as they are (see :mod:`psystock.data`): Yahoo's ``null``
+rows dropped, a ``yf.download(...).to_csv()`` file's three header rows, a file
+newest-first reversed, today's partial Yahoo bar left out -- each with a
+warning, never silently.
 Writes: ``prices/prices.csv`` (normalised bars), ``plots/open_price.png``, the
 dataset as a run input (source and digest), metric ``rows``, tags
-``first_date``/``last_date`` and the dataset digest.
+``first_date``/``last_date``, the dataset digest, ``psystock.data_warnings``
+(one line per warning), ``psystock.dropped_null_rows`` /
+``psystock.dropped_null_days`` and ``psystock.reversed_dates``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ from psystock.entry_points import StepArgs
 from psystock.mlflow_io import names
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.outputs import log_csv
+from psystock.tickers import check_ticker
 
 log = logging.getLogger("psystock.fetch_data")
+TAG_LIMIT = 5000  # characters a tag value may hold on every tracking store
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +44,7 @@ class Args(StepArgs):
 
 
 def fetch(args: Args) -> None:
+    check_ticker(args.ticker)
     start = data.parse_day(args.start, "start")
     end = data.parse_day(args.end, "end")
     prices = data.load_prices(args.source, args.ticker, start, end, args.min_rows)
@@ -54,6 +63,10 @@ def fetch(args: Args) -> None:
             names.TAG_FIRST_DATE: prices.first_date,
             names.TAG_LAST_DATE: prices.last_date,
             names.TAG_RANGE_WARNINGS: str(len(prices.warnings)),
+            names.TAG_DATA_WARNINGS: "\n".join(prices.warnings)[:TAG_LIMIT],
+            names.TAG_DROPPED_ROWS: str(len(prices.dropped_days)),
+            names.TAG_DROPPED_DAYS: ",".join(prices.dropped_days)[:TAG_LIMIT],
+            names.TAG_REVERSED: str(prices.reversed).lower(),
             names.TAG_DATASET_DIGEST: dataset.digest,
         }
     )

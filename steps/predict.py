@@ -30,6 +30,7 @@ from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.outputs import log_csv
+from psystock.tickers import check_ticker
 
 log = logging.getLogger("psystock.predict")
 
@@ -47,6 +48,7 @@ class Args(StepArgs):
 
 
 def predict(args: Args) -> None:
+    check_ticker(args.ticker)
     if args.prices and args.source != data.YAHOO:
         raise PsystockError("give prices or source, not both: prices are the bars to predict from")
     model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
@@ -116,7 +118,7 @@ def _prices(args: Args) -> data.Prices:
     if args.prices:
         return load_prices(args.prices)
     if args.source != data.YAHOO:
-        return data.validate_prices(data.read_csv(args.source), min_rows=args.window)
+        return data.validate_prices(data.read_csv(args.source, args.ticker), min_rows=args.window)
     today = date.today()
     # Enough calendar days for a window even on a stock exchange's calendar.
     start = today - timedelta(days=3 * args.window + 14)

@@ -36,6 +36,7 @@ from psystock.mlflow_io import lineage, names
 from psystock.mlflow_io.inputs import load_features, resolve_input
 from psystock.mlflow_io.lifecycle import active_run, get_run, run_step
 from psystock.scores import DEFAULT_METRIC, compute, score
+from psystock.tickers import check_ticker
 from psystock.validation import check_bootstrap
 
 log = logging.getLogger("psystock.register")
@@ -71,6 +72,7 @@ def baseline_runs(compare: Run) -> dict[str, str]:
 
 
 def register(args: Args) -> None:
+    check_ticker(args.ticker)
     score(args.metric)
     check_bootstrap(args.confidence, args.block_length)
     tuned = get_run(names.run_id_of(args.tuned_run))

@@ -93,8 +93,20 @@ def test_fetch_rejects_bad_csv(module_store, tmp_path, corrupt, message):
     assert_fails_clearly(result, message)
 
 
-# What yfinance 1.x answers for a ticker Yahoo does not know: an empty frame (it prints the failure).
-UNKNOWN_TO_YAHOO = "import pandas, yfinance\nyfinance.download = lambda *args, **kwargs: pandas.DataFrame()"
+# yfinance's Ticker.history, told to raise (as psystock tells it), for a symbol Yahoo does not know
+# and for a machine without a network: the exceptions yfinance 1.x raises.
+UNKNOWN_TO_YAHOO = (
+    "import yfinance\nfrom yfinance.exceptions import YFTzMissingError\n"
+    "def history(self, **kwargs):\n    raise YFTzMissingError(self.ticker)\n"
+    "yfinance.Ticker.history = history"
+)
+OFFLINE = (
+    "import yfinance\nfrom curl_cffi.requests.exceptions import DNSError\n"
+    "def history(self, **kwargs):\n"
+    "    raise DNSError('Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com. "
+    "See https://curl.se/libcurl/c/libcurl-errors.html first for more details.', 6)\n"
+    "yfinance.Ticker.history = history"
+)
 
 
 def test_an_unknown_ticker_fails_the_run_clearly(module_store):
@@ -106,10 +118,42 @@ def test_an_unknown_ticker_fails_the_run_clearly(module_store):
     )
     assert_fails_clearly(
         result,
-        "fetch_data: error: Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 "
-        "and 2020-12-31: check the ticker symbol and the date range",
+        "fetch_data: error: Yahoo does not know the ticker 'NOPE-USD' (no such symbol, or delisted): "
+        "check its spelling on finance.yahoo.com",
     )
     assert not mlflow.MlflowClient().list_artifacts(result.run_id)
+
+
+def test_no_network_is_told_apart_from_an_unknown_ticker(module_store):
+    result = step_run(module_store, "fetch_data", {"start": "2020-01-01", "end": "2020-12-31"}, patch=OFFLINE)
+    assert_fails_clearly(
+        result,
+        "fetch_data: error: Yahoo Finance cannot be reached (Could not resolve host: query2.finance.yahoo.com): "
+        "check the network connection (or HTTPS_PROXY), or run offline on a CSV in Yahoo's layout: "
+        "-P source=prices.csv (make run DATA=prices.csv)",
+    )
+
+
+@pytest.mark.parametrize("ticker", ["BTC USD", "SPY'; --", "../etc", "A" * 21, ""])
+def test_a_ticker_that_is_no_symbol_is_refused(module_store, tmp_path, ticker):
+    path = write(bars(), tmp_path / "ok.csv")
+    result = step_run(module_store, "fetch_data", {"ticker": ticker, "source": path})
+    assert_fails_clearly(result, f"fetch_data: error: ticker {ticker!r} is not a ticker symbol")
+
+
+def test_null_rows_are_dropped_and_recorded_on_the_run(module_store, tmp_path):
+    frame = bars().astype(object)
+    frame.loc[[10, 11], ["Open", "High", "Low", "Close", "Adj Close", "Volume"]] = "null"
+    path = write(frame, tmp_path / "nulls.csv")
+    result = step_run(module_store, "fetch_data", {"source": path, "start": "2020-01-01", "end": "2020-12-31"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    run = mlflow.get_run(result.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["psystock.dropped_null_rows"] == "2"
+    assert run.data.tags["psystock.dropped_null_days"] == "2020-01-11,2020-01-12"
+    assert run.data.metrics["rows"] == 38
+    warning = "dropped 2 rows without prices (Yahoo's null rows for days it lacks): 2020-01-11, 2020-01-12"
+    assert warning in result.stderr and run.data.tags["psystock.data_warnings"] == warning
 
 
 def test_a_gap_of_years_fails_the_run_clearly(module_store, tmp_path):

@@ -1,11 +1,10 @@
 from datetime import date
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from psystock import PsystockError
-from psystock.data import COLUMNS, from_yfinance, parse_day, select_range, validate_prices
+from psystock.data import COLUMNS, parse_day, select_range, validate_prices
 
 
 def raw_csv(n=5, start="2020-01-01"):
@@ -115,69 +114,6 @@ def test_select_range_rejects_start_after_end():
 def test_parse_day_error_names_the_parameter():
     with pytest.raises(PsystockError, match="end must be a date like 2020-12-31, got '31/12/2020'"):
         parse_day("31/12/2020", "end")
-
-
-def yfinance_download_frame(ticker="BTC-USD", tz=None, adj_close=True):
-    """What ``yf.download(ticker, auto_adjust=False)`` returns in yfinance 0.2.5x/1.x:
-    (Price, Ticker) MultiIndex columns, a Date index, float64 prices, int64 volume."""
-    index = pd.DatetimeIndex(pd.date_range("2020-01-01", periods=3, freq="D", tz=tz), name="Date")
-    prices = ["Adj Close", "Close", "High", "Low", "Open"] if adj_close else ["Close", "High", "Low", "Open"]
-    columns = pd.MultiIndex.from_tuples([(p, ticker) for p in [*prices, "Volume"]], names=["Price", "Ticker"])
-    values = np.array([[101.0] * (len(prices) - 3) + [103.0, 99.0, 100.0, 5e6]] * 3)
-    frame = pd.DataFrame(values, index=index, columns=columns)
-    frame[("Volume", ticker)] = frame[("Volume", ticker)].astype("int64")
-    return frame
-
-
-def test_from_yfinance_flattens_multiindex_columns():
-    frame = from_yfinance(yfinance_download_frame(), "BTC-USD")
-    assert list(frame.columns) == list(COLUMNS)
-    assert frame["Open"].tolist() == [100.0] * 3
-    assert validate_prices(frame).first_date == "2020-01-01"
-
-
-def test_from_yfinance_drops_timezone_keeping_the_local_day():
-    frame = from_yfinance(yfinance_download_frame(tz="America/New_York"), "BTC-USD")
-    assert frame["Date"].dt.tz is None
-    assert frame["Date"].iloc[0] == pd.Timestamp("2020-01-01")
-
-
-def test_from_yfinance_fills_adj_close_when_auto_adjusted():
-    frame = from_yfinance(yfinance_download_frame(adj_close=False), "BTC-USD")
-    assert (frame["Adj Close"] == frame["Close"]).all()
-
-
-def test_download_yahoo_asks_for_an_inclusive_range_unadjusted(monkeypatch):
-    import yfinance
-
-    calls = []
-
-    def fake_download(tickers, **kwargs):
-        calls.append((tickers, kwargs))
-        return yfinance_download_frame()
-
-    monkeypatch.setattr(yfinance, "download", fake_download)
-    from psystock.data import download_yahoo
-
-    frame = download_yahoo("BTC-USD", date(2020, 1, 1), date(2020, 1, 3))
-    tickers, kwargs = calls[0]
-    assert tickers == "BTC-USD"
-    assert (kwargs["start"], kwargs["end"]) == ("2020-01-01", "2020-01-04")  # yfinance's end is exclusive
-    assert kwargs["auto_adjust"] is False and kwargs["interval"] == "1d"
-    assert list(frame.columns) == list(COLUMNS) and len(frame) == 3
-
-
-def test_download_yahoo_empty_answer_is_a_clear_error(monkeypatch):
-    import yfinance
-
-    # What yfinance returns for an unknown ticker: an empty frame (it logs the failure itself).
-    monkeypatch.setattr(yfinance, "download", lambda *a, **k: pd.DataFrame())
-    from psystock.data import download_yahoo
-
-    with pytest.raises(
-        PsystockError, match="Yahoo returned no prices for 'NOPE-USD' between 2020-01-01 and 2020-01-03"
-    ):
-        download_yahoo("NOPE-USD", date(2020, 1, 1), date(2020, 1, 3))
 
 
 def test_a_gap_of_years_inside_the_range_is_refused_but_not_outside_it():

@@ -145,6 +145,17 @@ def code_digest(entry_point: str, root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
+def code_digest_of(entry_points: tuple[str, ...], root: Path = PROJECT_ROOT) -> str:
+    """The code digest of a step that runs the code of several entry points (a pipeline runs
+    every step's); for one entry point, its own :func:`code_digest`."""
+    if len(entry_points) == 1:
+        return code_digest(entry_points[0], root)
+    digest = hashlib.sha256()
+    for entry_point in sorted(entry_points):
+        digest.update(f"{entry_point}:{code_digest(entry_point, root)}".encode())
+    return digest.hexdigest()
+
+
 def source_identity(source: str, end: date, today: date) -> str:
     """What identifies the data a ``fetch_data`` source returns.
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,7 +23,6 @@ from typing import Any
 
 import mlflow
 from mlflow.entities import Run
-from mlflow.exceptions import ExecutionException
 
 from psystock import PsystockError, caching, registry
 from psystock.data import YAHOO, parse_day
@@ -31,9 +30,19 @@ from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_
 from psystock.features import FeatureSetName
 from psystock.mlflow_io import cache_store, lifecycle, names
 from psystock.mlflow_io.inputs import load_run_dict
+from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
 from psystock.models import FAMILIES
-from psystock.scores import DEFAULT_METRIC
-from psystock.validation import Split, Strategy
+from psystock.scores import score
+from psystock.validation import (
+    Protocol,
+    check_backtest,
+    check_bootstrap,
+    check_cv_folds,
+    check_min_improvement,
+    check_search,
+    check_split,
+    check_window,
+)
 
 log = logging.getLogger("psystock.main")
 
@@ -51,27 +60,19 @@ STEP_NAMES = (
 
 
 @dataclass(frozen=True, kw_only=True)
-class MainArgs(StepArgs):
-    """The parameters of ``main``: the steps' own (forwarded by name, see :func:`forwarded`)
-    and the driver's (:data:`DRIVER_ONLY`)."""
+class PipelineSettings(Protocol):
+    """Every parameter of a pipeline but its ticker: main's own, and the universe's for each ticker.
 
-    entry_point = "main"
-    ticker: str = "BTC-USD"
+    The steps' parameters reach them by name (see :func:`forwarded`); the
+    driver's own are :data:`DRIVER_ONLY`.
+    """
+
     start: str = "2014-01-01"
     end: str = "2020-12-31"
     source: str = YAHOO
     features: FeatureSetName = FeatureSetName.UPDOWN
     window: int = 14
     threshold: float = 0.00001
-    split: Split = Split.CHRONOLOGICAL
-    test_size: float = 0.33
-    seed: int = 4284
-    cv_folds: int = 5
-    metric: str = DEFAULT_METRIC
-    confidence: float = 0.95
-    block_length: int = 0
-    strategy: Strategy = Strategy.LONG_FLAT
-    cost_bps: float = 10.0
     keras_epochs: int = 20
     max_evals: int = 10
     early_stop: int = 0
@@ -83,6 +84,14 @@ class MainArgs(StepArgs):
     use_cache: str = "true"
     rerun: str = ""
     max_parallel: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class MainArgs(StepArgs, PipelineSettings):
+    """The parameters of ``main``: a pipeline's settings and its ticker."""
+
+    entry_point = "main"
+    ticker: str = "BTC-USD"
 
 
 # main's parameters that reach a step under another name: main's name -> (step, the step's name).
@@ -116,10 +125,19 @@ def forwarded(
 
 @dataclass(frozen=True)
 class Step:
+    """An entry point to run, or reuse, as a child run of the driver's run."""
+
     entry_point: str
     params: dict[str, str]
     run_name: str | None = None
     inputs: str = ""  # identity of non-run inputs, for the cache key
+    label: str = ""  # what the driver calls it: the entry point, or a universe's ticker
+    tags: dict[str, str] = field(default_factory=dict)  # more tags for its run
+    code_of: tuple[str, ...] = ()  # the entry points whose code it runs; default: its own
+
+    @property
+    def name(self) -> str:
+        return self.label or self.entry_point
 
 
 class StepStatus(StrEnum):
@@ -133,16 +151,25 @@ class StepStatus(StrEnum):
 
 @dataclass
 class Outcome:
-    entry_point: str
+    name: str  # the step's label (its entry point, or a universe's ticker)
     status: StepStatus
     run_id: str
     seconds: float | None = None  # wall time of a step that ran
     saved: float = 0.0  # for a cached step: how long the reused run took
+    error: str = ""  # a failed step's error line
+
+
+# Runs launches elsewhere (a universe's pipelines as Spark tasks) instead of threads here.
+RemoteLauncher = Callable[[list[Launch]], list[Launched]]
 
 
 @dataclass
 class StepRunner:
-    """Launches entry points of this project as child runs of ``parent_run_id``."""
+    """Launches entry points of this project as child runs of ``parent_run_id``.
+
+    ``project_uri`` and ``version`` name the project for launches elsewhere
+    (a Git URL and commit); steps launched here run from ``project_dir``.
+    """
 
     experiment_id: str
     parent_run_id: str
@@ -152,35 +179,65 @@ class StepRunner:
     rerun: frozenset[str] = frozenset()
     max_parallel: int = 1
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    remote: RemoteLauncher | None = None
+    project_uri: str = ""
+    version: str | None = None
 
     def run(self, step: Step) -> str:
         """Run (or reuse) one step; its run id, or an error naming the step."""
-        return self.run_many([step])[step.entry_point]
+        return self.run_many([step])[step.name]
 
     def run_many(self, steps: list[Step]) -> dict[str, str]:
-        """Run independent steps, at most ``max_parallel`` at a time.
+        """Run independent steps, at most ``max_parallel`` at a time; then fail if any failed."""
+        self.start(steps)
+        failed = [o for o in (self.outcomes[s.name] for s in steps) if o.status is StepStatus.FAILED]
+        if failed:
+            which = "; ".join(f"{o.error or o.name} (run {o.run_id})" for o in failed)
+            raise PsystockError(f"step failed: {which}")
+        return {s.name: self.outcomes[s.name].run_id for s in steps}
 
-        Waits for all of them, then fails if any failed. Each launch is a
-        synchronous ``mlflow.run`` in its own thread: the step process starts
-        at once, where an asynchronous ``mlflow.run`` would first start
-        another ``mlflow run`` process to host it.
+    def start(self, steps: list[Step]) -> None:
+        """Run or reuse every step and wait for them all; a failure is an outcome, not an exception.
+
+        Each launch here is a synchronous ``mlflow.run`` in its own thread:
+        the step process starts at once, where an asynchronous ``mlflow.run``
+        would first start another ``mlflow run`` process to host it.
         """
         entry_points = load_entry_points()
         to_launch = []
         for step in steps:
             params = caching.resolved_params(step.entry_point, step.params, entry_points)
-            code = caching.code_digest(step.entry_point, Path(self.project_dir))
+            code = caching.code_digest_of(step.code_of or (step.entry_point,), Path(self.project_dir))
             key = caching.cache_key(step.entry_point, params, code, step.inputs)
             why = self._reuse_or_reason(step, key, params, code, entry_points)
             if why is not None:
-                to_launch.append((step, cache_store.cache_tags(key, code, step.inputs), why))
+                to_launch.append((step, self._spec(step, cache_store.cache_tags(key, code, step.inputs)), why))
+        if self.remote is not None and to_launch:
+            self._launch_remotely(to_launch)
+            return
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
             list(pool.map(lambda item: self._launch(*item), to_launch))
-        failed = [o for o in (self.outcomes[s.entry_point] for s in steps) if o.status is StepStatus.FAILED]
-        if failed:
-            which = ", ".join(f"{o.entry_point} (run {o.run_id})" for o in failed)
-            raise PsystockError(f"step failed: {which}; see its output above")
-        return {s.entry_point: self.outcomes[s.entry_point].run_id for s in steps}
+
+    def _spec(self, step: Step, cache_tags: dict[str, str]) -> Launch:
+        run_name = step.run_name or step.entry_point
+        tags = {
+            **lifecycle.step_run_tags(
+                self.parent_run_id, step.entry_point, run_name, self.project_dir, self.project_uri, self.version
+            ),
+            **cache_tags,
+            **step.tags,
+        }
+        return Launch(
+            uri=self.project_uri or self.project_dir,
+            entry_point=step.entry_point,
+            parameters=step.params,
+            experiment_id=self.experiment_id,
+            tracking_uri=mlflow.get_tracking_uri(),
+            run_name=run_name,
+            tags=tags,
+            version=self.version,
+            env_manager=self.env_manager,
+        )
 
     def _reuse_or_reason(
         self, step: Step, key: str, params: dict[str, str], code: str, entry_points: dict[str, Any]
@@ -193,14 +250,15 @@ class StepRunner:
             return "rerun names it"
         run, missing = cache_store.find_cached_run(self.experiment_id, key, entry_point)
         if run is not None and not missing:
-            lifecycle.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run)
+            run_name = f"{step.run_name or entry_point} (cached)"
+            lifecycle.link_cached_run(self.experiment_id, self.parent_run_id, entry_point, run, run_name, step.tags)
             saved = (run.info.end_time - run.info.start_time) / 1000 if run.info.end_time else 0.0
-            self.outcomes[entry_point] = Outcome(entry_point, StepStatus.CACHED, run.info.run_id, saved=saved)
-            log.info("%s: cached (run %s)", entry_point, run.info.run_id)
+            self.outcomes[step.name] = Outcome(step.name, StepStatus.CACHED, run.info.run_id, saved=saved)
+            log.info("%s: cached (run %s)", step.name, run.info.run_id)
             return None
         if run is not None:
             return f"cache miss: run {run.info.run_id} lacks {', '.join(missing)}"
-        previous = cache_store.latest_step_run(self.experiment_id, entry_point)
+        previous = cache_store.latest_step_run(self.experiment_id, entry_point, step.tags)
         if previous is None:
             return "no earlier run of this step"
         return f"changed since run {previous.info.run_id}: {self._changes(previous, step, params, code, entry_points)}"
@@ -217,40 +275,30 @@ class StepRunner:
         )
         return ", ".join(changes) or "cache key"
 
-    def _launch(self, step: Step, tags: dict[str, str], why: str) -> None:
-        run_id = lifecycle.create_step_run(
-            self.experiment_id,
-            self.parent_run_id,
-            step.entry_point,
-            step.run_name or step.entry_point,
-            tags=tags,
-            project_dir=self.project_dir,
-        )
-        self.outcomes[step.entry_point] = Outcome(step.entry_point, StepStatus.RUNNING, run_id)
-        log.info("%s: running (run %s), %s", step.entry_point, run_id, why)
-        started = time.perf_counter()
-        try:
-            mlflow.projects.run(
-                self.project_dir,
-                entry_point=step.entry_point,
-                parameters=step.params,
-                experiment_id=self.experiment_id,
-                run_id=run_id,
-                env_manager=self.env_manager,
-                synchronous=True,
-            )
-        except ExecutionException as exc:
-            log.error("%s: FAILED (run %s): %s", step.entry_point, run_id, exc)
-            lifecycle.fail_if_running(run_id)
-            seconds = time.perf_counter() - started
-            self.outcomes[step.entry_point] = Outcome(step.entry_point, StepStatus.FAILED, run_id, seconds)
-            return
-        seconds = time.perf_counter() - started
-        self.outcomes[step.entry_point] = Outcome(step.entry_point, StepStatus.FINISHED, run_id, seconds)
-        log.info("%s: finished (run %s) in %.1f s", step.entry_point, run_id, seconds)
+    def _launch(self, step: Step, spec: Launch, why: str) -> None:
+        run_id = create_run(spec)
+        self.outcomes[step.name] = Outcome(step.name, StepStatus.RUNNING, run_id)
+        log.info("%s: running (run %s), %s", step.name, run_id, why)
+        self._record(step, launch(spec, run_id))
+
+    def _launch_remotely(self, to_launch: list[tuple[Step, Launch, str]]) -> None:
+        assert self.remote is not None
+        for step, _, why in to_launch:
+            log.info("%s: queued, %s", step.name, why)
+        results = self.remote([spec for _, spec, _ in to_launch])
+        for (step, _, _), result in zip(to_launch, results, strict=True):
+            self._record(step, result)
+
+    def _record(self, step: Step, result: Launched) -> None:
+        status = StepStatus.FINISHED if result.ok else StepStatus.FAILED
+        self.outcomes[step.name] = Outcome(step.name, status, result.run_id, result.seconds, error=result.error)
+        if result.ok:
+            log.info("%s: finished (run %s) in %.1f s", step.name, result.run_id, result.seconds)
+        else:
+            log.error("%s: FAILED (run %s): %s", step.name, result.run_id or "none", result.error)
 
     def run_ids(self) -> dict[str, str]:
-        """Entry point -> the run id of each step so far (a reused one for a cached step)."""
+        """Label -> the run id of each step so far (a reused one for a cached step)."""
         return {name: outcome.run_id for name, outcome in self.outcomes.items()}
 
     def cached(self) -> list[str]:
@@ -263,7 +311,7 @@ class StepRunner:
         lines = []
         for o in self.outcomes.values():
             took = f"  {o.seconds:.1f} s" if o.seconds is not None else f"  saved {o.saved:.1f} s" if o.saved else ""
-            lines.append(f"  {o.entry_point:<15} {o.status:<9} run {o.run_id}{took}")
+            lines.append(f"  {o.name:<15} {o.status:<9} run {o.run_id}{took}")
         cached = [self.outcomes[name] for name in self.cached()]
         if cached:
             lines.append(
@@ -271,6 +319,26 @@ class StepRunner:
                 f"saving {sum(o.saved for o in cached):.1f} s of step time"
             )
         return "\n".join(lines)
+
+
+def check_settings(settings: PipelineSettings, spark_master: str | None = None) -> None:
+    """Refuse bad pipeline settings before any step runs. ``spark_master``: the one tuning will
+    use, when not the settings' own (a universe's pipelines tune in their own process)."""
+    check_split(settings.split, settings.test_size)
+    check_window(settings.window)
+    score(settings.metric)
+    check_bootstrap(settings.confidence, settings.block_length)
+    check_backtest(settings.strategy, settings.cost_bps)
+    tuning_master = settings.spark_master if spark_master is None else spark_master
+    check_search(
+        settings.max_evals, settings.early_stop, settings.tune_timeout, settings.tune_parallelism, tuning_master
+    )
+    check_cv_folds(settings.cv_folds)
+    check_min_improvement(settings.min_improvement)
+    if settings.use_cache.lower() not in ("true", "false"):
+        raise PsystockError(f"use_cache must be true or false, got {settings.use_cache!r}")
+    if settings.max_parallel < 0:
+        raise PsystockError(f"max_parallel must be 0 (one per CPU) or more, got {settings.max_parallel}")
 
 
 def parse_rerun(text: str) -> frozenset[str]:

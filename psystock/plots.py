@@ -203,3 +203,37 @@ def equity_figure(days: pd.Series | pd.DatetimeIndex, returns: dict[str, pd.Seri
     figure.autofmt_xdate()
     figure.tight_layout()
     return figure
+
+
+def heat_map_figure(matrix: pd.DataFrame, title: str, label: str, greater_is_better: bool = True) -> Figure:
+    """Rows (tickers) by columns (model families, then baselines) of one score, each cell written
+    out and each row's best framed. Colours diverge around 0 when the scores straddle it (a
+    correlation: above or below chance), else run from low to high."""
+    from matplotlib.colors import Normalize, TwoSlopeNorm
+    from matplotlib.patches import Rectangle
+
+    values = matrix.to_numpy(dtype=float)
+    rows, columns = values.shape
+    figure = Figure(figsize=(min(12.5, 1.3 * columns + 2.5), 0.42 * rows + 1.8))
+    ax = figure.subplots()
+    finite = values[np.isfinite(values)]
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if low < 0 < high:
+        norm: Normalize = TwoSlopeNorm(0.0, low, high)
+    else:
+        norm = Normalize(low, high if high > low else low + 1e-9)
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="RdBu", norm=norm, aspect="auto")
+    for (row, col), value in np.ndenumerate(values):
+        text = "n/a" if not np.isfinite(value) else f"{value:.3f}"
+        shade = abs(norm(value) - 0.5) > 0.3 if np.isfinite(value) else False
+        ax.text(col, row, text, ha="center", va="center", fontsize=9, color="white" if shade else "black")
+    for row in range(rows):
+        if np.isfinite(values[row]).any():
+            best = int(np.nanargmax(values[row]) if greater_is_better else np.nanargmin(values[row]))
+            ax.add_patch(Rectangle((best - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="black", linewidth=1.8))
+    ax.set_xticks(range(columns), [str(c) for c in matrix.columns], rotation=30, ha="right")
+    ax.set_yticks(range(rows), [str(i) for i in matrix.index])
+    ax.set_title(title)
+    figure.colorbar(image, ax=ax, label=label, fraction=0.04)
+    figure.tight_layout()
+    return figure

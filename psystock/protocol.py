@@ -30,27 +30,11 @@ from psystock.entry_points import StepArgs
 from psystock.evaluation import TrainTest, cv_folds, split_dataset
 from psystock.features import CLOSE_TO_CLOSE, OPEN_TO_CLOSE, FeatureSet
 from psystock.mlflow_io import names
-from psystock.validation import Split, Strategy, check_backtest, check_bootstrap, check_cv_folds, check_split
+from psystock.validation import Protocol, Split, check_backtest, check_bootstrap, check_cv_folds, check_split
 
 log = logging.getLogger("psystock.protocol")
 
 UP_RATE = "test_up_rate"  # a fact of the holdout, not a score
-
-
-@dataclass(frozen=True, kw_only=True)
-class Protocol:
-    """The protocol's parameters, declared once: every model and baseline step takes them (see
-    MLproject), and :class:`Settings` checks them."""
-
-    split: Split = Split.CHRONOLOGICAL
-    test_size: float = 0.33
-    seed: int = 4284
-    cv_folds: int = 5
-    metric: str = scores.DEFAULT_METRIC
-    confidence: float = 0.95
-    block_length: int = 0
-    strategy: Strategy = Strategy.LONG_FLAT
-    cost_bps: float = 10.0
 
 
 @dataclass(frozen=True, kw_only=True)

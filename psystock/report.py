@@ -119,7 +119,7 @@ def best_rows(board: pd.DataFrame) -> dict[str, int]:
     return best
 
 
-def _image(png: bytes, alt: str) -> str:
+def image_tag(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -128,7 +128,7 @@ def _facts(facts: Mapping[str, object]) -> str:
     return f"<dl>{items}</dl>"
 
 
-def _table(frame: pd.DataFrame, mark_best: bool = True) -> str:
+def html_table(frame: pd.DataFrame, mark_best: bool = True) -> str:
     best = best_rows(frame) if mark_best else {}
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
@@ -173,14 +173,14 @@ def render_html(findings: Findings) -> str:
     figures = "".join(
         f"<h3>{html.escape(name)}</h3><div class='plots'>"
         + "".join(
-            f"<figure>{_image(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>"
+            f"<figure>{image_tag(png, title)}<figcaption>{html.escape(title)}</figcaption></figure>"
             for title, png in images.items()
         )
         + "</div>"
         for name, images in findings.plots.items()
     )
-    equity = _image(findings.equity_png, "equity curves on the holdout") if findings.equity_png else ""
-    chart = _image(findings.chart_png, "leaderboard bar chart") if findings.chart_png else ""
+    equity = image_tag(findings.equity_png, "equity curves on the holdout") if findings.equity_png else ""
+    chart = image_tag(findings.chart_png, "leaderboard bar chart") if findings.chart_png else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(findings.title)}</title><style>{STYLE}</style></head>
@@ -191,15 +191,15 @@ def render_html(findings: Findings) -> str:
 <p>Ranked by {html.escape(findings.ranked_by)}: the choice of family and baseline, made without the holdout.
 Holdout scores ({html.escape(findings.metric)} with its bootstrap interval) are for the record; best value of each
 column in bold, baselines in italics, the tuned model shaded.</p>
-{_table(findings.leaderboard)}
+{html_table(findings.leaderboard)}
 {chart}
 <h2>Backtest on the holdout</h2>
 <p>Each model trades its answer: in at the Open, out at the Close of a day it predicts up (after costs);
 buy-and-hold holds Close to Close over the same days.</p>
-{_table(findings.backtest)}
+{html_table(findings.backtest)}
 {equity}
 <h2>The registry gate</h2>{_facts(_gate_facts(gate))}
-{_table(gate.against, mark_best=False) if gate.against is not None else ""}
+{html_table(gate.against, mark_best=False) if gate.against is not None else ""}
 <h2>Data</h2>{_facts(findings.dataset)}
 <h2>Split</h2>{_facts(findings.split)}
 <h2>Per model</h2>{figures}

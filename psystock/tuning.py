@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
-import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -251,35 +249,11 @@ def tune(
 
 def spark_trials(settings: SearchSettings) -> Any:
     """``SparkTrials`` on ``settings.spark_master``, its workers running this interpreter and this code."""
-    # pyspark warns that it does not yet claim support for pandas 3; trials do not use pyspark.pandas.
-    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    from psystock.spark import start_session
+
     # SparkTrials' task threads cannot inherit job tags from a session they did not create.
     warnings.filterwarnings("ignore", message="Spark session is not provided", category=UserWarning)
-    try:
-        from hyperopt import SparkTrials
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise PsystockError(
-            "spark_master needs pyspark: install the spark extra (pip install 'psystock[spark]'; "
-            "`make install` does) and Java 17+"
-        ) from None
-    from psystock.entry_points import PROJECT_ROOT
+    session = start_session(settings.spark_master, "psystock-tune")
+    from hyperopt import SparkTrials
 
-    # Workers must run the same interpreter and import this checkout's psystock.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    if settings.spark_master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # stay on loopback
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    log.info("starting Spark on %s", settings.spark_master)
-    try:
-        session = (
-            SparkSession.builder.master(settings.spark_master)
-            .appName("psystock-tune")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
-            .getOrCreate()
-        )
-    except Exception as exc:  # py4j and JVM start-up errors have no common type
-        raise PsystockError(f"cannot start Spark on {settings.spark_master!r}: {str(exc).splitlines()[0]}") from None
-    session.sparkContext.setLogLevel("ERROR")
     return SparkTrials(parallelism=settings.parallelism or None, spark_session=session)

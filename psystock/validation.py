@@ -6,9 +6,11 @@ parameters with these before it launches a single step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from psystock import PsystockError
+from psystock.scores import DEFAULT_METRIC
 
 
 class Split(StrEnum):
@@ -23,6 +25,22 @@ class Strategy(StrEnum):
 
     LONG_FLAT = "long_flat"
     LONG_SHORT = "long_short"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Protocol:
+    """The protocol's parameters, declared once: every model and baseline step takes them (see
+    MLproject), and :class:`psystock.protocol.Settings` checks them."""
+
+    split: Split = Split.CHRONOLOGICAL
+    test_size: float = 0.33
+    seed: int = 4284
+    cv_folds: int = 5
+    metric: str = DEFAULT_METRIC
+    confidence: float = 0.95
+    block_length: int = 0
+    strategy: Strategy = Strategy.LONG_FLAT
+    cost_bps: float = 10.0
 
 
 def check_split(split: str, test_size: float) -> None:

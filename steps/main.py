@@ -21,40 +21,23 @@ import os
 
 import mlflow
 
-from psystock import PsystockError, pipeline
+from psystock import pipeline
 from psystock.mlflow_io import names
-from psystock.mlflow_io.lifecycle import active_run, run_step
+from psystock.mlflow_io.lifecycle import LOG_CONTEXT, active_run, run_step
 from psystock.pipeline import MainArgs as Args
-from psystock.scores import score
-from psystock.validation import (
-    check_backtest,
-    check_bootstrap,
-    check_cv_folds,
-    check_min_improvement,
-    check_search,
-    check_split,
-    check_window,
-)
+from psystock.tickers import check_ticker
 
 
 def check(args: Args) -> None:
     """Refuse bad parameters before any step runs."""
-    check_split(args.split, args.test_size)
-    check_window(args.window)
-    score(args.metric)
-    check_bootstrap(args.confidence, args.block_length)
-    check_backtest(args.strategy, args.cost_bps)
-    check_search(args.max_evals, args.early_stop, args.tune_timeout, args.tune_parallelism, args.spark_master)
-    check_cv_folds(args.cv_folds)
-    check_min_improvement(args.min_improvement)
-    if args.use_cache.lower() not in ("true", "false"):
-        raise PsystockError(f"use_cache must be true or false, got {args.use_cache!r}")
-    if args.max_parallel < 0:
-        raise PsystockError(f"max_parallel must be 0 (one per CPU) or more, got {args.max_parallel}")
+    check_ticker(args.ticker)
+    pipeline.check_settings(args)
+    pipeline.parse_rerun(args.rerun)
 
 
 def main(args: Args) -> None:
     check(args)
+    os.environ[LOG_CONTEXT] = args.ticker  # every step's log lines name the ticker
     run = active_run()
     runner = pipeline.StepRunner(
         run.info.experiment_id,

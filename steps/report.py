@@ -7,7 +7,8 @@ Writes: ``report/report.html`` (self-contained: the verdict in one sentence,
 the leaderboard ranked by cross-validation with each holdout score and its
 interval, the backtest against buy-and-hold with the equity curves, the
 gate's evidence, the data, the split, each model's plots),
-``report/report.md``, ``report/backtest.csv``, ``plots/equity_curves.png``;
+``report/report.md``, ``report/backtest.csv``, ``plots/equity_curves.png``,
+``report/summary.json`` (the numbers a universe's cross-ticker report shows);
 tag ``psystock.verdict`` (the first sentence).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from dataclasses import dataclass
 
 import mlflow
@@ -28,6 +30,7 @@ from psystock.mlflow_io import lineage, names
 from psystock.mlflow_io.inputs import artifact_bytes, resolve_input
 from psystock.mlflow_io.lifecycle import get_run, run_step
 from psystock.mlflow_io.outputs import log_csv
+from psystock.universe import PipelineSummary
 
 log = logging.getLogger("psystock.report")
 
@@ -171,10 +174,64 @@ def build(args: Args) -> None:
         },
     )
     sentence = report.verdict(gate, holdout_range)
+    summary = pipeline_summary(board, compare, tuned, gate, dataset, ranked_by, sentence)
+    mlflow.log_dict(summary.to_dict(), names.artifact(names.REPORT_DIR, names.REPORT_SUMMARY))
     mlflow.log_text(report.render_html(findings), names.artifact(names.REPORT_DIR, names.REPORT_HTML))
     mlflow.log_text(report.render_markdown(findings), names.artifact(names.REPORT_DIR, names.REPORT_MARKDOWN))
     mlflow.set_tag(names.TAG_VERDICT, sentence[:5000])
     print(sentence, flush=True)
+
+
+def pipeline_summary(
+    board: pd.DataFrame,
+    compare: Run,
+    tuned: Run,
+    gate: report.Gate,
+    dataset: dict[str, object],
+    ranked_by: str,
+    sentence: str,
+) -> PipelineSummary:
+    """What this pipeline found, as a universe's cross-ticker report shows it."""
+    is_baseline = board["family"] == names.BASELINE_FAMILY
+    label = board["run_name"].where(is_baseline, board["family"])
+    scores = dict(zip(label, board[ranked_by].astype(float), strict=True))
+    by_run = board.set_index("run_id")
+    spread = names.cv_std(gate.metric)
+
+    def row_value(run_id: str, column: str) -> float | None:
+        if run_id not in by_run.index or column not in by_run.columns:
+            return None
+        value = float(by_run.at[run_id, column])
+        return None if math.isnan(value) else value
+
+    winner = compare.data.tags.get(names.TAG_WINNER_RUN, "")
+    baseline = compare.data.tags.get(names.TAG_BEST_BASELINE_RUN, "")
+    first, _, last = str(dataset.get("range", "? to ?")).partition(" to ")
+    metrics = tuned.data.metrics
+    return PipelineSummary(
+        ticker=str(dataset.get("ticker", "?")),
+        first_date=first,
+        last_date=last,
+        metric=gate.metric,
+        ranked_by=ranked_by,
+        family=compare.data.tags.get(names.TAG_WINNER_FAMILY, "?"),
+        score=row_value(winner, ranked_by),
+        score_std=row_value(winner, spread) if ranked_by == names.cv_mean(gate.metric) else None,
+        best_baseline=compare.data.tags.get(names.TAG_BEST_BASELINE, ""),
+        best_baseline_score=row_value(baseline, ranked_by),
+        decision=gate.decision,
+        gate_baseline=gate.baseline,
+        improvement=gate.improvement,
+        ci_low=gate.low,
+        ci_high=gate.high,
+        confidence=gate.confidence,
+        sharpe=metrics.get(f"{names.BACKTEST}_sharpe"),
+        buy_and_hold_sharpe=metrics.get(f"{names.BUY_AND_HOLD}_sharpe"),
+        registered=gate.registered,
+        verdict=sentence,
+        scores=scores,
+        baselines=tuple(label[is_baseline]),
+    )
 
 
 def comparisons(register: Run, baselines: list[str], metric: str) -> pd.DataFrame | None:

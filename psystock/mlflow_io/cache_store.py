@@ -27,7 +27,10 @@ EXPECTED_ARTIFACTS: dict[str, tuple[str, ...]] = {
     "baselines": (names.BASELINES_FILE,),
     "compare": (names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_FILE),),
     "tune": _MODEL_RUN,
-    "report": (names.artifact(names.REPORT_DIR, names.REPORT_HTML),),
+    "report": (
+        names.artifact(names.REPORT_DIR, names.REPORT_HTML),
+        names.artifact(names.REPORT_DIR, names.REPORT_SUMMARY),
+    ),
     "predict": (names.PREDICTIONS_FILE,),
 }
 
@@ -59,9 +62,12 @@ def _newest_finished(experiment_id: str, condition: str) -> Run | None:
     return found[0] if found else None
 
 
-def latest_step_run(experiment_id: str, entry_point: str) -> Run | None:
-    """The newest FINISHED run of a pipeline step in the experiment, whatever its key."""
-    return _newest_finished(experiment_id, f"tags.`{names.TAG_STEP}` = '{entry_point}'")
+def latest_step_run(experiment_id: str, entry_point: str, tags: dict[str, str] | None = None) -> Run | None:
+    """The newest FINISHED run of a pipeline step in the experiment (with these ``tags``), whatever its key."""
+    condition = " AND ".join(
+        f"tags.`{name}` = '{value}'" for name, value in {names.TAG_STEP: entry_point, **(tags or {})}.items()
+    )
+    return _newest_finished(experiment_id, condition)
 
 
 def find_cached_run(experiment_id: str, key: str, entry_point: str) -> tuple[Run | None, list[str]]:

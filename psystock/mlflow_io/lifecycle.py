@@ -47,12 +47,16 @@ FAILED = RunStatus.to_string(RunStatus.FAILED)
 RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 
 
-def configure_logging(entry_point: str = "") -> None:
-    """One timestamped line per message, naming the step (steps run side by side write into one
-    log); quiet the libraries that narrate their internals."""
+LOG_CONTEXT = "PSYSTOCK_LOG_CONTEXT"  # the ticker a pipeline's step processes name in their log lines
+
+
+def configure_logging(entry_point: str = "", context: str = "") -> None:
+    """One timestamped line per message, naming the step and its ticker (steps and pipelines run
+    side by side write into one log); quiet the libraries that narrate their internals."""
     # Per-file download bars drown the step's own lines in logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    where = f"[{entry_point}] " if entry_point else ""
+    context = context or os.environ.get(LOG_CONTEXT, "")
+    where = f"[{' '.join(filter(None, [context, entry_point]))}] " if entry_point or context else ""
     logging.basicConfig(
         level=os.environ.get("PSYSTOCK_LOG_LEVEL", "INFO"),
         format=f"%(asctime)s {where}%(name)s: %(message)s",
@@ -72,8 +76,8 @@ def run_step(
 ) -> None:
     """Run ``body`` for an entry point inside an MLflow run; exit non-zero on bad input."""
     entry_point = args_type.entry_point
-    configure_logging(entry_point)
     args, raw = parse_args(args_type, argv)
+    configure_logging(entry_point, str(getattr(args, "ticker", "")))
     try:
         _run(entry_point, lambda: body(args), raw, run_name)
     except PsystockError as exc:
@@ -104,7 +108,11 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
         mlflow.set_tag(names.TAG_STEP, entry_point)
         log_params_once(run.info.run_id, raw)
-        work()
+        try:
+            work()
+        except PsystockError as exc:
+            mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: {exc}"[:5000])
+            raise
         log.info("%s: done", entry_point)
 
 
@@ -172,34 +180,49 @@ def source_tags(project_dir: str, entry_point: str) -> dict[str, str]:
     }
 
 
-def create_step_run(
-    experiment_id: str,
+def step_run_tags(
     parent_run_id: str,
     entry_point: str,
     run_name: str,
-    tags: dict[str, str],
     project_dir: str,
-) -> str:
-    """Create the run a pipeline step will fill in, already linked to its pipeline and its source."""
-    all_tags = {
-        **source_tags(project_dir, entry_point),
+    project_uri: str = "",
+    version: str | None = None,
+) -> dict[str, str]:
+    """The tags of a run a driver creates for a step: its parent and pipeline, its name, and the
+    source ``mlflow run`` would record (the checkout, or a Git URL at ``version``)."""
+    if version:
+        source = {
+            MLFLOW_SOURCE_NAME: project_uri,
+            MLFLOW_SOURCE_TYPE: "PROJECT",
+            MLFLOW_PROJECT_ENTRY_POINT: entry_point,
+            MLFLOW_GIT_REPO_URL: project_uri,
+            MLFLOW_GIT_COMMIT: version,
+        }
+    else:
+        source = source_tags(project_dir, entry_point)
+    return {
+        **source,
         MLFLOW_PARENT_RUN_ID: parent_run_id,
         MLFLOW_RUN_NAME: run_name,
         names.TAG_STEP: entry_point,
         names.TAG_PIPELINE: parent_run_id,
-        **tags,
     }
-    run_id: str = MlflowClient().create_run(experiment_id, tags=all_tags, run_name=run_name).info.run_id
-    return run_id
 
 
-def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, reused: Run) -> str:
+def link_cached_run(
+    experiment_id: str,
+    parent_run_id: str,
+    entry_point: str,
+    reused: Run,
+    run_name: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> str:
     """A finished child run of the pipeline that points at the reused step run,
     so the new pipeline's tree shows every step."""
     client = MlflowClient()
     run = client.create_run(
         experiment_id,
-        run_name=f"{entry_point} (cached)",
+        run_name=run_name or f"{entry_point} (cached)",
         tags={
             MLFLOW_PARENT_RUN_ID: parent_run_id,
             names.TAG_PIPELINE: parent_run_id,
@@ -207,6 +230,7 @@ def link_cached_run(experiment_id: str, parent_run_id: str, entry_point: str, re
             names.TAG_REUSED_RUN: reused.info.run_id,
             "mlflow.note.content": f"Cache hit: this step reused run {reused.info.run_id} "
             f"({reused.info.run_name}) instead of running again.",
+            **(tags or {}),
         },
     )
     link_id: str = run.info.run_id

@@ -25,7 +25,7 @@ import numpy as np
 from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 from hyperopt.early_stop import no_progress_loss
 
-from psystock import PsystockError
+from psystock import PsystockError, this_process
 from psystock.models import Family
 from psystock.protocol import cross_validate
 from psystock.scores import score
@@ -43,7 +43,7 @@ class TrialResult:
     loss: float
     seconds: float
     error: str | None = None
-    run_id: str | None = None
+    process: str = ""  # host:pid of the process that ran it (a Spark worker's, with SparkTrials)
 
     @property
     def mean_score(self) -> float:
@@ -102,8 +102,7 @@ class Objective:
     (``1 - mean`` for scores that top out at 1). Picklable, so it can run on a Spark worker.
 
     The sample fills the family's parameters over their defaults.
-    ``log_trial(params, fold_scores, loss, seconds, error)`` records the trial
-    where it ran and returns an id (a run id) that comes back in the result.
+    The result names the process it ran in, for the trial's run.
     """
 
     family: Family[Any]
@@ -113,7 +112,6 @@ class Objective:
     n_folds: int
     seed: int
     metric: str
-    log_trial: Callable[..., str | None] | None = None
 
     def __call__(self, sample: dict[str, Any]) -> dict[str, Any]:
         typed = self.family.params(flatten(sample))
@@ -128,7 +126,6 @@ class Objective:
             scores, error = [], str(exc).splitlines()[0]
         loss = score(self.metric).loss(float(np.mean(scores))) if scores else math.inf
         seconds = time.perf_counter() - started
-        run_id = self.log_trial(params, scores, loss, seconds, error) if self.log_trial else None
         return {
             "loss": loss,
             "status": STATUS_FAIL if error else STATUS_OK,
@@ -136,7 +133,7 @@ class Objective:
             "fold_scores": scores,
             "seconds": seconds,
             "error": error,
-            "run_id": run_id,
+            "process": this_process(),
         }
 
 
@@ -195,7 +192,7 @@ def _trial_result(doc: dict) -> TrialResult:
         result["loss"],
         result["seconds"],
         result["error"],
-        result["run_id"],
+        result.get("process", ""),
     )
 
 
@@ -212,7 +209,6 @@ def tune(
     n_folds: int,
     metric: str,
     settings: SearchSettings,
-    log_trial: Callable[..., str | None] | None = None,
     on_trial: Callable[[TrialResult], None] = _ignore,
 ) -> TuningResult:
     """Minimise the loss of the mean CV ``metric`` over ``family.search_space()`` with TPE.
@@ -223,7 +219,7 @@ def tune(
     for sequential runs only). ``on_trial`` is called on this process for each
     finished trial.
     """
-    objective = Objective(family, X, y, split, n_folds, settings.seed, metric, log_trial)
+    objective = Objective(family, X, y, split, n_folds, settings.seed, metric)
     progress = _Progress(settings.max_evals, settings.early_stop, on_trial)
     trials = spark_trials(settings) if settings.spark_master else Trials()
     fmin(

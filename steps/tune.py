@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
-from psystock import protocol, tuning
+from psystock import protocol, this_process, tuning
 from psystock.evaluation import split_dataset
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
-from psystock.mlflow_io.lifecycle import active_run, quiet_run_urls, run_step, this_process
+from psystock.mlflow_io.lifecycle import active_run, quiet_run_urls, run_step
 from psystock.mlflow_io.model_outputs import log_evaluation, log_fitted_model
 from psystock.mlflow_io.outputs import log_csv
 from psystock.mlflow_io.trials import TrialLogger
@@ -89,16 +89,20 @@ def tune(args: Args) -> None:
             n_folds=args.cv_folds,
             metric=args.metric,
             settings=search,
-            log_trial=logger,
-            on_trial=logger.number_trial,
+            on_trial=logger,
         )
+        log.info("logging the last of %d trial runs", len(result.trials))
+        run_ids = logger.flush()
     best = result.best
     mlflow.log_params({f"{names.BEST_PARAM_PREFIX}{k}": v for k, v in best.params.items()})
     mlflow.log_metrics(
         {names.best_cv(args.metric): best.mean_score, "best_loss": best.loss, "trials": len(result.trials)}
     )
     mlflow.set_tags(
-        {names.TAG_BEST_TRIAL_RUN: best.run_id or "", names.TAG_STOPPED_EARLY: str(result.stopped_early).lower()}
+        {
+            names.TAG_BEST_TRIAL_RUN: run_ids.get(best.number, ""),
+            names.TAG_STOPPED_EARLY: str(result.stopped_early).lower(),
+        }
     )
 
     evaluation = protocol.evaluate(family_candidate(family, family.params(best.params), args.seed), data, settings)
@@ -115,7 +119,7 @@ def tune(args: Args) -> None:
             "loss": t.loss,
             names.cv_mean(args.metric): t.mean_score,
             "seconds": t.seconds,
-            "run_id": t.run_id,
+            "run_id": run_ids.get(t.number, ""),
             **t.params,
         }
         for t in result.trials

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import PsystockError
+from psystock import PsystockError, this_process
 from psystock.models import get_family
 from psystock.tuning import Objective, SearchSettings, TrialResult, cv_scores, flatten, tune
 
@@ -69,13 +69,8 @@ def test_timeout_ends_the_search():
     assert 1 <= len(result.trials) < 100_000
 
 
-def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
-    calls = []
-
-    def log_trial(params, fold_scores, loss, seconds, error):
-        calls.append((params, fold_scores, loss))
-        return f"run-{len(calls)}"
-
+def test_each_finished_trial_is_reported_once_in_order_with_the_process_it_ran_in():
+    reported: list[TrialResult] = []
     X, y = data()
     result = tune(
         get_family("logreg"),
@@ -85,10 +80,11 @@ def test_each_trial_is_logged_where_it_ran_and_its_id_comes_back():
         n_folds=3,
         metric="mcc",
         settings=SearchSettings(3, 1),
-        log_trial=log_trial,
+        on_trial=reported.append,
     )
-    assert [t.run_id for t in result.trials] == ["run-1", "run-2", "run-3"]
-    assert [(t.params, t.fold_scores, t.loss) for t in result.trials] == calls
+    assert [t.number for t in reported] == [1, 2, 3]
+    assert reported == result.trials
+    assert {t.process for t in reported} == {this_process()}
 
 
 def test_the_objective_survives_the_trip_to_a_spark_worker():

@@ -363,7 +363,9 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
     main_params = to_params(args)
 
     def step(entry_point: str, wired: dict[str, str], run_name: str | None = None, inputs: str = "") -> Step:
-        return Step(entry_point, forwarded(entry_point, main_params) | wired, run_name, inputs)
+        # Tagged with the ticker: "changed since" compares with this ticker's last run of the step.
+        params = forwarded(entry_point, main_params) | wired
+        return Step(entry_point, params, run_name, inputs, tags={names.TAG_TICKER: args.ticker})
 
     # Steps run with this interpreter: `python` in an entry point's command must
     # be the environment main itself runs in, whatever PATH said before.

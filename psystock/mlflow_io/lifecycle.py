@@ -18,7 +18,6 @@ import functools
 import gc
 import logging
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator
 
@@ -99,14 +98,16 @@ def run_step(
 
 def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_name: str | None) -> None:
     try:
-        active = mlflow.start_run(run_name=run_name or entry_point)
+        active = mlflow.start_run()  # the run `mlflow run` made (MLFLOW_RUN_ID), or a new one
     except MlflowException as exc:
         if server_unreachable(exc):
             raise
         raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
     with active as run:
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
-        mlflow.set_tag(names.TAG_STEP, entry_point)
+        # A driver names the runs it creates ("main SPY"); any other run is named after its step.
+        named = {} if names.TAG_PIPELINE in run.data.tags else {MLFLOW_RUN_NAME: run_name or entry_point}
+        mlflow.set_tags({names.TAG_STEP: entry_point, **named})
         log_params_once(run.info.run_id, raw)
         try:
             work()
@@ -243,11 +244,6 @@ def fail_if_running(run_id: str) -> None:
     client = MlflowClient()
     if client.get_run(run_id).info.status == RUNNING:
         client.set_terminated(run_id, FAILED)
-
-
-def this_process() -> str:
-    """``host:pid``, for the tag that says which process created a run."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @contextlib.contextmanager

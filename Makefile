@@ -63,7 +63,7 @@ format: install ## Let ruff format the code and fix what it can
 	ruff format .
 	ruff check --fix .
 
-bench: install ## Time the pipeline, tuning, server logging, cache lookups; prints a table, writes JSON
+bench: install ## Time the pipeline, tuning, server logging, cache lookups, universes; prints a table, writes JSON
 	python benchmarks/run.py
 
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)

@@ -1,6 +1,7 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N] [--only pipeline,evaluation,tuning,server,envs,cache]
+Usage: python benchmarks/run.py [--data PATH] [--repeat N]
+       [--only pipeline,evaluation,tuning,server,envs,cache,universe]
        [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
@@ -22,7 +23,9 @@ tuning:   on the BTC-USD 2014-2020 features: 100 logistic-regression trials
           sequential vs SparkTrials on local[2].
 server:   through a real `mlflow server` (SQLite, then an initdb PostgreSQL
           backend): runs and metrics logged per second by psystock's trial
-          logging (one batch per run) vs one call per metric; on PostgreSQL,
+          logging (one batch per run) vs one call per metric; 100 logreg
+          trials tuned against the SQLite server (logged in the background,
+          and inline for comparison) vs against a SQLite file; on PostgreSQL,
           the wall time of 4 concurrent pipelines (seeds 1-4) vs one.
 envs:     `mlflow run -e fetch_data` with an environment built from scratch
           by uv and by virtualenv (pyenv + pip; pip downloads what it has
@@ -31,6 +34,11 @@ envs:     `mlflow run -e fetch_data` with an environment built from scratch
 cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           experiment (runs created with MlflowClient), SQLite store; and,
           for a miss, the query for the step's newest run (what changed).
+universe: `mlflow run . -e universe` on 1, 2, 4 and 8 tickers (the
+          committed SPY, GLD and IBM bars, 2005-2012, under new names;
+          default parameters; max_pipelines one per CPU) vs a cold main of
+          one of them; the 8 again with nothing changed; 2 tickers with
+          spark_master=local[2] vs the same 2 locally.
 
 Step times are each step run's start to end as MLflow recorded them,
 including the step process's start-up.
@@ -221,43 +229,59 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
     return result
 
 
+def development_rows(data: Path):
+    """The development period's features of BTC-USD 2014-2020 (updown, window 14): what tune searches on."""
+    from psystock.data import load_prices, parse_day
+    from psystock.evaluation import split_dataset
+    from psystock.features import feature_set, going_up, make_windows
+
+    prices = load_prices(str(data), "BTC-USD", parse_day("2014-01-01", "start"), parse_day("2020-12-31", "end"), 1)
+    parts = split_dataset(feature_set(make_windows(going_up(prices.frame), 14)), "chronological", 0.33, 4284)
+    return parts.X_train, parts.y_train
+
+
+def psystock_search(store: Store, family, X, y, max_evals: int, inline: bool = False, **settings) -> float:
+    """Wall seconds of ``tune``'s search: TPE, 5-fold CV per trial, each trial a child run logged in
+    the background and flushed before the end (as the tune step does); ``inline``: each trial logged
+    before the next starts, for comparison."""
+    from psystock import tuning
+    from psystock.mlflow_io.trials import TrialLogger
+
+    parent = store.client.create_run(store.experiment_id).info.run_id
+    logger = TrialLogger(store.experiment_id, parent, family.name, "mcc", store.uri)
+
+    def log_now(trial: tuning.TrialResult) -> None:
+        logger.log(trial)
+
+    started = time.perf_counter()
+    result = tuning.tune(
+        family,
+        X,
+        y,
+        split="chronological",
+        n_folds=5,
+        metric="mcc",
+        settings=tuning.SearchSettings(max_evals, 4284, **settings),
+        on_trial=log_now if inline else logger,
+    )
+    logger.flush()
+    seconds = time.perf_counter() - started
+    logged = store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert len(logged) == len(result.trials) == max_evals, "every trial must be a child run"
+    return seconds
+
+
 def bench_tuning(data: Path) -> dict[str, float]:
     import mlflow
     import numpy as np
     from hyperopt import Trials, fmin, tpe
 
     from psystock import tuning
-    from psystock.data import load_prices, parse_day
-    from psystock.evaluation import split_dataset
-    from psystock.features import feature_set, going_up, make_windows
-    from psystock.mlflow_io.trials import TrialLogger
     from psystock.models import get_family
 
-    prices = load_prices(str(data), "BTC-USD", parse_day("2014-01-01", "start"), parse_day("2020-12-31", "end"), 1)
-    parts = split_dataset(feature_set(make_windows(going_up(prices.frame), 14)), "chronological", 0.33, 4284)
-    X, y = parts.X_train, parts.y_train
+    X, y = development_rows(data)
     store = Store()
     mlflow.set_tracking_uri(store.uri)
-
-    def psystock_search(family, max_evals: int, **settings) -> float:
-        parent = store.client.create_run(store.experiment_id).info.run_id
-        logger = TrialLogger(store.experiment_id, parent, family.name, "mcc", store.uri)
-        started = time.perf_counter()
-        result = tuning.tune(
-            family,
-            X,
-            y,
-            split="chronological",
-            n_folds=5,
-            metric="mcc",
-            settings=tuning.SearchSettings(max_evals, 4284, **settings),
-            log_trial=logger,
-            on_trial=logger.number_trial,
-        )
-        seconds = time.perf_counter() - started
-        logged = store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
-        assert len(logged) == len(result.trials) == max_evals, "every trial must be a child run"
-        return seconds
 
     def search(family, objective, max_evals: int) -> None:
         """hyperopt's TPE alone, with psystock's seed: no MLflow of its own."""
@@ -300,24 +324,24 @@ def bench_tuning(data: Path) -> dict[str, float]:
     print("  100 logreg trials, bare fmin and psystock ...", file=sys.stderr, flush=True)
     bare_search(logreg, 5)  # warm imports and caches for both
     result["100 logreg trials, bare fmin (s)"] = bare_search(logreg, 100)
-    result["100 logreg trials, psystock (s)"] = psystock_search(logreg, 100)
+    result["100 logreg trials, psystock (s)"] = psystock_search(store, logreg, X, y, 100)
     result["logging overhead per trial (ms)"] = 10 * (
         result["100 logreg trials, psystock (s)"] - result["100 logreg trials, bare fmin (s)"]
     )
     print("  10 logreg trials, the reference way ...", file=sys.stderr, flush=True)
     result["10 logreg trials, reference autolog (s)"] = reference_search(logreg, 10)
-    result["10 logreg trials, psystock (s)"] = psystock_search(logreg, 10)
+    result["10 logreg trials, psystock (s)"] = psystock_search(store, logreg, X, y, 10)
     result["reference / psystock"] = (
         result["10 logreg trials, reference autolog (s)"] / result["10 logreg trials, psystock (s)"]
     )
     print("  20 xgboost trials, sequential and SparkTrials local[2] ...", file=sys.stderr, flush=True)
-    result["20 xgboost trials, sequential (s)"] = psystock_search(xgboost, 20)
+    result["20 xgboost trials, sequential (s)"] = psystock_search(store, xgboost, X, y, 20)
     spark = tuning.SearchSettings(20, 4284, parallelism=2, spark_master="local[2]")
     started = time.perf_counter()
     tuning.spark_trials(spark)  # the session, reused by the search below
     result["Spark local[2] start-up (s)"] = time.perf_counter() - started
     result["20 xgboost trials, SparkTrials local[2] (s)"] = psystock_search(
-        xgboost, 20, parallelism=2, spark_master="local[2]"
+        store, xgboost, X, y, 20, parallelism=2, spark_master="local[2]"
     )
     return result
 
@@ -376,6 +400,8 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
 
     from psystock.local_services import Postgres, TrackingServer
     from psystock.mlflow_io.trials import TrialLogger
+    from psystock.models import get_family
+    from psystock.tuning import TrialResult
 
     params = {"C": 0.5, "solver": "saga", "l1_ratio": 0.3, "class_weight": "None", "max_iter": 1000}
     folds = [0.61, 0.58, 0.66, 0.59, 0.63]
@@ -393,8 +419,8 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
             parent = client.create_run(experiment).info.run_id
             logger = TrialLogger(experiment, parent, "logreg", "mcc", server.url)
             started = time.perf_counter()
-            for _ in range(runs):
-                logger(params, folds, 0.38, 0.05, None)
+            for number in range(1, runs + 1):
+                logger.log(TrialResult(number, params, folds, 0.38, 0.05))
             batch = time.perf_counter() - started
             started = time.perf_counter()
             for _ in range(runs):
@@ -411,6 +437,19 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
             result[f"{backend} server: metrics/s, psystock batch"] = runs * metric_count / batch
             result[f"{backend} server: runs/s, one call per metric"] = runs / single
             result[f"{backend} server: metrics/s, one call per metric"] = runs * metric_count / single
+            if not postgres:
+                print(f"  {runs} logreg trials tuned, on this server and on SQLite ...", file=sys.stderr, flush=True)
+                X, y = development_rows(data)
+                logreg = get_family("logreg")
+                psystock_search(Store(), logreg, X, y, 5)  # warm imports and caches
+                on_file = psystock_search(Store(), logreg, X, y, runs)
+                on_server = psystock_search(store, logreg, X, y, runs)
+                result[f"{runs} logreg trials tuned, SQLite file store (s)"] = on_file
+                result[f"{runs} logreg trials tuned, SQLite server (s)"] = on_server
+                result[f"{runs} logreg trials tuned, SQLite server, logged inline (s)"] = psystock_search(
+                    store, logreg, X, y, runs, inline=True
+                )
+                result["trials: server / SQLite file"] = on_server / on_file
             if postgres:
                 print("  one pipeline, then four at once ...", file=sys.stderr, flush=True)
                 result["PostgreSQL server: one main (wall)"] = store.main(data, "seed=1")
@@ -459,11 +498,51 @@ def bench_environments(data: Path) -> dict[str, float]:
     return result
 
 
+def bench_universe(sizes=(1, 2, 4, 8)) -> dict[str, float]:
+    """``universe`` on 1, 2, 4 and 8 tickers (the committed SPY, GLD and IBM bars under new names,
+    2005-2012, default parameters), each into an empty store; a cold main of one of them; the
+    8-ticker universe again with nothing changed; 2 tickers with spark_master=local[2]."""
+    import shutil
+
+    fixtures = PROJECT / "tests" / "fixtures"
+    folder = tempfile.TemporaryDirectory()
+    tickers = [f"T{i}" for i in range(1, max(sizes) + 1)]
+    for i, ticker in enumerate(tickers):
+        shutil.copy(fixtures / ("SPY.csv", "GLD.csv", "IBM.csv")[i % 3], Path(folder.name) / f"{ticker}.csv")
+    span = ("start=2005-01-01", "end=2012-08-31")
+    result = {}
+    print("  a cold main of one ticker ...", file=sys.stderr, flush=True)
+    cold = Store().main(Path(folder.name) / "T1.csv", "ticker=T1", *span)
+    result["cold main, one ticker (wall)"] = cold
+    for n in sizes:
+        print(f"  universe of {n} tickers ...", file=sys.stderr, flush=True)
+        store = Store()
+        given = (f"tickers={','.join(tickers[:n])}", f"source={folder.name}", *span)
+        result[f"universe, {n} tickers (wall)"] = store.mlflow_run(PROJECT, *given, entry_point="universe")
+        if n == max(sizes):
+            result[f"universe, {n} tickers, nothing changed (wall)"] = store.mlflow_run(
+                PROJECT, *given, entry_point="universe"
+            )
+    low, high = min(sizes), max(sizes)
+    extra = (result[f"universe, {high} tickers (wall)"] - result[f"universe, {low} tickers (wall)"]) / (high - low)
+    result["each extra ticker (wall)"] = extra
+    result["each extra ticker / cold main"] = extra / cold
+    print("  universe of 2 tickers on Spark local[2] ...", file=sys.stderr, flush=True)
+    on_spark = ("tickers=T1,T2", f"source={folder.name}", *span, "spark_master=local[2]")
+    result["universe, 2 tickers, Spark local[2] (wall)"] = Store().mlflow_run(
+        PROJECT, *on_spark, entry_point="universe"
+    )
+    result["Spark local[2] / local, 2 tickers"] = (
+        result["universe, 2 tickers, Spark local[2] (wall)"] / result["universe, 2 tickers (wall)"]
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
-    parser.add_argument("--only", default="pipeline,evaluation,tuning,server,envs,cache")
+    parser.add_argument("--only", default="pipeline,evaluation,tuning,server,envs,cache,universe")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     args = parser.parse_args()
     # Every `python` an entry point runs must be this interpreter, however the benchmark was started.
@@ -493,6 +572,9 @@ def main() -> None:
     if "cache" in parts:
         print("cache lookups ...", file=sys.stderr, flush=True)
         results.update(bench_cache())
+    if "universe" in parts:
+        print("universes of tickers ...", file=sys.stderr, flush=True)
+        results.update(bench_universe())
 
     width = max([len("measure"), *map(len, results)])
     print(f"\n{'measure':<{width}} {'value':>9}   ({os.cpu_count()} CPUs; seconds unless marked)")

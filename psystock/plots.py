@@ -3,6 +3,7 @@ no pyplot, no global backend, safe in any process."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,13 @@ from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
 from psystock.mlflow_io.names import BASELINE_FAMILY as BASELINE
+
+
+def png_bytes(figure: Figure) -> bytes:
+    """A figure as PNG bytes, to embed in an HTML page."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def line_figure(x: ArrayLike, y: ArrayLike, title: str, ylabel: str) -> Figure:

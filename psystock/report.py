@@ -13,10 +13,12 @@ scroll inside their own box, so the page fits a laptop's window.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -83,10 +85,55 @@ class Findings:
     plots: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
 
 
-def _number(value: float | None, signed: bool = False) -> str:
+def number_text(value: float | None, signed: bool = False) -> str:
+    """A score as the reports print it: three decimals, signed for differences, n/a when missing."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:+.3f}" if signed else f"{value:.3f}"
+
+
+@dataclass(frozen=True)
+class PipelineSummary:
+    """What one pipeline found, in the numbers the cross-ticker report shows."""
+
+    ticker: str
+    first_date: str
+    last_date: str
+    metric: str  # the score the gate judges by (mcc)
+    ranked_by: str  # the run metric the selection ranked by (cv_mcc_mean)
+    family: str  # the model family the selection chose
+    score: float | None  # its ranking score
+    score_std: float | None  # its spread over the folds
+    best_baseline: str
+    best_baseline_score: float | None
+    decision: str  # registered / refused
+    gate_baseline: str  # the baseline the decision turned on
+    improvement: float | None
+    ci_low: float | None
+    ci_high: float | None
+    confidence: float | None
+    sharpe: float | None  # the tuned model's backtest on the holdout
+    buy_and_hold_sharpe: float | None
+    registered: str  # the version's models:/ URI, or ""
+    verdict: str
+    scores: dict[str, float] = field(default_factory=dict)  # every candidate's ranking score, by name
+    baselines: tuple[str, ...] = ()  # which of ``scores`` are baselines
+
+    def to_dict(self) -> dict[str, Any]:
+        found = dataclasses.asdict(self)
+        found["baselines"] = list(self.baselines)
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PipelineSummary:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["baselines"] = tuple(values.get("baselines", ()))
+        return cls(**values)
+
+    @property
+    def range(self) -> str:
+        return f"{self.first_date} to {self.last_date}"
 
 
 def verdict(gate: Gate, holdout_range: str) -> str:
@@ -95,9 +142,9 @@ def verdict(gate: Gate, holdout_range: str) -> str:
     if gate.improvement is None:
         return f"{where} there was no baseline to beat; nothing registered."
     scored = (
-        f"{gate.metric} {_number(gate.candidate_score)} against {_number(gate.baseline_score)}, "
-        f"a difference of {_number(gate.improvement, True)} "
-        f"[{_number(gate.low, True)}, {_number(gate.high, True)}] (p = {_number(gate.p_value)})"
+        f"{gate.metric} {number_text(gate.candidate_score)} against {number_text(gate.baseline_score)}, "
+        f"a difference of {number_text(gate.improvement, True)} "
+        f"[{number_text(gate.low, True)}, {number_text(gate.high, True)}] (p = {number_text(gate.p_value)})"
     )
     if gate.decision == "registered":
         return (
@@ -156,11 +203,11 @@ def _gate_facts(gate: Gate) -> dict[str, object]:
     }
     if gate.improvement is not None:
         facts |= {
-            f"{gate.tuned}": _number(gate.candidate_score),
-            f"{gate.baseline}": _number(gate.baseline_score),
-            "difference": f"{_number(gate.improvement, True)} [{_number(gate.low, True)}, "
-            f"{_number(gate.high, True)}] at {gate.confidence or 0:.0%}",
-            "one-sided p-value": _number(gate.p_value),
+            f"{gate.tuned}": number_text(gate.candidate_score),
+            f"{gate.baseline}": number_text(gate.baseline_score),
+            "difference": f"{number_text(gate.improvement, True)} [{number_text(gate.low, True)}, "
+            f"{number_text(gate.high, True)}] at {gate.confidence or 0:.0%}",
+            "one-sided p-value": number_text(gate.p_value),
         }
     if gate.registered:
         facts["registered"] = gate.registered

@@ -11,62 +11,18 @@ candidate on the selection score, and how often each family won.
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 
 from psystock import report
+from psystock.mlflow_io.names import BASELINE_FAMILY, Decision
+from psystock.report import PipelineSummary, number_text
 
-REGISTERED = "registered"
-
-
-@dataclass(frozen=True)
-class PipelineSummary:
-    """What one pipeline found, in the numbers the cross-ticker report shows."""
-
-    ticker: str
-    first_date: str
-    last_date: str
-    metric: str  # the score the gate judges by (mcc)
-    ranked_by: str  # the run metric the selection ranked by (cv_mcc_mean)
-    family: str  # the model family the selection chose
-    score: float | None  # its ranking score
-    score_std: float | None  # its spread over the folds
-    best_baseline: str
-    best_baseline_score: float | None
-    decision: str  # registered / refused
-    gate_baseline: str  # the baseline the decision turned on
-    improvement: float | None
-    ci_low: float | None
-    ci_high: float | None
-    confidence: float | None
-    sharpe: float | None  # the tuned model's backtest on the holdout
-    buy_and_hold_sharpe: float | None
-    registered: str  # the version's models:/ URI, or ""
-    verdict: str
-    scores: dict[str, float] = field(default_factory=dict)  # every candidate's ranking score, by name
-    baselines: tuple[str, ...] = ()  # which of ``scores`` are baselines
-
-    def to_dict(self) -> dict[str, Any]:
-        found = dataclasses.asdict(self)
-        found["baselines"] = list(self.baselines)
-        return found
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PipelineSummary:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}
-        values["baselines"] = tuple(values.get("baselines", ()))
-        return cls(**values)
-
-    @property
-    def range(self) -> str:
-        return f"{self.first_date} to {self.last_date}"
+REGISTERED = Decision.REGISTERED
 
 
 @dataclass(frozen=True)
@@ -85,18 +41,12 @@ class TickerResult:
         return self.summary is None
 
 
-def _number(value: float | None, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    return f"{value:+.3f}" if signed else f"{value:.3f}"
-
-
 def gate_text(summary: PipelineSummary) -> str:
     """The gate's decision in a few words: ``registered: +0.041 [+0.006, +0.078] vs always_up``."""
     if summary.improvement is None:
         return summary.decision
-    interval = f"[{_number(summary.ci_low, True)}, {_number(summary.ci_high, True)}]"
-    return f"{summary.decision}: {_number(summary.improvement, True)} {interval} vs {summary.gate_baseline}"
+    interval = f"[{number_text(summary.ci_low, True)}, {number_text(summary.ci_high, True)}]"
+    return f"{summary.decision}: {number_text(summary.improvement, True)} {interval} vs {summary.gate_baseline}"
 
 
 def status_line(result: TickerResult) -> str:
@@ -135,6 +85,42 @@ def tickers_table(results: Sequence[TickerResult]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def display_table(results: Sequence[TickerResult]) -> pd.DataFrame:
+    """The table a person reads: one row per ticker, a score and its spread or interval in one
+    cell (``tickers.csv`` keeps every number in a column of its own; :func:`failures` the errors)."""
+    rows = []
+    for r in results:
+        s = r.summary
+        row = {"ticker": r.ticker, "status": r.status}
+        cells = ("family", "cv score ± sd", "best baseline", "gate", "improvement [interval]", "against")
+        row |= dict.fromkeys((*cells, "Sharpe (buy-and-hold)", "registered"), "")
+        if s is not None:
+            spread = f" ± {number_text(s.score_std)}" if s.score_std is not None else ""
+            interval = f"[{number_text(s.ci_low, True)}, {number_text(s.ci_high, True)}]"
+            row |= {
+                "family": s.family,
+                "cv score ± sd": f"{number_text(s.score)}{spread}",
+                "best baseline": f"{_short(s.best_baseline)} {number_text(s.best_baseline_score)}",
+                "gate": s.decision,
+                "improvement [interval]": f"{number_text(s.improvement, True)} {interval}",
+                "against": _short(s.gate_baseline),
+                "Sharpe (buy-and-hold)": f"{number_text(s.sharpe)} ({number_text(s.buy_and_hold_sharpe)})",
+                "registered": f"v{s.registered.rsplit('/', 1)[-1]}" if s.registered else "",
+            }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _short(baseline: str) -> str:
+    """A baseline's run name without its prefix (``persistence``), where space is scarce."""
+    return baseline.removeprefix(f"{BASELINE_FAMILY}_")
+
+
+def failures(results: Sequence[TickerResult]) -> list[str]:
+    """``TICKER: error`` for every failed pipeline."""
+    return [f"{r.ticker}: {r.error}" for r in results if r.failed]
 
 
 def _or_nan(value: float | None) -> float:
@@ -202,7 +188,6 @@ def headline(results: Sequence[TickerResult]) -> str:
 
 def render_html(title: str, results: Sequence[TickerResult], heat_map_png: bytes | None, metric: str) -> str:
     """The cross-ticker page: headline, the table, the heat map and the win counts."""
-    table = tickers_table(results)
     wins = win_counts(results)
     ranked_by = next((r.summary.ranked_by for r in results if r.summary is not None), metric)
     heat = report.image_tag(heat_map_png, f"heat map of {ranked_by}") if heat_map_png else ""
@@ -220,7 +205,8 @@ walk-forward folds of the development period); the best baseline on the same sco
 decision on the holdout ({html.escape(metric)} difference against the baseline it turned on, with its
 bootstrap interval); the tuned model's backtest Sharpe ratio against buy-and-hold over the holdout; the
 registered version, if any.</p>
-{report.html_table(table, mark_best=False)}
+{report.html_table(display_table(results), mark_best=False)}
+{_failure_list(results)}
 <h2>Selection score by ticker and candidate</h2>
 <p>{html.escape(ranked_by)} of every model family (default parameters) and baseline; each ticker's best
 framed.</p>
@@ -231,13 +217,26 @@ framed.</p>
 """
 
 
+def _failure_list(results: Sequence[TickerResult]) -> str:
+    found = failures(results)
+    if not found:
+        return ""
+    items = "".join(f"<li>{html.escape(line)}</li>" for line in found)
+    return f"<h3>Failed</h3><ul>{items}</ul>"
+
+
 def render_markdown(title: str, results: Sequence[TickerResult]) -> str:
     """The cross-ticker report as Markdown."""
-    table = tickers_table(results).drop(columns=["run_id"])
-    matrix = score_matrix(results)
-    wins = win_counts(results)
-    return (
-        f"# {title}\n\n{headline(results)}\n\n## Tickers\n\n{table.to_markdown(index=False, floatfmt='.4f')}\n\n"
-        f"## Selection score by ticker and candidate\n\n{matrix.to_markdown(floatfmt='.4f')}\n\n"
-        f"## How often each family won\n\n{wins.to_markdown(index=False)}\n"
-    )
+    failed = "".join(f"- {line}\n" for line in failures(results))
+    sections = [
+        f"# {title}",
+        headline(results),
+        "## Tickers",
+        display_table(results).to_markdown(index=False),
+        *(["### Failed", failed] if failed else []),
+        "## Selection score by ticker and candidate",
+        score_matrix(results).to_markdown(floatfmt=".4f"),
+        "## How often each family won",
+        win_counts(results).to_markdown(index=False),
+    ]
+    return "\n\n".join(sections) + "\n"

@@ -14,14 +14,12 @@ tag ``psystock.verdict`` (the first sentence).
 
 from __future__ import annotations
 
-import io
 import logging
 import math
 from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
-from matplotlib.figure import Figure
 from mlflow.entities import Run
 
 from psystock import PsystockError, leaderboard, plots, report
@@ -30,7 +28,6 @@ from psystock.mlflow_io import lineage, names
 from psystock.mlflow_io.inputs import artifact_bytes, resolve_input
 from psystock.mlflow_io.lifecycle import get_run, run_step
 from psystock.mlflow_io.outputs import log_csv
-from psystock.universe import PipelineSummary
 
 log = logging.getLogger("psystock.report")
 
@@ -46,12 +43,6 @@ class Args(StepArgs):
     compare_run: str
     tuned_run: str
     register_run: str
-
-
-def _png(figure: Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
 
 
 def _returns(run: Run) -> pd.DataFrame | None:
@@ -145,7 +136,7 @@ def build(args: Args) -> None:
         series = {name: frame["strategy"] for name, frame in curves.items()} | {"buy and hold": days["buy_and_hold"]}
         figure = plots.equity_figure(pd.to_datetime(days["date"]), series, "Holdout: growth of 1, after costs")
         mlflow.log_figure(figure, names.plot("equity_curves"))
-        equity_png = _png(figure)
+        equity_png = plots.png_bytes(figure)
 
     baseline_names = [
         r.info.run_name for r in candidates.values() if r.data.tags.get(names.TAG_FAMILY) == names.BASELINE_FAMILY
@@ -190,7 +181,7 @@ def pipeline_summary(
     dataset: dict[str, object],
     ranked_by: str,
     sentence: str,
-) -> PipelineSummary:
+) -> report.PipelineSummary:
     """What this pipeline found, as a universe's cross-ticker report shows it."""
     is_baseline = board["family"] == names.BASELINE_FAMILY
     label = board["run_name"].where(is_baseline, board["family"])
@@ -208,7 +199,7 @@ def pipeline_summary(
     baseline = compare.data.tags.get(names.TAG_BEST_BASELINE_RUN, "")
     first, _, last = str(dataset.get("range", "? to ?")).partition(" to ")
     metrics = tuned.data.metrics
-    return PipelineSummary(
+    return report.PipelineSummary(
         ticker=str(dataset.get("ticker", "?")),
         first_date=first,
         last_date=last,

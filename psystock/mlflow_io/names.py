@@ -117,6 +117,14 @@ TAG_CACHED_STEPS = "psystock.cached_steps"
 TAG_REGISTRY_DECISION = "psystock.registry_decision"
 TAG_CHAMPION = "psystock.champion"
 NO_CHAMPION = "none"
+# universe
+TAG_PIPELINE_RUNS = "psystock.pipeline_runs"  # ticker -> its main run (a reused one when cached)
+TAG_FAILED_TICKERS = "psystock.failed_tickers"  # comma-separated
+UNIVERSE_DIR = "universe"  # the cross-ticker report: REPORT_HTML, REPORT_MARKDOWN and these
+UNIVERSE_TICKERS = "tickers.csv"  # one row per ticker
+UNIVERSE_SCORES = "scores.csv"  # ticker by candidate on the selection score
+UNIVERSE_WINS = "wins.csv"  # how often each family was chosen and registered
+HEAT_MAP = "heat_map.png"
 # the step cache
 TAG_CACHE_KEY = "psystock.cache_key"
 CACHE_TAG_PREFIX = "psystock.cache."  # + key: a tag *name* per key, which MLflow indexes

@@ -16,6 +16,7 @@ from psystock.pipeline import DRIVER_ONLY, RENAMED, SUPERSEDED, forwarded
 from psystock.protocol import ScoringArgs
 
 ENTRY_POINTS = entry_points.load_entry_points()
+DRIVERS = ("main", "universe")  # they take every step's parameters, some renamed (RENAMED)
 
 
 def args_type(entry_point: str) -> type[StepArgs]:
@@ -67,7 +68,7 @@ def test_a_parameter_used_by_several_entry_points_is_declared_once():
     seen: dict[tuple[str, str], list[tuple[str, dict]]] = {}
     for entry_point, spec in ENTRY_POINTS.items():
         for name, declaration in spec["parameters"].items():
-            step, step_name = RENAMED.get(name, (entry_point, name)) if entry_point == "main" else (entry_point, name)
+            step, step_name = RENAMED.get(name, (entry_point, name)) if entry_point in DRIVERS else (entry_point, name)
             # A family's hyper-parameter is its own: keras's learning_rate is not xgboost's.
             scope = step if (step, step_name) in family_params else ""
             seen.setdefault((scope, step_name), []).append((entry_point, declaration))
@@ -83,7 +84,7 @@ def test_main_forwards_every_parameter_of_its_own_to_a_step():
     main = dict.fromkeys(ENTRY_POINTS["main"]["parameters"], "x")
     reached = set()
     for entry_point in ENTRY_POINTS:
-        if entry_point != "main":
+        if entry_point not in DRIVERS:
             for name in forwarded(entry_point, main):
                 step_name = next((m for m, (s, n) in RENAMED.items() if s == entry_point and n == name), name)
                 reached.add(step_name)

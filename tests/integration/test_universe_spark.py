@@ -33,8 +33,10 @@ def served(tmp_path_factory):
     daemon.stop()
 
 
-def test_each_pipeline_runs_as_a_spark_task_from_the_universes_git_commit(server, served, tmp_path):
+def test_each_pipeline_runs_as_a_spark_task_from_the_universes_git_commit(server, served, tmp_path, monkeypatch):
     url, commit = served
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+    mlflow.set_tracking_uri(server.url)
     folder = tmp_path / "prices"
     folder.mkdir()
     for ticker in ("SPY", "GLD"):
@@ -62,7 +64,6 @@ def test_each_pipeline_runs_as_a_spark_task_from_the_universes_git_commit(server
         steps = client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{main.info.run_id}'")
         assert len(steps) == 10 and {s.info.status for s in steps} == {"FINISHED"}
         assert {s.data.tags.get("mlflow.source.git.commit") for s in steps} == {commit}
-    mlflow.set_tracking_uri(server.url)
     table = mlflow.artifacts.load_text(
         names.run_uri(universe.info.run_id, names.artifact(names.UNIVERSE_DIR, names.UNIVERSE_TICKERS))
     )

@@ -245,6 +245,7 @@ def psystock_search(store: Store, family, X, y, max_evals: int, inline: bool = F
     the background and flushed before the end (as the tune step does); ``inline``: each trial logged
     before the next starts, for comparison."""
     from psystock import tuning
+    from psystock.mlflow_io.lifecycle import quiet_run_urls
     from psystock.mlflow_io.trials import TrialLogger
 
     parent = store.client.create_run(store.experiment_id).info.run_id
@@ -254,17 +255,18 @@ def psystock_search(store: Store, family, X, y, max_evals: int, inline: bool = F
         logger.log(trial)
 
     started = time.perf_counter()
-    result = tuning.tune(
-        family,
-        X,
-        y,
-        split="chronological",
-        n_folds=5,
-        metric="mcc",
-        settings=tuning.SearchSettings(max_evals, 4284, **settings),
-        on_trial=log_now if inline else logger,
-    )
-    logger.flush()
+    with quiet_run_urls():
+        result = tuning.tune(
+            family,
+            X,
+            y,
+            split="chronological",
+            n_folds=5,
+            metric="mcc",
+            settings=tuning.SearchSettings(max_evals, 4284, **settings),
+            on_trial=log_now if inline else logger,
+        )
+        logger.flush()
     seconds = time.perf_counter() - started
     logged = store.client.search_runs([store.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert len(logged) == len(result.trials) == max_evals, "every trial must be a child run"

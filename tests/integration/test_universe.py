@@ -70,6 +70,8 @@ def test_a_failing_ticker_fails_the_universe_but_not_the_others(first: ProjectRu
     runs = pipelines(first.run_id)
     assert {t: r.info.status for t, r in runs.items()} == {"SPY": "FINISHED", "GLD": "FINISHED", "BAD": "FAILED"}
     assert runs["BAD"].data.tags["mlflow.runName"] == "main BAD"
+    # max_pipelines=2: the third pipeline started only once one of the first two had ended.
+    assert max(r.info.start_time for r in runs.values()) >= min(r.info.end_time for r in runs.values())
     # The report stands, with the failure on its row and the error that caused it.
     assert {"report.html", "report.md", "tickers.csv", "scores.csv", "wins.csv", "heat_map.png"} <= {
         path.rsplit("/", 1)[-1] for path in artifacts(first.run_id, names.UNIVERSE_DIR)
@@ -120,51 +122,45 @@ def test_the_report_says_per_ticker_what_the_pipelines_found(first: ProjectRun):
 
 @pytest.fixture(scope="module")
 def resumed(first: ProjectRun, module_store: Store, folder) -> ProjectRun:
-    """The same command once BAD's file holds prices (IBM's bars)."""
+    """The same tickers once BAD's file holds prices (IBM's bars), and one more, NEW (the same bars)."""
     shutil.copy(FIXTURES / "IBM.csv", folder / "BAD.csv")
-    return mlflow_run(module_store, "universe", universe_params(folder, "SPY,GLD,BAD"), timeout=1200)
+    shutil.copy(FIXTURES / "IBM.csv", folder / "NEW.csv")
+    return mlflow_run(module_store, "universe", universe_params(folder, "SPY,GLD,BAD,NEW"), timeout=1200)
 
 
-def test_after_a_failure_the_same_command_runs_the_failed_ticker_alone(first: ProjectRun, resumed: ProjectRun):
+def test_after_a_failure_the_failed_ticker_runs_again_and_an_added_one_runs_alone(
+    first: ProjectRun, resumed: ProjectRun
+):
     universe = finished(resumed)
     runs = pipelines(universe.info.run_id)
     before = pipelines(first.run_id)
-    # SPY and GLD are links to the pipelines of the first universe; BAD ran anew.
+    # SPY and GLD are links to the pipelines of the first universe; BAD (fixed) and NEW (added) ran.
     for ticker in ("SPY", "GLD"):
         assert runs[ticker].data.tags[names.TAG_REUSED_RUN] == before[ticker].info.run_id
-    assert names.TAG_REUSED_RUN not in runs["BAD"].data.tags and runs["BAD"].info.status == "FINISHED"
-    assert list(tickers_table(universe.info.run_id)["status"]) == ["cached", "cached", "finished"]
+    for ticker in ("BAD", "NEW"):
+        assert names.TAG_REUSED_RUN not in runs[ticker].data.tags and runs[ticker].info.status == "FINISHED"
+    table = tickers_table(universe.info.run_id)
+    assert list(table["status"]) == ["cached", "cached", "finished", "finished"]
     assert universe.data.tags[names.TAG_FAILED_TICKERS] == ""
     assert "0 failed" in universe.data.tags[names.TAG_VERDICT]
-
-
-def test_nothing_changed_reuses_every_pipeline_and_a_new_ticker_runs_alone(
-    resumed: ProjectRun, module_store: Store, folder
-):
-    shutil.copy(FIXTURES / "IBM.csv", folder / "NEW.csv")
-    again = finished(mlflow_run(module_store, "universe", universe_params(folder, "SPY,GLD,BAD"), timeout=300))
-    assert list(tickers_table(again.info.run_id)["status"]) == ["cached", "cached", "cached"]
-    grown = finished(mlflow_run(module_store, "universe", universe_params(folder, "SPY,GLD,BAD,NEW"), timeout=1200))
-    table = tickers_table(grown.info.run_id)
-    assert list(table["status"]) == ["cached", "cached", "cached", "finished"]
     # NEW holds BAD's bars, so its pipeline finds what BAD's found: the same data, seeds and code.
     assert table.at["NEW", "family"] == table.at["BAD", "family"]
     assert float(table.at["NEW", "cv score"]) == float(table.at["BAD", "cv score"])
 
 
-@pytest.mark.parametrize(
-    ("tickers", "source", "error"),
-    [
-        ("SPY,GL D", None, "tickers 'GL D' is not a ticker symbol"),
-        ("SPY,SPY", None, "tickers names SPY more than once"),
-        ("SPY", "/nonexistent/folder", "source '/nonexistent/folder' is neither yahoo nor a folder"),
-    ],
-)
-def test_bad_tickers_or_source_are_refused_before_any_pipeline_starts(store: Store, folder, tickers, source, error):
-    params = universe_params(source or folder, tickers)
-    result = mlflow_run(store, "universe", params, timeout=300)
+def test_the_same_universe_again_reuses_every_pipeline(resumed: ProjectRun, module_store: Store, folder):
+    again = finished(mlflow_run(module_store, "universe", universe_params(folder, "SPY,GLD,BAD,NEW"), timeout=300))
+    assert list(tickers_table(again.info.run_id)["status"]) == ["cached"] * 4
+    reused = {run.data.tags[names.TAG_REUSED_RUN] for run in pipelines(again.info.run_id).values()}
+    assert reused == set(json.loads(finished(resumed).data.tags[names.TAG_PIPELINE_RUNS]).values())
+
+
+def test_a_bad_ticker_is_refused_before_any_pipeline_starts(store: Store, folder):
+    """The other refusals (a ticker twice, a missing folder, bad settings) are the same check,
+    tested directly in tests/unit/test_universe.py."""
+    result = mlflow_run(store, "universe", universe_params(folder, "SPY,GL D"), timeout=300)
     assert result.returncode != 0
     [line] = result.error_lines()
-    assert line.startswith("universe: error: ") and error in line, result.stderr
+    assert line.startswith("universe: error: tickers 'GL D' is not a ticker symbol"), result.stderr
     assert mlflow.get_run(result.run_id).info.status == "FAILED"
     assert pipelines(result.run_id) == {}

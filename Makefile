@@ -45,7 +45,7 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT;
 # made once: the integration tests wait on step processes, so even two cores finish sooner.
 XDIST := -n 2 --dist loadfile
 
-test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 12 min)
+test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (12-14 min)
 	python -m pytest -m "not slow" $(XDIST)
 
 test-unit: install ## The tests that start no process: pure functions, MLproject, files (under a minute)

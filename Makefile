@@ -43,12 +43,15 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT;
 
 # Two workers (pytest-xdist), each test file on one of them so that its module fixtures are
 # made once: the integration tests wait on step processes, so even two cores finish sooner.
-XDIST := -n 2 --dist loadfile
+# An integration file is a scenario (a pipeline, then its re-run), so it keeps its order;
+# the unit tests run in random order in `make test-unit` (pytest-randomly prints its seed:
+# replay a failure with `python -m pytest tests/unit tests/data --randomly-seed=N`).
+XDIST := -n 2 --dist loadfile -p no:randomly
 
 test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (12-14 min)
 	python -m pytest -m "not slow" $(XDIST)
 
-test-unit: install ## The tests that start no process: pure functions, MLproject, files (under a minute)
+test-unit: install ## The tests that start no process, in one process and in random order (about 3 min)
 	python -m pytest tests/unit tests/data
 
 test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds, Keras/Spark tuning

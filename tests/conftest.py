@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
 
-from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline
+from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline, tracking_uri
 
 PIPELINE_EXPERIMENT = "psystock"  # make run's default EXPERIMENT
 
@@ -21,25 +19,18 @@ def btc_csv() -> Path:
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     s = make_store(tmp_path)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", s.uri)
-    mlflow.set_tracking_uri(s.uri)
-    return s
+    with tracking_uri(s.uri):
+        yield s
 
 
 def _shared_store(
     tmp_path_factory: pytest.TempPathFactory, name: str, experiment: str = "psystock-test"
 ) -> Iterator[Store]:
     s = make_store(tmp_path_factory.mktemp(name), experiment)
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = s.uri
-    mlflow.set_tracking_uri(s.uri)
-    yield s
-    if previous is None:
-        os.environ.pop("MLFLOW_TRACKING_URI", None)
-    else:
-        os.environ["MLFLOW_TRACKING_URI"] = previous
+    with tracking_uri(s.uri):
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +49,4 @@ def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def cold_pipeline(pipeline_store: Store, btc_csv: Path) -> ProjectRun:
     """One cold pipeline started as a user starts it, `make run` (`mlflow run . -e main`), all three
     trainings allowed to run at once."""
-    mlflow.set_tracking_uri(pipeline_store.uri)
-    os.environ["MLFLOW_TRACKING_URI"] = pipeline_store.uri
     return make_run(pipeline_store, PIPELINE_EXPERIMENT, small_pipeline(btc_csv, max_parallel=3))

@@ -11,10 +11,12 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
@@ -44,6 +46,25 @@ class Store:
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
         env["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
         return env
+
+
+@contextmanager
+def tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's global tracking URI (and ``MLFLOW_TRACKING_URI``, which it sets too) pointed at
+    ``uri`` until the block ends; then both as they were, and no active experiment: a test
+    after this one sees none of it, whatever order the tests run in."""
+    from mlflow.tracking import fluent
+
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        # None is MLflow's own "unset": the URI comes from the environment again.
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        if previous is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+        fluent._active_experiment_id = None
 
 
 def make_store(root: Path, experiment: str = "psystock-test") -> Store:

@@ -20,7 +20,7 @@ from psystock import PsystockError
 from psystock.data import COLUMNS, load_prices
 from psystock.mlflow_io.lifecycle import run_step
 from steps import fetch_data
-from tests.helpers.runs import FIXTURES
+from tests.helpers.runs import FIXTURES, tracking_uri
 
 ROWS = [line.split(",") for line in (FIXTURES / "SPY.csv").read_text().splitlines()[:41]]
 START, END = date(2005, 1, 1), date(2012, 8, 31)
@@ -178,9 +178,7 @@ def tracking(tmp_path_factory):
     import mlflow
 
     root = tmp_path_factory.mktemp("store")
-    before = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(f"sqlite:///{root}/mlflow.db")
-    experiment = mlflow.create_experiment("reader-properties", artifact_location=str(root / "artifacts"))
-    mlflow.set_experiment(experiment_id=experiment)
-    yield experiment
-    mlflow.set_tracking_uri(before)
+    with tracking_uri(f"sqlite:///{root}/mlflow.db"):
+        experiment = mlflow.create_experiment("reader-properties", artifact_location=str(root / "artifacts"))
+        mlflow.set_experiment(experiment_id=experiment)
+        yield experiment

@@ -100,19 +100,15 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def _targets(module: str, name: str | None, root: Path) -> list[Path]:
-    """The files an import runs. A submodule imported by name is that file alone; anything
-    taken from a package's ``__init__`` counts as the whole package, since a package may load
-    its modules by name (``psystock.models`` loads each family)."""
+    """The files an import runs: a submodule imported by name is that file alone, anything else
+    its module's file. Code loaded by name (``psystock.models`` loads a family's module) is not
+    an import: the steps that load it add its files to their key (``Step.code_files``)."""
     if name is not None:
         submodule = _module_path(f"{module}.{name}", root)
         if submodule is not None:
             return [submodule]
     target = _module_path(module, root)
-    if target is None:
-        return []
-    if target.name == "__init__.py" and module != PACKAGE:
-        return [target, *sorted(target.parent.glob("*.py"))]
-    return [target]
+    return [] if target is None else [target]
 
 
 def code_files(step_file: Path, root: Path = PROJECT_ROOT) -> list[Path]:
@@ -145,14 +141,19 @@ def code_digest(entry_point: str, root: Path = PROJECT_ROOT) -> str:
     return digest.hexdigest()
 
 
-def code_digest_of(entry_points: tuple[str, ...], root: Path = PROJECT_ROOT) -> str:
+def code_digest_of(entry_points: tuple[str, ...], root: Path = PROJECT_ROOT, files: tuple[Path, ...] = ()) -> str:
     """The code digest of a step that runs the code of several entry points (a pipeline runs
-    every step's); for one entry point, its own :func:`code_digest`."""
-    if len(entry_points) == 1:
+    every step's), and of ``files`` it loads by name (a family's module, maybe another
+    package's); for one entry point and no files, its own :func:`code_digest`."""
+    if len(entry_points) == 1 and not files:
         return code_digest(entry_points[0], root)
     digest = hashlib.sha256()
     for entry_point in sorted(entry_points):
         digest.update(f"{entry_point}:{code_digest(entry_point, root)}".encode())
+    for path in sorted(files):
+        # By name within its package, not by where it is installed: the same code, the same key.
+        digest.update(f"{path.parent.name}/{path.name}:".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

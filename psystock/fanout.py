@@ -31,15 +31,29 @@ from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import artifact_bytes
 from psystock.mlflow_io.lifecycle import get_run
 from psystock.mlflow_io.outputs import log_csv
-from psystock.pipeline import STEP_NAMES, PipelineSettings, Step, StepRunner, StepStatus, check_settings, parse_rerun
+from psystock.models import choose_families
+from psystock.pipeline import (
+    PipelineSettings,
+    Step,
+    StepRunner,
+    StepStatus,
+    check_settings,
+    entry_points_of,
+    family_code,
+    parse_rerun,
+)
 from psystock.scores import score
 from psystock.tickers import parse_tickers
 from psystock.universe import PipelineSummary, TickerResult
 
 log = logging.getLogger("psystock.universe")
 
-# The entry points a pipeline runs: its cache key follows the code of every one.
-PIPELINE_CODE = ("main", *STEP_NAMES)
+
+def pipeline_code(families: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a pipeline's cache key follows: the entry points it runs, main's included, and the
+    files of the families it loads by name."""
+    files = sorted({path for name in families for path in family_code(name)})
+    return ("main", *entry_points_of(families)), tuple(files)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,7 +79,7 @@ def check(args: UniverseArgs) -> list[str]:
             "per ticker, in Yahoo's layout"
         )
     check_settings(args, spark_master="")  # a universe's pipelines tune in their own process
-    parse_rerun(args.rerun)
+    parse_rerun(args.rerun, choose_families(args.families))
     if args.max_pipelines < 0:
         raise PsystockError(f"max_pipelines must be 0 (one per CPU) or more, got {args.max_pipelines}")
     if args.spark_master and not args.spark_master.startswith("local"):
@@ -92,6 +106,7 @@ def pipeline_params(args: UniverseArgs, ticker: str) -> dict[str, str]:
 
 def pipeline_step(args: UniverseArgs, ticker: str, today: date) -> Step:
     inputs = caching.source_identity(ticker_source(args.source, ticker), parse_day(args.end, "end"), today)
+    code_of, code_files = pipeline_code(choose_families(args.families))
     return Step(
         "main",
         pipeline_params(args, ticker),
@@ -99,7 +114,8 @@ def pipeline_step(args: UniverseArgs, ticker: str, today: date) -> Step:
         inputs=inputs,
         label=ticker,
         tags={names.TAG_TICKER: ticker},
-        code_of=PIPELINE_CODE,
+        code_of=code_of,
+        code_files=code_files,
     )
 
 

@@ -31,7 +31,7 @@ from psystock.features import FeatureSetName
 from psystock.mlflow_io import cache_store, lifecycle, names
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
-from psystock.models import FAMILIES
+from psystock.models import BOOK_FAMILIES, GENERIC_ENTRY_POINT, FamilyInfo, choose_families, family_info
 from psystock.scores import score
 from psystock.validation import (
     Protocol,
@@ -46,17 +46,34 @@ from psystock.validation import (
 
 log = logging.getLogger("psystock.main")
 
-STEP_NAMES = (
-    "fetch_data",
-    "build_features",
-    *(f.entry_point for f in FAMILIES.values()),
-    "baselines",
-    "compare",
-    "tune",
-    "register",
-    "report",
-    "predict",
-)
+_BEFORE_TRAINING = ("fetch_data", "build_features")
+_AFTER_TRAINING = ("baselines", "compare", "tune", "register", "report", "predict")
+
+
+def step_names(families: tuple[str, ...] = BOOK_FAMILIES) -> tuple[str, ...]:
+    """The steps of a pipeline over ``families``, as ``rerun`` names them: a family's training
+    step is ``train_<family>``, a plugin's too (it runs the generic ``train``)."""
+    return (*_BEFORE_TRAINING, *(f"train_{name}" for name in families), *_AFTER_TRAINING)
+
+
+STEP_NAMES = step_names()  # the steps of a pipeline over the default families
+
+
+def entry_points_of(families: tuple[str, ...]) -> tuple[str, ...]:
+    """The entry points a pipeline over ``families`` runs."""
+    trainings = dict.fromkeys(family_info(name).entry_point for name in families)
+    return (*_BEFORE_TRAINING, *trainings, *_AFTER_TRAINING)
+
+
+def family_code(name: str) -> tuple[str, ...]:
+    """The files of a family's code, for the cache keys of the steps that load it by name
+    (``train``, ``tune``, ``register``): an edit of the family re-runs them, and only them."""
+    from psystock.models import source_files
+
+    files: set[Path] = set()
+    for path in source_files(family_info(name)):
+        files.update(caching.code_files(path))
+    return tuple(str(path) for path in sorted(files))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +90,7 @@ class PipelineSettings(Protocol):
     features: FeatureSetName = FeatureSetName.UPDOWN
     window: int = 14
     threshold: float = 0.00001
+    families: str = ",".join(BOOK_FAMILIES)
     keras_epochs: int = 20
     max_evals: int = 10
     early_stop: int = 0
@@ -101,7 +119,7 @@ RENAMED = {
     "tune_parallelism": ("tune", "parallelism"),
 }
 # main's parameters that configure the driver itself and reach no step.
-DRIVER_ONLY = ("env_manager", "use_cache", "rerun", "max_parallel")
+DRIVER_ONLY = ("families", "env_manager", "use_cache", "rerun", "max_parallel")
 # Step parameters that main could forward but that a wired input supersedes: predict
 # reads the bars fetch_data fetched (its ``prices``), so main's ``source`` is not its.
 SUPERSEDED = {("predict", "source")}
@@ -134,6 +152,7 @@ class Step:
     label: str = ""  # what the driver calls it: the entry point, or a universe's ticker
     tags: dict[str, str] = field(default_factory=dict)  # more tags for its run
     code_of: tuple[str, ...] = ()  # the entry points whose code it runs; default: its own
+    code_files: tuple[str, ...] = ()  # code it loads by name (a family's module), also in its key
 
     @property
     def name(self) -> str:
@@ -207,7 +226,9 @@ class StepRunner:
         to_launch = []
         for step in steps:
             params = caching.resolved_params(step.entry_point, step.params, entry_points)
-            code = caching.code_digest_of(step.code_of or (step.entry_point,), Path(self.project_dir))
+            code = caching.code_digest_of(
+                step.code_of or (step.entry_point,), Path(self.project_dir), tuple(map(Path, step.code_files))
+            )
             key = caching.cache_key(step.entry_point, params, code, step.inputs)
             why = self._reuse_or_reason(step, key, params, code, entry_points)
             if why is not None:
@@ -246,7 +267,7 @@ class StepRunner:
         entry_point = step.entry_point
         if not self.use_cache:
             return "use_cache is off"
-        if entry_point in self.rerun:
+        if step.name in self.rerun or entry_point in self.rerun:
             return "rerun names it"
         run, missing = cache_store.find_cached_run(self.experiment_id, key, entry_point)
         if run is not None and not missing:
@@ -335,20 +356,22 @@ def check_settings(settings: PipelineSettings, spark_master: str | None = None) 
     )
     check_cv_folds(settings.cv_folds)
     check_min_improvement(settings.min_improvement)
+    choose_families(settings.families)
     if settings.use_cache.lower() not in ("true", "false"):
         raise PsystockError(f"use_cache must be true or false, got {settings.use_cache!r}")
     if settings.max_parallel < 0:
         raise PsystockError(f"max_parallel must be 0 (one per CPU) or more, got {settings.max_parallel}")
 
 
-def parse_rerun(text: str) -> frozenset[str]:
-    """Entry points named in ``rerun`` (comma-separated, or ``all``)."""
+def parse_rerun(text: str, families: tuple[str, ...] = BOOK_FAMILIES) -> frozenset[str]:
+    """Steps named in ``rerun`` (comma-separated, or ``all``) of a pipeline over ``families``."""
+    steps = step_names(families)
     chosen = {n.strip() for n in text.split(",") if n.strip()}
     if "all" in chosen:
-        return frozenset(STEP_NAMES)
-    unknown = sorted(chosen - set(STEP_NAMES))
+        return frozenset(steps)
+    unknown = sorted(chosen - set(steps))
     if unknown:
-        raise PsystockError(f"rerun names unknown steps {', '.join(unknown)}; steps are {', '.join(STEP_NAMES)}")
+        raise PsystockError(f"rerun names unknown steps {', '.join(unknown)}; steps are {', '.join(steps)}")
     return frozenset(chosen)
 
 
@@ -362,10 +385,20 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
     """
     main_params = to_params(args)
 
-    def step(entry_point: str, wired: dict[str, str], run_name: str | None = None, inputs: str = "") -> Step:
-        # Tagged with the ticker: "changed since" compares with this ticker's last run of the step.
+    def step(
+        entry_point: str, wired: dict[str, str], run_name: str | None = None, inputs: str = "", family: str = ""
+    ) -> Step:
+        # Tagged with the ticker (and family): "changed since" compares with this ticker's last
+        # run of the same step.
         params = forwarded(entry_point, main_params) | wired
-        return Step(entry_point, params, run_name, inputs, tags={names.TAG_TICKER: args.ticker})
+        tags = {names.TAG_TICKER: args.ticker} | ({names.TAG_FAMILY: family} if family else {})
+        code = family_code(family) if family else ()
+        label = f"train_{family}" if entry_point == GENERIC_ENTRY_POINT else ""
+        return Step(entry_point, params, run_name, inputs, label, tags, code_files=code)
+
+    def training(info: FamilyInfo) -> Step:
+        plugin = {"family": info.name} if info.entry_point == GENERIC_ENTRY_POINT else {}
+        return step(info.entry_point, training_data | plugin, info.run_name, family=info.name)
 
     # Steps run with this interpreter: `python` in an entry point's command must
     # be the environment main itself runs in, whatever PATH said before.
@@ -376,18 +409,17 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
     prices = names.run_uri(fetch, names.PRICES_DIR)
     features = runner.run(step("build_features", {"prices": prices}))
     training_data = {"training_data": names.run_uri(features, names.FEATURES_DIR)}
+    families = [family_info(name) for name in choose_families(args.families)]
     # Costliest first: with fewer workers than steps, the long one must not wait.
-    families = sorted(FAMILIES.values(), key=lambda f: -f.cost)
-    scored = runner.run_many(
-        [step(f.entry_point, training_data, f.run_name) for f in families] + [step("baselines", training_data)]
-    )
-    candidates = [scored[f.entry_point] for f in FAMILIES.values()]
+    trainings = [training(f) for f in sorted(families, key=lambda f: -f.cost)]
+    scored = runner.run_many([*trainings, step("baselines", training_data)])
+    candidates = [scored[f.label] for f in families]
     candidates += load_run_dict(scored["baselines"], names.BASELINES_FILE).values()
     compare = runner.run(step("compare", {"training_runs": ",".join(candidates)}))
     winner = lifecycle.get_run(compare).data.tags[names.TAG_WINNER_FAMILY]
     log.info("compare: winning family %s", winner)
-    tune = runner.run(step("tune", training_data | {"family": winner}))
-    register = runner.run(step("register", {"tuned_run": tune, "compare_run": compare}))
+    tune = runner.run(step("tune", training_data | {"family": winner}, family=winner))
+    register = runner.run(step("register", {"tuned_run": tune, "compare_run": compare}, family=winner))
     runner.run(step("report", {"compare_run": compare, "tuned_run": tune, "register_run": register}))
     champion = registry.champion_uri(args.ticker)
     if champion is None:

@@ -1,4 +1,6 @@
-"""The body shared by the train_<family> steps (one family per entry point).
+"""The body shared by the training entry points: ``train`` (any family, plugins included, its
+hyper-parameters as one ``name=value,...`` string) and ``train_<family>`` (a built-in family,
+its hyper-parameters as parameters of their own).
 
 Reads ``training_data``; judges the family with its parameters by the
 protocol (:mod:`psystock.protocol`): walk-forward cross-validation on the
@@ -9,8 +11,9 @@ Writes the metrics (``cv_<score>_mean``/``_std``, ``cv_<metric>_fold_<k>``,
 ``backtest_*``, ``buy_and_hold_*``), ``metrics.json``, ``cv/folds.csv``,
 ``holdout/predictions.csv``, ``backtest/returns.csv``, ``plots/`` (confusion
 matrix; ROC, precision-recall and calibration curves; equity curve), the
-model (signature and input example) and, where the family writes them,
-training logs.
+model (signature and input example), the tag ``psystock.hyperparameters``
+(every hyper-parameter, as ``train`` takes them) and, where the family
+writes them, training logs.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
+from typing import Any
 
 import mlflow
 
@@ -26,26 +31,51 @@ from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.model_outputs import log_evaluation, log_fitted_model
-from psystock.models import get_family
+from psystock.models import Family, family_info, format_hyperparameters, get_family, parse_hyperparameters
 from psystock.protocol import ScoringArgs
 from psystock.training import family_candidate
 
 log = logging.getLogger("psystock.train")
 
 
+@dataclass(frozen=True, kw_only=True)
+class TrainArgs(ScoringArgs):
+    """The generic ``train`` entry point's arguments: the scoring ones, a family and its
+    hyper-parameters (empty: the family's defaults)."""
+
+    entry_point = "train"
+    family: str = "logreg"
+    hyperparameters: str = ""
+
+
 def main(args_type: type[ScoringArgs], family_name: str) -> None:
     """Run ``train_<family_name>``; its arguments are the scoring ones plus the family's parameters."""
     family = get_family(family_name)
-    run_step(args_type, lambda args: train(family_name, args), run_name=family.run_name)
+    run_step(args_type, lambda args: train(family, family.params(args), args), run_name=family.run_name)
 
 
-def train(family_name: str, args: ScoringArgs) -> None:
-    family = get_family(family_name)
+def main_generic() -> None:
+    """Run ``train``: any family by name, its hyper-parameters parsed from one string."""
+
+    def body(args: TrainArgs) -> None:
+        family = get_family(args.family)
+        train(family, parse_hyperparameters(family, args.hyperparameters), args)
+
+    run_step(TrainArgs, body, run_name=lambda args: family_info(args.family).run_name)
+
+
+def train(family: Family[Any], params: Any, args: ScoringArgs) -> None:
+    """Judge ``family`` with ``params`` by the protocol and log everything into the active run."""
     settings = args.settings()
-    data = load_features(args.training_data)
-    params = family.params(args)
     family.check_params(params)
-    mlflow.set_tags({names.TAG_FAMILY: family.name, names.TAG_ROLE: names.CANDIDATE})
+    data = load_features(args.training_data)
+    mlflow.set_tags(
+        {
+            names.TAG_FAMILY: family.name,
+            names.TAG_ROLE: names.CANDIDATE,
+            names.TAG_HYPERPARAMETERS: format_hyperparameters(family, params),
+        }
+    )
     log.info(
         "%s: %d-fold %s cross-validation on the development period, then the holdout (%d rows, test_size %s)",
         family.name,

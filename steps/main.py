@@ -24,6 +24,7 @@ import mlflow
 from psystock import pipeline
 from psystock.mlflow_io import names
 from psystock.mlflow_io.lifecycle import LOG_CONTEXT, active_run, run_step
+from psystock.models import choose_families
 from psystock.pipeline import MainArgs as Args
 from psystock.tickers import check_ticker
 
@@ -32,7 +33,7 @@ def check(args: Args) -> None:
     """Refuse bad parameters before any step runs."""
     check_ticker(args.ticker)
     pipeline.check_settings(args)
-    pipeline.parse_rerun(args.rerun)
+    pipeline.parse_rerun(args.rerun, choose_families(args.families))
 
 
 def main(args: Args) -> None:
@@ -44,7 +45,7 @@ def main(args: Args) -> None:
         run.info.run_id,
         env_manager=args.env_manager,
         use_cache=args.use_cache.lower() == "true",
-        rerun=pipeline.parse_rerun(args.rerun),
+        rerun=pipeline.parse_rerun(args.rerun, choose_families(args.families)),
         max_parallel=args.max_parallel or os.cpu_count() or 1,
     )
     try:

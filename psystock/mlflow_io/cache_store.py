@@ -15,7 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from psystock.mlflow_io import names
 from psystock.mlflow_io.lifecycle import FINISHED
-from psystock.models import FAMILIES
+from psystock.models import BUILT_IN, GENERIC_ENTRY_POINT
 
 # What a finished run of each step must hold to be reused. Every step that
 # writes artifacts is here; register's result is tags and a registry entry.
@@ -23,7 +23,8 @@ _MODEL_RUN = (names.METRICS_FILE, names.MODEL_SPEC)
 EXPECTED_ARTIFACTS: dict[str, tuple[str, ...]] = {
     "fetch_data": (names.artifact(names.PRICES_DIR, names.PRICES_FILE),),
     "build_features": (names.artifact(names.FEATURES_DIR, names.FEATURES_FILE),),
-    **{family.entry_point: _MODEL_RUN for family in FAMILIES.values()},
+    GENERIC_ENTRY_POINT: _MODEL_RUN,
+    **{family.entry_point: _MODEL_RUN for family in BUILT_IN.values()},
     "baselines": (names.BASELINES_FILE,),
     "compare": (names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_FILE),),
     "tune": _MODEL_RUN,

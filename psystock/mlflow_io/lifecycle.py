@@ -70,15 +70,19 @@ def configure_logging(entry_point: str = "", context: str = "") -> None:
 def run_step(
     args_type: type[A],
     body: Callable[[A], None],
-    run_name: str | None = None,
+    run_name: str | Callable[[A], str] | None = None,
     argv: list[str] | None = None,
 ) -> None:
-    """Run ``body`` for an entry point inside an MLflow run; exit non-zero on bad input."""
+    """Run ``body`` for an entry point inside an MLflow run; exit non-zero on bad input.
+
+    ``run_name`` may depend on the arguments (the generic ``train`` names its run after the
+    family it trains); it is computed inside the run, so an error there fails the run."""
     entry_point = args_type.entry_point
     args, raw = parse_args(args_type, argv)
     configure_logging(entry_point, str(getattr(args, "ticker", "")))
+    name: Callable[[], str | None] = (lambda: run_name(args)) if callable(run_name) else (lambda: run_name)
     try:
-        _run(entry_point, lambda: body(args), raw, run_name)
+        _run(entry_point, lambda: body(args), raw, name)
     except PsystockError as exc:
         print(f"{entry_point}: error: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -96,7 +100,7 @@ def run_step(
         gc.freeze()
 
 
-def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_name: str | None) -> None:
+def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_name: Callable[[], str | None]) -> None:
     try:
         active = mlflow.start_run()  # the run `mlflow run` made (MLFLOW_RUN_ID), or a new one
     except MlflowException as exc:
@@ -105,11 +109,12 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
     with active as run:
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
-        # A driver names the runs it creates ("main SPY"); any other run is named after its step.
-        named = {} if names.TAG_PIPELINE in run.data.tags else {MLFLOW_RUN_NAME: run_name or entry_point}
-        mlflow.set_tags({names.TAG_STEP: entry_point, **named})
+        mlflow.set_tag(names.TAG_STEP, entry_point)
         log_params_once(run.info.run_id, raw)
         try:
+            # A driver names the runs it creates ("main SPY"); any other run is named after its step.
+            if names.TAG_PIPELINE not in run.data.tags:
+                mlflow.set_tag(MLFLOW_RUN_NAME, run_name() or entry_point)
             work()
         except PsystockError as exc:
             mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: {exc}"[:5000])

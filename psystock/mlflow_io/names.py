@@ -59,6 +59,7 @@ TAG_PROCESS = "psystock.process"  # host:pid that created the run
 TAG_ERROR = "psystock.error"  # a failed run's error line, as the step printed it
 TAG_FAMILY = "model_family"
 TAG_ROLE = "psystock.role"  # CANDIDATE on the runs that compete in a leaderboard
+TAG_HYPERPARAMETERS = "psystock.hyperparameters"  # a model run's hyper-parameters, as `train` takes them
 CANDIDATE = "candidate"
 BASELINE_FAMILY = "baseline"  # the TAG_FAMILY of every naive baseline's run
 TAG_BASELINE = "psystock.baseline"  # which naive baseline a baseline run is

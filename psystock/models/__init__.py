@@ -1,17 +1,26 @@
 """Model families behind one interface, so training and tuning share every fit.
 
-A family module exposes ``FAMILY``: a :class:`Family` whose ``fit`` and
-``predict_proba`` are the only code that builds and scores its model, and
-whose hyper-parameters are the fields of one frozen dataclass (the same
-parameters its ``train_<family>`` entry point declares in ``MLproject``).
+A family is one module that exposes ``FAMILY``: a :class:`Family` whose
+``fit`` and ``predict_proba`` are the only code that builds and scores its
+model, and whose hyper-parameters are the fields of one frozen dataclass.
+A built-in family is registered by one :class:`FamilyInfo` line in
+:data:`BUILT_IN`; ``tools/families.py`` writes its ``train_<family>`` entry
+point from that. A family from another installed package registers itself
+through the entry-point group ``psystock.families`` (its name -> the
+``module:FAMILY`` object) and is trained by the generic ``train`` entry point.
+Estimators that speak scikit-learn's API need no more than
+:func:`psystock.models.sklearn.sklearn_family`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.metadata
+import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -21,30 +30,45 @@ from psystock import PsystockError
 
 P = TypeVar("P")
 
+PLUGIN_GROUP = "psystock.families"
+GENERIC_ENTRY_POINT = "train"
+
 
 @dataclass(frozen=True)
 class FamilyInfo:
     """What the pipeline needs to know of a family without importing its framework."""
 
     name: str
-    run_name: str  # the reference's run name
-    module: str
-    cost: int  # relative training time: the costliest start first when steps queue
+    run_name: str  # its training runs' name (the reference's, for the book's three)
+    module: str  # the module that defines FAMILY
+    cost: int = 1  # relative training time: the costliest start first when steps queue
+    plugin: str = ""  # the distribution that installed it, for a plugin family
 
     @property
     def entry_point(self) -> str:
+        """The entry point that trains it: ``train_<family>`` for a built-in, ``train`` for a plugin."""
+        return GENERIC_ENTRY_POINT if self.plugin else f"train_{self.name}"
+
+    @property
+    def label(self) -> str:
+        """What ``main`` calls its training step (and what ``rerun`` names)."""
         return f"train_{self.name}"
 
 
-FAMILIES = {
+# One line per built-in family.
+BUILT_IN = {
     info.name: info
     for info in (
-        FamilyInfo("logreg", "logistic_regression_model_baseline", "logreg", cost=1),
-        FamilyInfo("xgboost", "xgboost_model_baseline", "xgb", cost=1),
-        FamilyInfo("keras", "keras_model_baseline", "keras_net", cost=3),
+        FamilyInfo("logreg", "logistic_regression_model_baseline", "psystock.models.logreg"),
+        FamilyInfo("xgboost", "xgboost_model_baseline", "psystock.models.xgb"),
+        FamilyInfo("keras", "keras_model_baseline", "psystock.models.keras_net", cost=3),
+        FamilyInfo("lightgbm", "lightgbm_model", "psystock.models.lgbm"),
+        FamilyInfo("forest", "random_forest_model", "psystock.models.forest"),
     )
 }
-FAMILY_NAMES = tuple(FAMILIES)
+FAMILY_NAMES = tuple(BUILT_IN)
+# The reference's three: main's default choice of families.
+BOOK_FAMILIES = ("logreg", "xgboost", "keras")
 
 
 def _identity(X: pd.DataFrame) -> Any:
@@ -124,7 +148,7 @@ class Family(Generic[P]):
             def get(name: str) -> Any:
                 return getattr(values, name)
 
-        return self.params_type(**{name: _cast(get(name), kind) for name, kind in types.items()})
+        return self.params_type(**{name: _cast(name, get(name), kind) for name, kind in types.items()})
 
     def autolog(self) -> None:
         """Switch on the framework's MLflow autologging; models are logged by :meth:`log_model`."""
@@ -154,25 +178,152 @@ def needs_scaling(X: Any) -> bool:
     return not bool(np.isin(values, (0.0, 1.0)).all())
 
 
-def _cast(value: Any, kind: Any) -> Any:
+def _cast(name: str, value: Any, kind: Any) -> Any:
     """A hyper-parameter value as its field's type (``"int"``, ``"float"``, ``"str"``, as annotated)."""
     kind = kind if isinstance(kind, str) else kind.__name__
     if isinstance(value, np.generic):
         value = value.item()
-    return {"int": int, "float": float, "str": str}[kind](value)
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        value = int(value)  # a search space's uniform draws of whole numbers
+    try:
+        return {"int": int, "float": float, "str": str}[kind](value)
+    except ValueError:
+        raise PsystockError(f"hyper-parameter {name} must be {kind}, got {value!r}") from None
+
+
+def _plugin_entry_points() -> dict[str, importlib.metadata.EntryPoint]:
+    return {ep.name: ep for ep in importlib.metadata.entry_points(group=PLUGIN_GROUP)}
+
+
+def _plugin_info(ep: importlib.metadata.EntryPoint) -> FamilyInfo:
+    package = ep.dist.name if ep.dist is not None else ep.module
+    return FamilyInfo(ep.name, run_name_of(ep.name), ep.module, plugin=package)
+
+
+def run_name_of(name: str) -> str:
+    """The name of a plugin family's training runs."""
+    return f"{name}_model"
+
+
+def plugin_families() -> dict[str, FamilyInfo]:
+    """The families other installed packages declare (group ``psystock.families``), by name,
+    without importing them. A plugin may not take a built-in family's name."""
+    found = {}
+    for name, ep in _plugin_entry_points().items():
+        info = _plugin_info(ep)
+        if name in BUILT_IN:
+            raise PsystockError(
+                f"package {info.plugin} declares a model family {name!r}, which is a built-in family's "
+                f"name: rename its {PLUGIN_GROUP} entry point"
+            )
+        found[name] = info
+    return found
+
+
+def all_families() -> dict[str, FamilyInfo]:
+    """Every family that can be trained here: the built-in ones, then the plugins'."""
+    return BUILT_IN | plugin_families()
 
 
 def family_info(name: str) -> FamilyInfo:
     """The family called ``name`` (no framework import); unknown names are a clear error."""
-    if name not in FAMILIES:
-        raise PsystockError(f"unknown model family {name!r}; choose one of {', '.join(FAMILY_NAMES)}")
-    return FAMILIES[name]
+    families = all_families()
+    if name not in families:
+        raise PsystockError(
+            f"unknown model family {name!r}; choose one of {', '.join(families)} "
+            f"(a family from another package is installed with pip and found through {PLUGIN_GROUP})"
+        )
+    return families[name]
 
 
 def get_family(name: str) -> Family[Any]:
-    """The family called ``name`` with its implementation (imports its framework)."""
-    family: Family[Any] = importlib.import_module(f"psystock.models.{family_info(name).module}").FAMILY
-    return family
+    """The family called ``name`` with its implementation (imports its framework). A plugin that
+    cannot be imported, or whose object is not a family of that name, is one clear error."""
+    info = family_info(name)
+    if not info.plugin:
+        family: Family[Any] = importlib.import_module(info.module).FAMILY
+        return family
+    ep = _plugin_entry_points()[name]
+    where = f"package {info.plugin} ({PLUGIN_GROUP} entry point {name} = {ep.value})"
+    try:
+        loaded = ep.load()
+    except Exception as exc:  # a plugin's import may fail in any way: name it, not a traceback
+        raise PsystockError(
+            f"model family {name!r} from {where} cannot be loaded: {type(exc).__name__}: {exc}; "
+            f"reinstall the package, or pip uninstall {info.plugin}"
+        ) from None
+    if not isinstance(loaded, Family) or loaded.name != name:
+        what = f"family {loaded.name!r}" if isinstance(loaded, Family) else type(loaded).__name__
+        raise PsystockError(
+            f"model family {name!r} from {where} is a {what}, not a psystock Family named {name!r}: "
+            "point the entry point at the module's FAMILY"
+        )
+    # Where it came from is the entry point's to say: its package, its module, its `train` step.
+    return dataclasses.replace(loaded, info=info)
+
+
+def choose_families(text: str) -> tuple[str, ...]:
+    """The families named in ``text`` (comma-separated; ``all`` is every family here), each once,
+    in the order given; an unknown one is a clear error naming those there are."""
+    chosen = [n.strip() for n in text.split(",") if n.strip()]
+    families = all_families()
+    if chosen == ["all"]:
+        return tuple(families)
+    if not chosen:
+        raise PsystockError(f"families is empty: name one or more of {', '.join(families)}")
+    unknown = [n for n in chosen if n not in families]
+    if unknown:
+        raise PsystockError(
+            f"unknown model families {', '.join(unknown)}; choose among {', '.join(families)} "
+            f"(or pip install the package that provides one through {PLUGIN_GROUP})"
+        )
+    repeated = sorted({n for n in chosen if chosen.count(n) > 1})
+    if repeated:
+        raise PsystockError(f"families names {', '.join(repeated)} more than once")
+    return tuple(chosen)
+
+
+def source_files(info: FamilyInfo) -> list[Path]:
+    """The files of the module that defines a family, found without importing it: the step cache
+    hashes them, so an edit of a family (a plugin's too) re-runs the steps that use it. A package
+    counts with every ``.py`` file in it."""
+    spec = importlib.util.find_spec(info.module)
+    if spec is None or spec.origin is None:
+        raise PsystockError(f"model family {info.name!r}: module {info.module} is not installed")
+    origin = Path(spec.origin)
+    if origin.name == "__init__.py":
+        return sorted(origin.parent.rglob("*.py"))
+    return [origin]
+
+
+def parse_hyperparameters(family: Family[Any], text: str) -> Any:
+    """``"n_estimators=200,max_depth=4"`` as the family's hyper-parameters over its defaults;
+    an unknown name, a repeated one or a value of the wrong type is one clear error."""
+    values: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise PsystockError(f"hyperparameters: {item!r} is not name=value (e.g. max_depth=4,n_estimators=200)")
+        if name in values:
+            raise PsystockError(f"hyperparameters: {name} is given twice")
+        values[name] = value.strip()
+    unknown = sorted(set(values) - set(family.param_names))
+    if unknown:
+        raise PsystockError(
+            f"{family.name} has no hyper-parameters {', '.join(unknown)}; its hyper-parameters are "
+            f"{', '.join(family.param_names)}"
+        )
+    params = family.params(values)
+    family.check_params(params)
+    return params
+
+
+def format_hyperparameters(family: Family[Any], params: Any) -> str:
+    """Hyper-parameters as the ``name=value,...`` text that :func:`parse_hyperparameters` reads."""
+    return ",".join(f"{name}={getattr(params, name)!r}".replace("'", "") for name in family.param_names)
 
 
 def requirements(*packages: str) -> tuple[str, ...]:

@@ -15,20 +15,20 @@ import pandas as pd
 from hyperopt import hp
 
 from psystock import PsystockError
-from psystock.models import FAMILIES, Family, needs_scaling, requirements
+from psystock.models import BUILT_IN, Family, needs_scaling, requirements
 
 
 @dataclass(frozen=True, kw_only=True)
 class KerasParams:
     """The network and its training; the defaults are the reference's (one hidden layer, no dropout)."""
 
-    units: int = 36
-    layers: int = 1
-    dropout: float = 0.0
-    learning_rate: float = 0.001
-    epochs: int = 20
-    batch_size: int = 32
-    validation_split: float = 0.05
+    units: int = 36  # units of each hidden layer
+    layers: int = 1  # hidden Dense → BatchNormalization blocks
+    dropout: float = 0.0  # dropout after each block, in [0, 1)
+    learning_rate: float = 0.001  # Adam's learning rate
+    epochs: int = 20  # training epochs
+    batch_size: int = 32  # rows per gradient step
+    validation_split: float = 0.05  # the last share of training rows Keras holds out per epoch
 
 
 def _quiet_tensorflow() -> None:
@@ -204,7 +204,7 @@ def search_space() -> dict[str, Any]:
 
 
 FAMILY = Family(
-    info=FAMILIES["keras"],
+    info=BUILT_IN["keras"],
     params_type=KerasParams,
     fit=fit,
     predict_proba=predict_proba,

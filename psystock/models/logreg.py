@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from psystock import PsystockError
-from psystock.models import FAMILIES, Family, needs_scaling, requirements
+from psystock.models import BUILT_IN, Family, needs_scaling, requirements
 
 SOLVERS = ("lbfgs", "liblinear", "newton-cg", "newton-cholesky", "sag", "saga")
 # Solvers that only fit a pure L2 penalty (l1_ratio 0); liblinear takes 0 or 1.
@@ -26,11 +26,11 @@ L2_ONLY = ("lbfgs", "newton-cg", "newton-cholesky", "sag")
 class LogregParams:
     """scikit-learn's ``LogisticRegression`` settings; the defaults are the reference's ``LogisticRegression()``."""
 
-    C: float = 1.0
-    l1_ratio: float = 0.0
-    solver: str = "lbfgs"
-    max_iter: int = 100
-    class_weight: str = "None"
+    C: float = 1.0  # inverse regularisation strength
+    l1_ratio: float = 0.0  # 0 = L2, 1 = L1, between = elastic net (`saga`)
+    solver: str = "lbfgs"  # lbfgs, liblinear, newton-cg, newton-cholesky, sag or saga
+    max_iter: int = 100  # iterations of the solver
+    class_weight: str = "None"  # `None` or `balanced`
 
 
 def _class_weight(value: str) -> str | None:
@@ -109,7 +109,7 @@ def _quiet_autolog() -> None:
 
 
 FAMILY = Family(
-    info=FAMILIES["logreg"],
+    info=BUILT_IN["logreg"],
     params_type=LogregParams,
     fit=fit,
     predict_proba=predict_proba,

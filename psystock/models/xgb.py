@@ -11,7 +11,7 @@ import xgboost as xgb
 from hyperopt import hp
 
 from psystock import PsystockError
-from psystock.models import FAMILIES, Family, requirements
+from psystock.models import BUILT_IN, Family, requirements
 
 OBJECTIVES = ("reg:squarederror", "binary:logistic")
 
@@ -20,14 +20,14 @@ OBJECTIVES = ("reg:squarederror", "binary:logistic")
 class XgboostParams:
     """``xgb.train`` settings; the defaults are XGBoost's own, as the reference's ``params={}`` gives them."""
 
-    objective: str = "reg:squarederror"
-    num_boost_round: int = 10
-    max_depth: int = 6
-    learning_rate: float = 0.3
-    subsample: float = 1.0
-    colsample_bytree: float = 1.0
-    min_child_weight: float = 1.0
-    reg_lambda: float = 1.0
+    objective: str = "reg:squarederror"  # the reference's `params={}` default, or `binary:logistic`
+    num_boost_round: int = 10  # boosting rounds
+    max_depth: int = 6  # tree depth
+    learning_rate: float = 0.3  # XGBoost's `eta`
+    subsample: float = 1.0  # rows sampled per tree, in (0, 1]
+    colsample_bytree: float = 1.0  # columns sampled per tree, in (0, 1]
+    min_child_weight: float = 1.0  # minimum hessian weight in a leaf
+    reg_lambda: float = 1.0  # L2 regularisation of leaf weights
 
 
 def check_params(params: XgboostParams) -> None:
@@ -88,7 +88,7 @@ def search_space() -> dict[str, Any]:
 
 
 FAMILY = Family(
-    info=FAMILIES["xgboost"],
+    info=BUILT_IN["xgboost"],
     params_type=XgboostParams,
     fit=fit,
     predict_proba=predict_proba,

@@ -194,3 +194,17 @@ def finished(result: ProjectRun) -> Run:
 def artifacts(run_id: str, path: str = "") -> set[str]:
     """The artifact paths directly under ``path`` of a run."""
     return {a.path for a in MlflowClient().list_artifacts(run_id, path)}
+
+
+def write_plugin(folder: Path, distribution: str, entry_points: Mapping[str, str]) -> Path:
+    """An installed distribution in ``folder`` (its ``.dist-info``, as pip writes one) that declares
+    ``entry_points`` (family name -> ``module:object``) in the ``psystock.families`` group:
+    put ``folder`` on ``sys.path`` or ``PYTHONPATH`` and psystock finds them."""
+    from psystock.models import PLUGIN_GROUP
+
+    info = folder / f"{distribution.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    lines = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[{PLUGIN_GROUP}]\n{lines}")
+    return folder

@@ -1,10 +1,12 @@
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from psystock import PsystockError
 from psystock.caching import cache_key, code_digest, code_files, normalise, resolved_params, source_identity
 from psystock.entry_points import PROJECT_ROOT
+from psystock.models import all_families, source_files
 from psystock.pipeline import parse_rerun
 
 
@@ -42,8 +44,19 @@ def test_step_code_follows_imports_but_not_unrelated_modules():
     # A submodule imported by name is that module alone, not its whole package.
     assert "psystock/mlflow_io/trials.py" not in files
     training = {str(p.relative_to(PROJECT_ROOT)) for p in code_files(PROJECT_ROOT / "steps" / "train_logreg.py")}
-    # psystock.models loads families by name, so every family module counts
-    assert {"psystock/models/logreg.py", "psystock/models/keras_net.py", "psystock/training.py"} <= training
+    # A family's module counts for the steps that run it, not for every step that trains a family.
+    assert {"psystock/models/logreg.py", "psystock/training.py"} <= training
+    assert "psystock/models/keras_net.py" not in training
+
+
+def test_steps_that_load_a_family_by_name_are_keyed_on_its_code_and_what_it_imports():
+    from psystock.pipeline import family_code
+
+    for name, info in all_families().items():
+        files = {Path(f) for f in family_code(name)}
+        assert source_files(info)[0] in files and PROJECT_ROOT / "psystock" / "models" / "__init__.py" in files
+    assert PROJECT_ROOT / "psystock" / "models" / "estimators.py" in {Path(f) for f in family_code("forest")}
+    assert not any(f.endswith("keras_net.py") for f in family_code("lightgbm"))
 
 
 def test_editing_a_module_changes_the_digest_of_steps_that_import_it(tmp_path):
@@ -87,11 +100,14 @@ def test_rerun_accepts_step_names_and_all():
 def test_every_step_that_writes_artifacts_has_its_cache_check():
     """A step missing from EXPECTED_ARTIFACTS would be reused with no check of its outputs;
     register is the one step whose result is tags and a registry entry, not artifacts."""
+    from psystock.entry_points import load_entry_points
     from psystock.mlflow_io.cache_store import EXPECTED_ARTIFACTS
-    from psystock.pipeline import STEP_NAMES
+    from psystock.pipeline import entry_points_of
 
-    assert set(STEP_NAMES) - set(EXPECTED_ARTIFACTS) == {"register"}
-    assert set(EXPECTED_ARTIFACTS) <= set(STEP_NAMES)
+    steps = set(load_entry_points()) - {"main", "universe"}  # every step a pipeline may run
+    assert set(entry_points_of(tuple(all_families()))) <= steps
+    assert steps - set(EXPECTED_ARTIFACTS) == {"register"}
+    assert set(EXPECTED_ARTIFACTS) <= steps
     assert all(EXPECTED_ARTIFACTS.values())
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from psystock import PsystockError, fanout, universe
 from psystock.entry_points import parse_args
 from psystock.fanout import UniverseArgs
+from psystock.models import BOOK_FAMILIES
 from psystock.pipeline import MainArgs
 from psystock.report import PipelineSummary
 from psystock.tickers import check_ticker, parse_tickers
@@ -82,13 +84,22 @@ def test_universe_takes_every_parameter_of_main_but_the_ticker_and_passes_each_o
     assert parsed.seed == 7 and parsed.ticker == "GLD"
 
 
+def test_a_pipeline_key_follows_the_code_of_its_own_families_only():
+    step = fanout.pipeline_step(args(families="logreg,forest"), "SPY", date(2026, 1, 1))
+    assert {"main", "train_logreg", "train_forest", "tune"} <= set(step.code_of)
+    assert "train_keras" not in step.code_of
+    files = {Path(f).name for f in step.code_files}
+    assert {"forest.py", "logreg.py", "estimators.py"} <= files and "keras_net.py" not in files
+
+
 def test_each_pipeline_reads_its_own_file_of_a_folder_and_is_cached_on_its_content(tmp_path):
     (tmp_path / "SPY.csv").write_text("Date,Open\n")
     given = args(source=str(tmp_path))
     assert fanout.pipeline_params(given, "SPY")["source"] == str(tmp_path / "SPY.csv")
     step = fanout.pipeline_step(given, "SPY", date(2026, 1, 1))
     assert step.inputs.startswith("file:") and step.label == "SPY" and step.tags == {"ticker": "SPY"}
-    assert set(step.code_of) == set(fanout.PIPELINE_CODE) and "main" in step.code_of
+    assert set(step.code_of) == set(fanout.pipeline_code(BOOK_FAMILIES)[0]) and "main" in step.code_of
+    assert "train_keras" in step.code_of
     (tmp_path / "SPY.csv").write_text("Date,Open,High\n")
     assert fanout.pipeline_step(given, "SPY", date(2026, 1, 1)).inputs != step.inputs
 

@@ -1,0 +1,156 @@
+"""The family registry: every family keeps the contract, plugins are found or refused by name,
+hyper-parameters parse from one string, and the training entry points follow the declarations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from psystock import PsystockError
+from psystock.models import (
+    BOOK_FAMILIES,
+    BUILT_IN,
+    FamilyInfo,
+    all_families,
+    choose_families,
+    family_info,
+    format_hyperparameters,
+    get_family,
+    parse_hyperparameters,
+)
+from tests.helpers import throwaway_family
+from tests.helpers.runs import write_plugin
+from tools import families as generator
+
+FAMILIES = tuple(all_families())  # a plugin installed here is held to the same contract
+
+
+def learnable(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.Series]:
+    """Label = feature 0 with 10% noise: any sane model beats chance."""
+    rng = np.random.default_rng(seed)
+    X = pd.DataFrame(rng.integers(0, 2, (n, 5)), columns=[str(i) for i in range(5)])
+    flip = rng.random(n) < 0.1
+    return X, pd.Series(np.where(flip, 1 - X["0"], X["0"]), name="5")
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_family_learns_a_rule_and_answers_probabilities_the_same_for_a_seed(name):
+    family = get_family(name)
+    X, y = learnable()
+    params = family.defaults()
+    first = family.predict_proba(family.fit(X.iloc[:200], y.iloc[:200], params, 3), X.iloc[200:])
+    again = family.predict_proba(family.fit(X.iloc[:200], y.iloc[:200], params, 3), X.iloc[200:])
+    assert first.shape == (100,) and ((first >= 0) & (first <= 1)).all()
+    assert ((first > 0.5) == y.iloc[200:].to_numpy()).mean() > 0.8
+    np.testing.assert_array_equal(first, again)
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_hyperparameters_written_as_text_parse_back_to_the_same_values(name):
+    family = get_family(name)
+    text = format_hyperparameters(family, family.defaults())
+    assert text.split(",")[0].partition("=")[0] == family.param_names[0]
+    assert parse_hyperparameters(family, text) == family.defaults()
+    assert parse_hyperparameters(family, "") == family.defaults()
+
+
+def test_hyperparameters_are_checked_against_the_familys_declaration():
+    forest = get_family("forest")
+    assert parse_hyperparameters(forest, " n_estimators=50 , max_depth=3").n_estimators == 50
+    with pytest.raises(PsystockError, match="forest has no hyper-parameters depth, trees; its hyper-parameters are"):
+        parse_hyperparameters(forest, "depth=3,trees=2")
+    with pytest.raises(PsystockError, match="hyper-parameter max_depth must be int, got 'deep'"):
+        parse_hyperparameters(forest, "max_depth=deep")
+    with pytest.raises(PsystockError, match="'max_depth' is not name=value"):
+        parse_hyperparameters(forest, "max_depth")
+    with pytest.raises(PsystockError, match="max_depth is given twice"):
+        parse_hyperparameters(forest, "max_depth=2,max_depth=3")
+    # The estimator's own constraints, as one line.
+    with pytest.raises(PsystockError, match="forest: The 'n_estimators' parameter of RandomForestClassifier must be"):
+        parse_hyperparameters(forest, "n_estimators=0")
+    with pytest.raises(PsystockError, match="num_leaves at least 2"):
+        parse_hyperparameters(get_family("lightgbm"), "num_leaves=1")
+
+
+def test_families_are_chosen_by_name_each_once():
+    assert choose_families("logreg, forest") == ("logreg", "forest")
+    assert choose_families(",".join(BOOK_FAMILIES)) == BOOK_FAMILIES
+    assert choose_families("all") == FAMILIES
+    with pytest.raises(PsystockError, match="unknown model families svm; choose among logreg, xgboost"):
+        choose_families("logreg,svm")
+    with pytest.raises(PsystockError, match="families names logreg more than once"):
+        choose_families("logreg,xgboost,logreg")
+    with pytest.raises(PsystockError, match="families is empty"):
+        choose_families(" , ")
+    with pytest.raises(PsystockError, match="unknown model family 'svm'; choose one of logreg, xgboost, keras"):
+        family_info("svm")
+
+
+def test_a_plugin_is_found_through_its_entry_point_and_trained_by_the_generic_step(tmp_path, monkeypatch):
+    target = f"{throwaway_family.__name__}:FAMILY"
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path, "psystock-throwaway", {"throwaway": target})))
+    info = all_families()["throwaway"]
+    assert info == FamilyInfo("throwaway", "throwaway_model", throwaway_family.__name__, plugin="psystock-throwaway")
+    assert (info.entry_point, info.label) == ("train", "train_throwaway")
+    family = get_family("throwaway")
+    assert family.info == info and family.param_names == ("max_depth", "min_samples_leaf")
+    assert choose_families("logreg,throwaway") == ("logreg", "throwaway")
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            "psystock_no_such_module:FAMILY",
+            r"model family 'broken' from package psystock-broken \(psystock.families "
+            r"entry point broken = psystock_no_such_module:FAMILY\) cannot be loaded: ModuleNotFoundError: ",
+        ),
+        ("psystock.models:BUILT_IN", r"is a dict, not a psystock Family named 'broken'"),
+        (f"{throwaway_family.__name__}:FAMILY", r"is a family 'throwaway', not a psystock Family named 'broken'"),
+    ],
+)
+def test_a_broken_plugin_is_one_line_naming_its_package(tmp_path, monkeypatch, target, message):
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path, "psystock-broken", {"broken": target})))
+    assert "broken" in all_families()  # listed without importing it
+    with pytest.raises(PsystockError, match=message):
+        get_family("broken")
+
+
+def test_a_plugin_may_not_take_a_built_in_name(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(write_plugin(tmp_path, "psystock-fake", {"logreg": "fake:FAMILY"})))
+    with pytest.raises(
+        PsystockError, match="package psystock-fake declares a model family 'logreg', which is a built-in"
+    ):
+        all_families()
+
+
+def test_the_training_entry_points_steps_and_doc_tables_are_the_declarations_rendered():
+    """`python -m tools.families --write` wrote them; a family changed without it fails here."""
+    assert generator.stale() == []
+    assert generator.main(["--check"]) == 0
+
+
+def test_a_built_in_family_is_one_module_and_one_line(monkeypatch):
+    """Registering a family adds its entry point, its step and its doc table, and nothing else
+    changes: the generator writes all three from the module."""
+    name = throwaway_family.NAME
+    before = generator.rendered()
+    line = FamilyInfo(name, "throwaway_model", throwaway_family.__name__)
+    monkeypatch.setitem(BUILT_IN, name, line)
+    monkeypatch.setattr(throwaway_family, "FAMILY", dataclasses.replace(throwaway_family.FAMILY, info=line))
+    after = generator.rendered()
+    mlproject = yaml.safe_load(after[generator.MLPROJECT])["entry_points"]
+    declared = mlproject["train_throwaway"]["parameters"]
+    assert declared["max_depth"] == {"type": "int", "default": 2} and declared["metric"]["default"] == "mcc"
+    assert mlproject["train_throwaway"]["command"].startswith("python -m steps.train_throwaway --training_data")
+    step = after[generator.STEPS / "train_throwaway.py"]
+    assert f"from {throwaway_family.__name__} import ThrowawayParams" in step
+    assert 'train_step.main(Args, "throwaway")' in step
+    assert "| `min_samples_leaf` | int | 20 | fewest days in a leaf |" in after[generator.DOC]
+    old = yaml.safe_load(before[generator.MLPROJECT])["entry_points"]
+    assert {k: v for k, v in mlproject.items() if k != "train_throwaway"} == old
+    assert set(after) - set(before) == {generator.STEPS / "train_throwaway.py"}

@@ -7,7 +7,11 @@ calendar: the weekday of ``d``), so a row never sees its own day or later
 ones; ``tests/unit/test_features.py`` checks that for every set by changing
 later bars.
 
-Feature sets (the ``features`` parameter):
+A feature set (the ``features`` parameter) is one :class:`FeatureSetSpec`
+record of :data:`FEATURE_SETS`: its name, a one-line description, the
+columns known at a day's close and what each means. Adding a record adds a
+feature set to ``build_features``, ``predict`` and ``main``, and to the
+tests, which iterate over the registry:
 
 - ``updown``: the reference's: the up/down labels of the ``window`` days up
   to ``s``, in the reference layout (columns ``0..window``, label last).
@@ -19,8 +23,8 @@ Feature sets (the ``features`` parameter):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
@@ -34,18 +38,6 @@ DATE_NAME = "date"
 OPEN_TO_CLOSE = "open_to_close"  # the label day's return, Open to Close: what a trade on it earns
 CLOSE_TO_CLOSE = "close_to_close"  # the label day's return from the previous Close: what holding earns
 YESTERDAY_UP = "up_lag1"  # the last known day's label, in the returns and technical sets
-
-
-class FeatureSetName(StrEnum):
-    UPDOWN = "updown"
-    RETURNS = "returns"
-    TECHNICAL = "technical"
-
-
-def check_feature_set(name: str) -> FeatureSetName:
-    if name not in tuple(FeatureSetName):
-        raise PsystockError(f"features must be one of {', '.join(FeatureSetName)}, got {name!r}")
-    return FeatureSetName(name)
 
 
 @dataclass(frozen=True)
@@ -111,61 +103,133 @@ def _lagged(series: pd.Series, prefix: str, window: int) -> dict[str, pd.Series]
     return {f"{prefix}_lag{k}": series.shift(k - 1) for k in range(1, window + 1)}
 
 
-def known_at_close(prices: pd.DataFrame, feature_set: str, window: int, threshold: float) -> pd.DataFrame:
-    """For each day ``s``, the features a prediction of the next day can use, from bars up to ``s``.
+Columns = dict[str, pd.Series]
 
-    The weekday of the predicted day is added by the caller, who knows which day that is.
-    """
-    name = check_feature_set(feature_set)
-    check_window(window)
+
+@dataclass(frozen=True)
+class FeatureSetSpec:
+    """A feature set: ``columns(prices, window, threshold)`` are the features known at each day's
+    close (indexed by day), ``meanings(window)`` says what each column means. With
+    ``predicted_weekday`` the rows also hold the weekday of the day predicted (``dow_0..6``); the
+    ``reference_layout`` is the reference's table (header ``0..window``, whole numbers)."""
+
+    name: str
+    description: str
+    columns: Callable[[pd.DataFrame, int, float], Columns]
+    meanings: Callable[[int], dict[str, str]]
+    predicted_weekday: bool = False
+    reference_layout: bool = False
+
+
+def _updown(prices: pd.DataFrame, window: int, threshold: float) -> Columns:
+    labels = going_up(prices, threshold)
+    return {str(i): labels.shift(window - 1 - i) for i in range(window)}
+
+
+def _updown_meanings(window: int) -> dict[str, str]:
+    return {str(i): f"1 if the day {window - i} days before the label day closed above its open" for i in range(window)}
+
+
+def _returns(prices: pd.DataFrame, window: int, threshold: float) -> Columns:
     index = pd.DatetimeIndex(prices["Date"], name=DATE_NAME)
-    if name is FeatureSetName.UPDOWN:
-        labels = going_up(prices, threshold)
-        columns = {str(i): labels.shift(window - 1 - i) for i in range(window)}
-        return pd.DataFrame(columns, index=index)
     open_, close = prices["Open"].to_numpy(dtype=float), prices["Close"].to_numpy(dtype=float)
     intraday = pd.Series(np.log(close / open_), index=index)
     overnight_and_day = pd.Series(np.log(close), index=index).diff()
     columns = {YESTERDAY_UP: going_up(prices, threshold)}
-    columns |= _lagged(intraday, "oc", window) | _lagged(overnight_and_day, "cc", window)
-    if name is FeatureSetName.TECHNICAL:
-        from ta.momentum import RSIIndicator  # imported here: only this set needs it
-
-        volume = pd.Series(prices["Volume"].to_numpy(dtype=float), index=index)
-        spread = volume.rolling(window).std()
-        z = (volume - volume.rolling(window).mean()) / spread
-        columns |= {
-            "volatility": overnight_and_day.rolling(window).std(),
-            "range": pd.Series((prices["High"] - prices["Low"]).to_numpy(dtype=float) / close, index=index),
-            # A volume that never changed (or is not reported, 0) is 0 standard deviations from its mean.
-            "volume_z": z.where(spread > 0, 0.0).where(spread.notna()),
-            "rsi": RSIIndicator(pd.Series(close, index=index), window=window).rsi(),
-        }
-    return pd.DataFrame(columns, index=index)
+    return columns | _lagged(intraday, "oc", window) | _lagged(overnight_and_day, "cc", window)
 
 
-def descriptions(feature_set: str, window: int) -> dict[str, str]:
-    """What each column of a feature set's table means."""
-    name = check_feature_set(feature_set)
-    if name is FeatureSetName.UPDOWN:
-        found = {
-            str(i): f"1 if the day {window - i} days before the label day closed above its open" for i in range(window)
-        }
-        return found | {str(window): "the label: 1 if the label day closes above its open"}
+def _returns_meanings(window: int) -> dict[str, str]:
     found = {YESTERDAY_UP: "1 if the day before the label day closed above its open"}
     for k in range(1, window + 1):
         found[f"oc_lag{k}"] = f"log(Close/Open) of the day {k} day(s) before the label day"
     for k in range(1, window + 1):
         found[f"cc_lag{k}"] = f"log(Close/previous Close) of the day {k} day(s) before the label day"
-    if name is FeatureSetName.TECHNICAL:
-        found |= {
-            "volatility": f"standard deviation of the last {window} days' Close-to-Close log returns",
-            "range": "(High - Low) / Close of the day before the label day",
-            "volume_z": f"that day's volume in standard deviations from the mean of the last {window} days",
-            "rsi": f"relative strength index over {window} days (ta's RSIIndicator), 0-100",
-            **{f"dow_{d}": f"1 if the label day is weekday {d} (0 = Monday)" for d in range(7)},
-        }
-    return found | {LABEL_NAME: "the label: 1 if the label day closes above its open"}
+    return found
+
+
+def _technical(prices: pd.DataFrame, window: int, threshold: float) -> Columns:
+    from ta.momentum import RSIIndicator  # imported here: only this set needs it
+
+    index = pd.DatetimeIndex(prices["Date"], name=DATE_NAME)
+    close = prices["Close"].to_numpy(dtype=float)
+    volume = pd.Series(prices["Volume"].to_numpy(dtype=float), index=index)
+    spread = volume.rolling(window).std()
+    z = (volume - volume.rolling(window).mean()) / spread
+    return _returns(prices, window, threshold) | {
+        "volatility": pd.Series(np.log(close), index=index).diff().rolling(window).std(),
+        "range": pd.Series((prices["High"] - prices["Low"]).to_numpy(dtype=float) / close, index=index),
+        # A volume that never changed (or is not reported, 0) is 0 standard deviations from its mean.
+        "volume_z": z.where(spread > 0, 0.0).where(spread.notna()),
+        "rsi": RSIIndicator(pd.Series(close, index=index), window=window).rsi(),
+    }
+
+
+def _technical_meanings(window: int) -> dict[str, str]:
+    return _returns_meanings(window) | {
+        "volatility": f"standard deviation of the last {window} days' Close-to-Close log returns",
+        "range": "(High - Low) / Close of the day before the label day",
+        "volume_z": f"that day's volume in standard deviations from the mean of the last {window} days",
+        "rsi": f"relative strength index over {window} days (ta's RSIIndicator), 0-100",
+    }
+
+
+FEATURE_SETS = {
+    spec.name: spec
+    for spec in (
+        FeatureSetSpec(
+            "updown",
+            "the reference's: the up/down labels of the `window` previous days (header `0..window`, the label last)",
+            _updown,
+            _updown_meanings,
+            reference_layout=True,
+        ),
+        FeatureSetSpec(
+            "returns",
+            "the Open-to-Close and Close-to-Close log returns of those days (`oc_lag1..`, `cc_lag1..`) "
+            "and whether the last was up (`up_lag1`)",
+            _returns,
+            _returns_meanings,
+        ),
+        FeatureSetSpec(
+            "technical",
+            "`returns` plus the `window`-day volatility, the last day's High-Low range, a volume z-score, "
+            "RSI (the `ta` library's) and the weekday of the predicted day (`dow_0..dow_6`)",
+            _technical,
+            _technical_meanings,
+            predicted_weekday=True,
+        ),
+    )
+}
+DEFAULT_FEATURES = "updown"
+
+
+def check_feature_set(name: str) -> FeatureSetSpec:
+    """The feature set called ``name``, or a clear error listing them."""
+    if name not in FEATURE_SETS:
+        raise PsystockError(f"features must be one of {', '.join(FEATURE_SETS)}, got {name!r}")
+    return FEATURE_SETS[name]
+
+
+def known_at_close(prices: pd.DataFrame, feature_set: str, window: int, threshold: float) -> pd.DataFrame:
+    """For each day ``s``, the features a prediction of the next day can use, from bars up to ``s``.
+
+    The weekday of the predicted day is added by the caller, who knows which day that is.
+    """
+    spec = check_feature_set(feature_set)
+    check_window(window)
+    index = pd.DatetimeIndex(prices["Date"], name=DATE_NAME)
+    return pd.DataFrame(spec.columns(prices, window, threshold), index=index)
+
+
+def descriptions(feature_set: str, window: int) -> dict[str, str]:
+    """What each column of a feature set's table means."""
+    spec = check_feature_set(feature_set)
+    found = spec.meanings(window)
+    if spec.predicted_weekday:
+        found |= {f"dow_{d}": f"1 if the label day is weekday {d} (0 = Monday)" for d in range(7)}
+    label = str(window) if spec.reference_layout else LABEL_NAME
+    return found | {label: "the label: 1 if the label day closes above its open"}
 
 
 def _weekday_columns(days: pd.DatetimeIndex) -> dict[str, np.ndarray]:
@@ -174,19 +238,21 @@ def _weekday_columns(days: pd.DatetimeIndex) -> dict[str, np.ndarray]:
 
 def make_table(prices: pd.DataFrame, feature_set: str, window: int, threshold: float = 0.00001) -> Table:
     """The training table of a feature set: a row per label day whose features are all defined."""
-    name = check_feature_set(feature_set)
+    spec = check_feature_set(feature_set)
     labels = going_up(prices, threshold)
     returns = day_returns(prices)
-    if name is FeatureSetName.UPDOWN:
+    if spec.reference_layout:
         frame = make_windows(labels, window)
     else:
-        known = known_at_close(prices, name, window, threshold).shift(1)  # day s's features, on day d's row
-        if name is FeatureSetName.TECHNICAL:
+        known = known_at_close(prices, spec.name, window, threshold).shift(1)  # day s's features, on day d's row
+        if spec.predicted_weekday:
             known = known.assign(**_weekday_columns(pd.DatetimeIndex(known.index)))
         frame = known.assign(**{LABEL_NAME: labels}).dropna()
         if frame.empty:
-            raise PsystockError(f"{len(labels)} days cannot fill one row of the {name} features over {window} days")
-    return Table(frame, returns.loc[frame.index], descriptions(name, window))
+            raise PsystockError(
+                f"{len(labels)} days cannot fill one row of the {spec.name} features over {window} days"
+            )
+    return Table(frame, returns.loc[frame.index], descriptions(spec.name, window))
 
 
 def latest_features(
@@ -194,15 +260,15 @@ def latest_features(
 ) -> pd.DataFrame:
     """The model input that predicts ``next_day`` from the bars up to their last day: one row,
     the table's feature columns, indexed by the last day."""
-    name = check_feature_set(feature_set)
-    if len(prices) < window + (0 if name is FeatureSetName.UPDOWN else 1):
+    spec = check_feature_set(feature_set)
+    if len(prices) < window + (0 if spec.reference_layout else 1):
         raise PsystockError(f"{len(prices)} days of prices cannot fill one window of {window} days")
-    row = known_at_close(prices, name, window, threshold).iloc[[-1]]
-    if name is FeatureSetName.TECHNICAL:
+    row = known_at_close(prices, spec.name, window, threshold).iloc[[-1]]
+    if spec.predicted_weekday:
         row = row.assign(**_weekday_columns(pd.DatetimeIndex([next_day])))
     if row.isna().any().any():
-        raise PsystockError(f"the last {window} days do not define every {name} feature: give more days")
-    return row.astype("int64") if name is FeatureSetName.UPDOWN else row
+        raise PsystockError(f"the last {window} days do not define every {spec.name} feature: give more days")
+    return row.astype("int64") if spec.reference_layout else row
 
 
 def feature_set(table: pd.DataFrame, dates: pd.Series | None = None, returns: pd.DataFrame | None = None) -> FeatureSet:

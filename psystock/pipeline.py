@@ -27,7 +27,7 @@ from mlflow.entities import Run
 from psystock import PsystockError, caching, registry
 from psystock.data import YAHOO, parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
-from psystock.features import FeatureSetName
+from psystock.features import DEFAULT_FEATURES, check_feature_set
 from psystock.mlflow_io import cache_store, lifecycle, names
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
@@ -87,7 +87,7 @@ class PipelineSettings(Protocol):
     start: str = "2014-01-01"
     end: str = "2020-12-31"
     source: str = YAHOO
-    features: FeatureSetName = FeatureSetName.UPDOWN
+    features: str = DEFAULT_FEATURES
     window: int = 14
     threshold: float = 0.00001
     families: str = ",".join(BOOK_FAMILIES)
@@ -347,6 +347,7 @@ def check_settings(settings: PipelineSettings, spark_master: str | None = None) 
     use, when not the settings' own (a universe's pipelines tune in their own process)."""
     check_split(settings.split, settings.test_size)
     check_window(settings.window)
+    check_feature_set(settings.features)
     score(settings.metric)
     check_bootstrap(settings.confidence, settings.block_length)
     check_backtest(settings.strategy, settings.cost_bps)

@@ -19,7 +19,7 @@ import pandas as pd
 
 from psystock import features
 from psystock.entry_points import StepArgs
-from psystock.features import FeatureSetName
+from psystock.features import DEFAULT_FEATURES
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
@@ -32,7 +32,7 @@ log = logging.getLogger("psystock.build_features")
 class Args(StepArgs):
     entry_point = "build_features"
     prices: str
-    features: FeatureSetName = FeatureSetName.UPDOWN
+    features: str = DEFAULT_FEATURES
     window: int = 14
     threshold: float = 0.00001
 

@@ -25,7 +25,7 @@ from mlflow.pyfunc import PyFuncModel
 
 from psystock import PsystockError, data, features
 from psystock.entry_points import StepArgs
-from psystock.features import FeatureSetName
+from psystock.features import DEFAULT_FEATURES
 from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
@@ -42,7 +42,7 @@ class Args(StepArgs):
     model_uri: str = ""
     prices: str = ""
     source: str = data.YAHOO
-    features: FeatureSetName = FeatureSetName.UPDOWN
+    features: str = DEFAULT_FEATURES
     window: int = 14
     threshold: float = 0.00001
 

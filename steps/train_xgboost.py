@@ -2,7 +2,7 @@
 
 Reads: ``training_data`` (``runs:/<id>/features`` or a CSV in the reference layout).
 Writes: see :mod:`psystock.train_step` -- test-split metrics, confusion matrix, model.
-Written by ``python -m tools.families --write`` from ``psystock.models.xgb``: do not edit.
+Written by ``python -m tools.generate --write`` from ``psystock.models.xgb``: do not edit.
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ hyperopt's SparkTrials, ``parallelism`` at a time.
 Writes: one nested child run per trial, created where the trial ran (sampled
 parameters, ``cv_<metric>_mean``, ``cv_<metric>_fold_<k>``, loss, duration);
 on this run the best parameters (``best_*`` params, each a parameter of
-``train_<family>``), ``best_cv_<metric>``, ``best_loss``, ``trials``; the
+``train_<family>``; all of them as tag ``psystock.hyperparameters``, as
+``train`` takes them), ``best_cv_<metric>``, ``best_loss``, ``trials``; the
 model refit with them on the whole development period and everything a
 training run logs of it (CV, holdout scores, interval, backtest);
 ``tuning/trials.csv``, ``plots/tuning_loss.png`` and ``plots/tuning_params.png``.
@@ -33,7 +34,7 @@ from psystock.mlflow_io.lifecycle import active_run, quiet_run_urls, run_step
 from psystock.mlflow_io.model_outputs import log_evaluation, log_fitted_model
 from psystock.mlflow_io.outputs import log_csv
 from psystock.mlflow_io.trials import TrialLogger
-from psystock.models import get_family
+from psystock.models import format_hyperparameters, get_family
 from psystock.plots import params_figure, tuning_figure
 from psystock.protocol import ScoringArgs
 from psystock.training import family_candidate
@@ -100,6 +101,7 @@ def tune(args: Args) -> None:
     )
     mlflow.set_tags(
         {
+            names.TAG_HYPERPARAMETERS: format_hyperparameters(family, family.params(best.params)),
             names.TAG_BEST_TRIAL_RUN: run_ids.get(best.number, ""),
             names.TAG_STOPPED_EARLY: str(result.stopped_early).lower(),
         }

@@ -4,7 +4,7 @@ A family is one module that exposes ``FAMILY``: a :class:`Family` whose
 ``fit`` and ``predict_proba`` are the only code that builds and scores its
 model, and whose hyper-parameters are the fields of one frozen dataclass.
 A built-in family is registered by one :class:`FamilyInfo` line in
-:data:`BUILT_IN`; ``tools/families.py`` writes its ``train_<family>`` entry
+:data:`BUILT_IN`; ``tools/generate.py`` writes its ``train_<family>`` entry
 point from that. A family from another installed package registers itself
 through the entry-point group ``psystock.families`` (its name -> the
 ``module:FAMILY`` object) and is trained by the generic ``train`` entry point.

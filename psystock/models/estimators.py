@@ -44,6 +44,7 @@ def estimator_family(
     scale: bool = False,
     flavor: str = "sklearn",
     packages: tuple[str, ...] = (),
+    trusted_types: tuple[str, ...] = (),
     seed_param: str = "random_state",
 ) -> Family[Any]:
     """The family of ``estimator`` with the hyper-parameters ``params_type`` declares.
@@ -51,7 +52,9 @@ def estimator_family(
     ``check`` refuses hyper-parameters beyond what the estimator's own validation does;
     ``scale`` standardises features other than 0/1 flags inside the model (for estimators that
     are not scale-free); ``flavor`` is the ``mlflow.<flavor>`` module that autologs and logs the
-    model; ``packages`` are the pip requirements a served model needs beyond scikit-learn's.
+    model; ``packages`` are the pip requirements a served model needs beyond scikit-learn's;
+    ``trusted_types`` the types a fitted model holds that skops (which ``mlflow.sklearn`` saves
+    with) does not trust by itself, e.g. a nearest-neighbours model's tree and distance.
     A plugin gives its family's name alone (its entry point says where it lives); a built-in
     family gives its line of ``BUILT_IN``.
     """
@@ -102,6 +105,11 @@ def estimator_family(
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             return np.asarray(model.predict_proba(X)[:, 1])
 
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    if flavor == "sklearn":
+        # Served and loaded as pyfunc, a scikit-learn model answers P(down), P(up) per row.
+        kwargs = (("pyfunc_predict_fn", "predict_proba"),)
+        kwargs += (("skops_trusted_types", list(trusted_types)),) if trusted_types else ()
     return Family(
         info=info,
         params_type=params_type,
@@ -112,8 +120,7 @@ def estimator_family(
         autolog_flavor=flavor,
         model_flavor=flavor,
         pip_requirements=requirements(*packages),
-        # Served and loaded as pyfunc, a scikit-learn model answers P(down), P(up) per row.
-        log_model_kwargs=(("pyfunc_predict_fn", "predict_proba"),) if flavor == "sklearn" else (),
+        log_model_kwargs=kwargs,
         prepare=_quiet_sklearn_autolog,
     )
 

@@ -36,5 +36,13 @@ def search_space() -> dict[str, Any]:
     }
 
 
-# One core per fit: the pipeline trains several families at once on a small machine.
-FAMILY = estimator_family(BUILT_IN["forest"], RandomForestClassifier, ForestParams, search_space, fixed={"n_jobs": 1})
+FAMILY = estimator_family(
+    BUILT_IN["forest"],
+    RandomForestClassifier,
+    ForestParams,
+    search_space,
+    # One core per fit: the pipeline trains several families at once on a small machine.
+    fixed={"n_jobs": 1},
+    # The trees' node storage, which skops (mlflow.sklearn's format) trusts only when told.
+    trusted_types=("sklearn.tree._tree.Tree",),
+)

@@ -29,4 +29,6 @@ def search_space() -> dict[str, Any]:
     return {"max_depth": hp.uniformint("max_depth", 1, 4), "min_samples_leaf": hp.uniformint("min_samples_leaf", 5, 50)}
 
 
-FAMILY = estimator_family(NAME, DecisionTreeClassifier, ThrowawayParams, search_space)
+FAMILY = estimator_family(
+    NAME, DecisionTreeClassifier, ThrowawayParams, search_space, trusted_types=("sklearn.tree._tree.Tree",)
+)

@@ -2,15 +2,7 @@
 serving (the report: test_main's pipeline). The test chooses the gate's baselines, so both of its
 answers are seen."""
 
-import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import mlflow
@@ -20,6 +12,7 @@ import pytest
 
 from psystock.mlflow_io import names
 from tests.helpers.runs import artifacts, finished, mlflow_run
+from tests.helpers.serving import serve_and_invoke
 
 pytestmark = pytest.mark.integration
 
@@ -299,49 +292,7 @@ def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):
 
 
 def test_the_champion_serves_predictions_over_http(module_store, gate):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
-    server = subprocess.Popen(
-        [
-            mlflow_cli,
-            "models",
-            "serve",
-            "-m",
-            "models:/psystock-BTC-USD@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=module_store.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        window = [[1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1]]
-        body = json.dumps({"dataframe_split": {"columns": [str(i) for i in range(14)], "data": window}}).encode()
-        deadline = time.time() + 120
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    answer = json.loads(response.read())
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(1)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-    local = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(
-        pd.DataFrame(window, columns=[str(i) for i in range(14)])
-    )
-    np.testing.assert_allclose(np.asarray(answer["predictions"], dtype=float), np.asarray(local, dtype=float))
+    window = pd.DataFrame([[1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1]], columns=[str(i) for i in range(14)])
+    answer = serve_and_invoke(module_store, "models:/psystock-BTC-USD@champion", window)
+    local = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(window)
+    np.testing.assert_allclose(np.asarray(answer, dtype=float), np.asarray(local, dtype=float))

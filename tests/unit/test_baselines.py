@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from psystock import PsystockError
-from psystock.baselines import candidate, predict
+from psystock.baselines import BASELINES, candidate, predict
 from psystock.scores import all_scores
 
 # Five test days; the last feature column is "today", the label is "tomorrow".
@@ -50,3 +50,11 @@ def test_baselines_are_candidates_whose_model_is_the_up_rate():
 def test_unknown_baseline_is_an_error():
     with pytest.raises(PsystockError, match="unknown baseline 'coin'"):
         predict("coin", X_TRAIN, Y_TRAIN, X_TEST, seed=1)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_every_baseline_answers_each_row_with_0_or_1_the_same_for_a_seed(name):
+    assert BASELINES[name].description
+    first = predict(name, X_TRAIN, Y_TRAIN, X_TEST, seed=2)
+    assert len(first) == len(X_TEST) and set(first.tolist()) <= {0, 1}
+    assert first.tolist() == predict(name, X_TRAIN, Y_TRAIN, X_TEST, seed=2).tolist()

@@ -24,7 +24,7 @@ from psystock.models import (
 )
 from tests.helpers import throwaway_family
 from tests.helpers.runs import write_plugin
-from tools import families as generator
+from tools import generate as generator
 
 FAMILIES = tuple(all_families())  # a plugin installed here is held to the same contract
 
@@ -129,7 +129,7 @@ def test_a_plugin_may_not_take_a_built_in_name(tmp_path, monkeypatch):
 
 
 def test_the_training_entry_points_steps_and_doc_tables_are_the_declarations_rendered():
-    """`python -m tools.families --write` wrote them; a family changed without it fails here."""
+    """`python -m tools.generate --write` wrote them; a family changed without it fails here."""
     assert generator.stale() == []
     assert generator.main(["--check"]) == 0
 
@@ -154,3 +154,25 @@ def test_a_built_in_family_is_one_module_and_one_line(monkeypatch):
     old = yaml.safe_load(before[generator.MLPROJECT])["entry_points"]
     assert {k: v for k, v in mlproject.items() if k != "train_throwaway"} == old
     assert set(after) - set(before) == {generator.STEPS / "train_throwaway.py"}
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_every_familys_logged_model_loads_as_pyfunc_and_answers_as_the_fit_does(name, tmp_path):
+    """What a training step logs is what `predict` and `mlflow models serve` load: the same
+    probability of "up" for every row (a scikit-learn model answers P(down), P(up))."""
+    import mlflow
+
+    from psystock.mlflow_io.model_outputs import log_fitted_model
+    from tests.helpers.runs import tracking_uri
+
+    family = get_family(name)
+    X, y = learnable(120)
+    with tracking_uri(f"sqlite:///{tmp_path}/mlflow.db"):
+        mlflow.set_experiment("families")
+        with mlflow.start_run() as run:
+            model = family.fit(X, y, family.defaults(), 1)
+            log_fitted_model(family, model, X)
+        loaded = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+        answers = np.asarray(loaded.predict(family.as_model_input(X.head(8))), dtype=float)
+    p_up = answers[:, 1] if answers.ndim == 2 and answers.shape[1] == 2 else answers.ravel()
+    np.testing.assert_allclose(p_up, family.predict_proba(model, X.head(8)), rtol=1e-6)

@@ -4,7 +4,7 @@ import pytest
 
 from psystock import PsystockError
 from psystock.features import (
-    FeatureSetName,
+    FEATURE_SETS,
     day_returns,
     descriptions,
     feature_set,
@@ -121,7 +121,7 @@ def test_updown_is_the_reference_table():
     assert list(table.returns.index) == list(table.frame.index)
 
 
-@pytest.mark.parametrize("name", list(FeatureSetName))
+@pytest.mark.parametrize("name", list(FEATURE_SETS))
 @pytest.mark.parametrize("cut", [30, 57, 100])
 def test_every_feature_set_is_causal(name, cut):
     """Change every bar after day t: each row whose label day is t or earlier stays the same."""
@@ -138,7 +138,7 @@ def test_every_feature_set_is_causal(name, cut):
     assert not before.loc[day:].iloc[1:].equals(after.loc[day:].iloc[1:])  # the change did reach later rows
 
 
-@pytest.mark.parametrize("name", list(FeatureSetName))
+@pytest.mark.parametrize("name", list(FEATURE_SETS))
 def test_the_latest_row_is_the_tables_next_row(name):
     """What predict feeds a model for the day after the last bar is the row the table would hold for it."""
     prices = bars()
@@ -151,7 +151,7 @@ def test_the_latest_row_is_the_tables_next_row(name):
 
 
 def test_every_column_is_described():
-    for name in FeatureSetName:
+    for name in FEATURE_SETS:
         table = make_table(bars(), name, 7)
         assert list(table.descriptions) == list(table.frame.columns), name
 

@@ -21,9 +21,21 @@ SKLEARN = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(SCORES))
+@pytest.mark.parametrize("name", sorted(SKLEARN))
 def test_each_score_equals_scikit_learn(name):
     assert compute(name, Y_TRUE, PROBA) == pytest.approx(SKLEARN[name]())
+
+
+def test_the_built_in_scores_all_have_a_scikit_learn_twin():
+    assert set(SKLEARN) <= set(SCORES)
+
+
+@pytest.mark.parametrize("name", SCORES)
+def test_every_score_is_one_record_whose_perfect_predictor_scores_its_best(name):
+    found = SCORES[name]
+    assert found.description and (found.from_counts is None) != (found.from_probabilities is None)
+    assert compute(name, Y_TRUE, Y_TRUE) == pytest.approx(found.best, abs=1e-5)
+    assert found.loss(compute(name, Y_TRUE, PROBA)) >= 0
 
 
 @pytest.mark.parametrize("constant", [0, 1])

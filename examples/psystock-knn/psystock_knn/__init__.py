@@ -40,4 +40,11 @@ FAMILY = estimator_family(
     search_space,
     # Distances need features on one scale: real-valued feature sets are standardised in the model.
     scale=True,
+    # What a fitted model holds beyond what skops trusts by itself, for MLflow to save and serve it.
+    trusted_types=(
+        "sklearn.neighbors._kd_tree.KDTree",
+        "sklearn.neighbors._ball_tree.BallTree",
+        "sklearn.metrics._dist_metrics.ManhattanDistance64",
+        "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    ),
 )

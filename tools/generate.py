@@ -1,7 +1,9 @@
-"""Write the training entry points from the family declarations, or check that they are current.
+"""Write what follows from the registries' declarations, or check that it is current.
 
 A built-in family is one module in ``psystock/models`` and one line in
-``psystock.models.BUILT_IN``. From those this tool writes what follows from
+``psystock.models.BUILT_IN``; a baseline, a feature set and a metric are one
+record each (``psystock.baselines.BASELINES``, ``psystock.features.FEATURE_SETS``,
+``psystock.scores.SCORES``). From those this tool writes what follows from
 them, so no hand edit can drift:
 
 - ``MLproject``: the generic ``train`` entry point and one ``train_<family>``
@@ -9,10 +11,11 @@ them, so no hand edit can drift:
   the family's hyper-parameters with their types and defaults);
 - ``steps/train_<family>.py``: the thin step of each;
 - ``docs/entry-points.md``: the training heading and one table per family,
-  each hyper-parameter's meaning taken from the comment on its field.
+  each hyper-parameter's meaning taken from the comment on its field; the
+  lists of feature sets, baselines and metrics with their descriptions.
 
-    python -m tools.families --write    # after adding or changing a family
-    python -m tools.families --check    # exit 1 if any of them is stale (a test runs it)
+    python -m tools.generate --write    # after adding or changing a family
+    python -m tools.generate --check    # exit 1 if any of them is stale (a test runs it)
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from typing import Any
 
 import yaml
 
+from psystock.baselines import BASELINES
+from psystock.features import FEATURE_SETS
 from psystock.models import BUILT_IN, GENERIC_ENTRY_POINT, Family, get_family
+from psystock.scores import SCORES
 from psystock.validation import Protocol
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,10 +46,13 @@ SCORING = ("training_data", *(f.name for f in dataclasses.fields(Protocol)))
 YAML_TYPES = {int: "int", float: "float", str: "string"}
 WIDTH = 88  # of a command's lines in MLproject
 
-MLPROJECT_BEGIN = "  # >>> training entry points: written by `python -m tools.families --write`; do not edit\n"
+MLPROJECT_BEGIN = "  # >>> training entry points: written by `python -m tools.generate --write`; do not edit\n"
 MLPROJECT_END = "  # <<< end of the written training entry points\n"
-DOC_HEADING = ("<!-- >>> training heading: written by tools/families.py -->\n", "<!-- <<< -->\n")
-DOC_TABLES = ("<!-- >>> family tables: written by tools/families.py -->\n", "<!-- <<< -->\n")
+DOC_HEADING = ("<!-- >>> training heading: written by tools/generate.py -->\n", "<!-- <<< -->\n")
+DOC_TABLES = ("<!-- >>> family tables: written by tools/generate.py -->\n", "<!-- <<< -->\n")
+DOC_FEATURE_SETS = ("<!-- >>> feature sets: written by tools/generate.py -->\n", "<!-- <<< -->\n")
+DOC_BASELINES = ("<!-- >>> baselines: written by tools/generate.py -->\n", "<!-- <<< -->\n")
+DOC_METRICS = ("<!-- >>> metrics: written by tools/generate.py -->\n", "<!-- <<< -->\n")
 
 
 def _shared(mlproject_text: str) -> dict[str, dict[str, Any]]:
@@ -105,7 +114,7 @@ def step_file(name: str) -> str:
 
 Reads: ``training_data`` (``runs:/<id>/features`` or a CSV in the reference layout).
 Writes: see :mod:`psystock.train_step` -- test-split metrics, confusion matrix, model.
-Written by ``python -m tools.families --write`` from ``{params.__module__}``: do not edit.
+Written by ``python -m tools.generate --write`` from ``{params.__module__}``: do not edit.
 """
 
 from __future__ import annotations
@@ -169,6 +178,11 @@ def doc_tables() -> str:
     return "\n".join(sections)
 
 
+def registry_list(records: dict[str, Any]) -> str:
+    """One bullet per record: its name and its description."""
+    return "".join(f"- `{name}`: {record.description}.\n" for name, record in records.items())
+
+
 def _replace(text: str, begin: str, end: str, body: str, where: Path) -> str:
     if begin not in text or end not in text[text.index(begin) :]:
         raise SystemExit(f"{where}: the markers {begin.strip()!r} ... {end.strip()!r} are missing")
@@ -182,7 +196,10 @@ def rendered() -> dict[Path, str]:
     mlproject = MLPROJECT.read_text()
     files = {MLPROJECT: _replace(mlproject, MLPROJECT_BEGIN, MLPROJECT_END, mlproject_block(mlproject), MLPROJECT)}
     doc = _replace(DOC.read_text(), *DOC_HEADING, doc_heading(), DOC)
-    files[DOC] = _replace(doc, *DOC_TABLES, doc_tables(), DOC)
+    doc = _replace(doc, *DOC_TABLES, doc_tables(), DOC)
+    for markers, records in ((DOC_FEATURE_SETS, FEATURE_SETS), (DOC_BASELINES, BASELINES), (DOC_METRICS, SCORES)):
+        doc = _replace(doc, *markers, registry_list(records), DOC)
+    files[DOC] = doc
     for name, info in BUILT_IN.items():
         files[STEPS / f"{info.entry_point}.py"] = step_file(name)
     return files
@@ -204,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     outdated = stale()
     for path in outdated:
-        print(f"{path.relative_to(ROOT)} is stale: run python -m tools.families --write", file=sys.stderr)
+        print(f"{path.relative_to(ROOT)} is stale: run python -m tools.generate --write", file=sys.stderr)
     return 1 if outdated else 0
 
 

@@ -67,7 +67,7 @@ format: install ## Let ruff format the code and fix what it can
 	ruff check --fix .
 
 bench: install ## Time the pipeline, tuning, server logging, cache lookups, universes; prints a table, writes JSON
-	python benchmarks/run.py
+	python -m benchmarks.run
 
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)
 	mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)

@@ -1,6 +1,6 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
-Usage: python benchmarks/run.py [--data PATH] [--repeat N]
+Usage: python -m benchmarks.run [--data PATH] [--repeat N]
        [--only pipeline,evaluation,tuning,server,envs,cache,universe]
        [--out FILE]
 
@@ -60,8 +60,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from psystock.local_services import mlflow_run_command
 from psystock.pipeline import STEP_NAMES
+from tests.helpers.services import mlflow_run_command
 
 PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = PROJECT / "tests" / "fixtures" / "BTC-USD.csv"  # real BTC-USD bars, 2014-09-17..2020-12-31
@@ -197,7 +197,8 @@ def bench_cache(sizes=(100, 1_000, 10_000), lookups: int = 20) -> dict[str, floa
     import mlflow
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
-    from psystock.mlflow_io import cache_store, names
+    from psystock import names
+    from psystock.mlflow_io import cache_store
 
     result = {}
     store = Store()
@@ -400,10 +401,10 @@ def bench_evaluation(data: Path) -> dict[str, float]:
 def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
     from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-    from psystock.local_services import Postgres, TrackingServer
     from psystock.mlflow_io.trials import TrialLogger
     from psystock.models import get_family
     from psystock.tuning import TrialResult
+    from tests.helpers.services import Postgres, TrackingServer
 
     params = {"C": 0.5, "solver": "saga", "l1_ratio": 0.3, "class_weight": "None", "max_iter": 1000}
     folds = [0.61, 0.58, 0.66, 0.59, 0.63]
@@ -472,7 +473,7 @@ def bench_server(data: Path, runs: int = 100) -> dict[str, float]:
 
 
 def bench_environments(data: Path) -> dict[str, float]:
-    from psystock.local_services import GitDaemon, git
+    from tests.helpers.services import GitDaemon, git
 
     result = {}
     fetch = (f"source={data}",)

@@ -17,7 +17,7 @@ import pandas as pd
 
 from psystock import PsystockError
 from psystock.features import YESTERDAY_UP
-from psystock.mlflow_io.names import BASELINE_FAMILY as FAMILY
+from psystock.names import BASELINE_FAMILY as FAMILY
 from psystock.protocol import Candidate
 
 

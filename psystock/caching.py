@@ -20,8 +20,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from psystock import names
 from psystock.entry_points import PROJECT_ROOT, load_entry_points
-from psystock.mlflow_io import names
 
 PACKAGE = "psystock"
 EMPTY = "''"  # how an empty parameter shows in the log

@@ -24,10 +24,9 @@ from pathlib import Path
 import mlflow
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME
 
-from psystock import PsystockError, caching, plots, universe
+from psystock import PsystockError, caching, names, plots, universe
 from psystock.data import YAHOO, parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, format_value
-from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import artifact_bytes
 from psystock.mlflow_io.lifecycle import get_run
 from psystock.mlflow_io.outputs import log_csv

@@ -6,15 +6,54 @@ import re
 
 import pandas as pd
 
-from psystock import PsystockError
-from psystock.mlflow_io.names import BASELINE_FAMILY as BASELINE
-from psystock.mlflow_io.names import PRIMARY_METRIC
+from psystock import PsystockError, names
+from psystock.names import BASELINE_FAMILY as BASELINE
+from psystock.names import PRIMARY_METRIC
 from psystock.scores import SCORES
+from psystock.validation import Split
 
 COLUMNS = ("rank", "family", "run_name", "run_id")
 # Columns that are facts or spreads rather than scores: never "best".
 _NOT_SCORES = re.compile(r"(up_rate|_std|_ci_low|_ci_high|_exposure|_turnover|block_length)$|^buy_and_hold_")
 _BACKTEST_BETTER_HIGHER = re.compile(r"^backtest_(total_return|cagr|sharpe|max_drawdown|hit_rate)$")
+
+
+def ranked_by(split: str, metric: str) -> str:
+    """The run metric every choice is made by: the CV mean on the development period under the
+    chronological split, the holdout score under the reference's random one (which has no
+    development period apart from its test rows)."""
+    return names.cv_mean(metric) if split == Split.CHRONOLOGICAL else names.test_metric(metric)
+
+
+def common_split(splits: set[str]) -> str:
+    """The one split the candidates share; runs split differently cannot be ranked together."""
+    if len(splits) > 1:
+        raise PsystockError(
+            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
+        )
+    return next(iter(splits), Split.CHRONOLOGICAL.value)
+
+
+def board_columns(board: pd.DataFrame, metric: str, by: str) -> list[str]:
+    """The leaderboard's columns: who, the ranking score and its spread, the holdout score and its
+    interval, the backtest against buy-and-hold, then every other holdout score."""
+    first = [
+        by,
+        names.cv_std(metric),
+        names.cv_mean(metric),
+        names.test_metric(metric),
+        names.ci_low(metric),
+        names.ci_high(metric),
+        "backtest_sharpe",
+        names.BACKTEST_SHARPE_CI_LOW,
+        names.BACKTEST_SHARPE_CI_HIGH,
+        "backtest_total_return",
+        "buy_and_hold_sharpe",
+        "buy_and_hold_total_return",
+    ]
+    rest = sorted(c for c in board.columns if c.startswith("test_") or c == PRIMARY_METRIC)
+    ordered = list(dict.fromkeys(c for c in [*first, *rest] if c in board.columns))
+    return [*COLUMNS, *ordered]
 
 
 def direction(column: str) -> int:

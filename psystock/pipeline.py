@@ -24,11 +24,11 @@ from typing import Any
 import mlflow
 from mlflow.entities import Run
 
-from psystock import PsystockError, caching, registry
+from psystock import PsystockError, caching, names
 from psystock.data import YAHOO, parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
 from psystock.features import DEFAULT_FEATURES, check_feature_set
-from psystock.mlflow_io import cache_store, lifecycle, names
+from psystock.mlflow_io import cache_store, champion, lifecycle
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
 from psystock.models import BOOK_FAMILIES, GENERIC_ENTRY_POINT, FamilyInfo, choose_families, family_info
@@ -422,12 +422,12 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
     tune = runner.run(step("tune", training_data | {"family": winner}, family=winner))
     register = runner.run(step("register", {"tuned_run": tune, "compare_run": compare}, family=winner))
     runner.run(step("report", {"compare_run": compare, "tuned_run": tune, "register_run": register}))
-    champion = registry.champion_uri(args.ticker)
-    if champion is None:
+    current = champion.champion_uri(args.ticker)
+    if current is None:
         log.info("predict: skipped, %s has no champion yet", names.model_name(args.ticker))
     else:
         # The version, not the alias, enters the cache key: a new champion must predict anew.
-        runner.run(step("predict", {"model_uri": champion, "prices": prices}))
+        runner.run(step("predict", {"model_uri": current, "prices": prices}))
     return runner.run_ids()
 
 
@@ -440,7 +440,7 @@ def record(args: MainArgs, steps: dict[str, str]) -> None:
             names.TAG_WINNER_FAMILY: lifecycle.get_run(steps["compare"]).data.tags[names.TAG_WINNER_FAMILY],
             names.TAG_REGISTRY_DECISION: lifecycle.get_run(steps["register"]).data.tags[names.TAG_DECISION],
             names.TAG_VERDICT: lifecycle.get_run(steps["report"]).data.tags.get(names.TAG_VERDICT, ""),
-            names.TAG_CHAMPION: registry.champion_uri(args.ticker) or names.NO_CHAMPION,
+            names.TAG_CHAMPION: champion.champion_uri(args.ticker) or names.NO_CHAMPION,
         }
     )
     copied = (

@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from numpy.typing import ArrayLike
 
-from psystock.mlflow_io.names import BASELINE_FAMILY as BASELINE
+from psystock.names import BASELINE_FAMILY as BASELINE
 
 
 def png_bytes(figure: Figure) -> bytes:

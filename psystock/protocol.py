@@ -23,13 +23,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from psystock import backtest, bootstrap, scores
+from psystock import backtest, bootstrap, leaderboard, names, scores
 from psystock.backtest import Backtest
 from psystock.bootstrap import Interval
 from psystock.entry_points import StepArgs
 from psystock.evaluation import TrainTest, cv_folds, split_dataset
 from psystock.features import CLOSE_TO_CLOSE, OPEN_TO_CLOSE, FeatureSet
-from psystock.mlflow_io import names
 from psystock.validation import Protocol, Split, check_backtest, check_bootstrap, check_cv_folds, check_split
 
 log = logging.getLogger("psystock.protocol")
@@ -56,7 +55,7 @@ class Settings(Protocol):
 
     def ranking_metric(self) -> str:
         """The run metric compare ranks by and tune's result is compared on."""
-        return names.cv_mean(self.metric) if self.chooses_on_cv else names.test_metric(self.metric)
+        return leaderboard.ranked_by(self.split, self.metric)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,11 +1,11 @@
-"""The Model Registry: the champion gate, the champion's lookup and its promotion.
+"""The champion gate: pure (evidence in, decision out; the registry's own calls, looking the
+champion up and promoting a version, are :mod:`psystock.mlflow_io.champion`'s).
 
-The gate is pure (evidence in, decision out): the paired block bootstrap of
+The gate: the paired block bootstrap of
 the tuned model's holdout score against each baseline's (:func:`evidence`)
 must exclude an improvement of ``min_improvement`` or less; MLflow's own
 model-validation API (``mlflow.validate_evaluation_results`` with a
-``MetricThreshold``) checks the interval's low end. A registered model is ``psystock-<ticker>``; the version that
-``predict`` and serving use holds the alias ``champion``.
+``MetricThreshold``) checks the interval's low end.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from mlflow.exceptions import MlflowException
-from mlflow.tracking import MlflowClient
 
-from psystock.mlflow_io import names
+from psystock import names
 from psystock.validation import check_min_improvement
 
 if TYPE_CHECKING:  # the bootstrap's import (arch) is not for main, which only looks the champion up
@@ -107,24 +105,3 @@ def decide(metric: str, evidence: Mapping[str, Comparison], min_improvement: flo
 def _low_end(comparison: Comparison) -> float:
     low = comparison.difference.low
     return low if low == low else float("-inf")  # an undefined interval decides against the model
-
-
-def champion_uri(ticker: str) -> str | None:
-    """``models:/psystock-<ticker>/<version>`` of the champion, or None if the ticker has none yet."""
-    name = names.model_name(ticker)
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
-    except MlflowException:
-        return None
-    return names.model_version_uri(name, version.version)
-
-
-def promote(ticker: str, model_run_id: str, tags: dict[str, str]) -> int:
-    """Register the run's model as a new version of ``psystock-<ticker>``, move the champion alias
-    to it, and return the version number."""
-    import mlflow
-
-    name = names.model_name(ticker)
-    version = mlflow.register_model(names.run_uri(model_run_id, names.MODEL), name, tags=tags)
-    MlflowClient().set_registered_model_alias(name, names.CHAMPION, version.version)
-    return int(version.version)

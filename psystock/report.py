@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from psystock.leaderboard import COLUMNS, direction
-from psystock.mlflow_io.names import BASELINE_FAMILY
+from psystock.names import BASELINE_FAMILY
 
 STYLE = """
 *, *::before, *::after { box-sizing: border-box; }

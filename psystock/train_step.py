@@ -26,8 +26,7 @@ from typing import Any
 
 import mlflow
 
-from psystock import protocol
-from psystock.mlflow_io import names
+from psystock import names, protocol
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.model_outputs import log_evaluation, log_fitted_model

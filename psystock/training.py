@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from psystock import names
 from psystock.evaluation import TrainTest, split_dataset
 from psystock.features import FeatureSet
-from psystock.mlflow_io import names
 from psystock.models import Family
 from psystock.protocol import Candidate
 

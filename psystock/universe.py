@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from psystock import report
-from psystock.mlflow_io.names import BASELINE_FAMILY, Decision
+from psystock.names import BASELINE_FAMILY, Decision
 from psystock.report import PipelineSummary, number_text
 
 REGISTERED = Decision.REGISTERED

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 import mlflow
 
-from psystock import baselines, protocol
+from psystock import baselines, names, protocol
 from psystock.entry_points import to_params
-from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.model_outputs import log_evaluation

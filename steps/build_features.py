@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
-from psystock import features
+from psystock import features, names
 from psystock.entry_points import StepArgs
 from psystock.features import DEFAULT_FEATURES
-from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.outputs import log_csv

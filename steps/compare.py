@@ -22,11 +22,10 @@ from dataclasses import dataclass
 
 import mlflow
 import pandas as pd
-from mlflow.entities import Run
 
-from psystock import PsystockError, leaderboard, plots
+from psystock import PsystockError, leaderboard, names, plots
 from psystock.entry_points import StepArgs
-from psystock.mlflow_io import lineage, names
+from psystock.mlflow_io import lineage
 from psystock.mlflow_io.lifecycle import active_run, run_step
 from psystock.scores import DEFAULT_METRIC, score
 from psystock.validation import Split
@@ -42,40 +41,6 @@ class Args(StepArgs):
     metric: str = DEFAULT_METRIC
 
 
-def ranking_metric(runs: list[Run], metric: str) -> str:
-    """The run metric to rank by: the CV mean under the runs' chronological split, the test score
-    under the reference's random one."""
-    splits = {r.data.params.get("split", Split.CHRONOLOGICAL.value) for r in runs}
-    if len(splits) > 1:
-        raise PsystockError(
-            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
-        )
-    chronological = splits == {Split.CHRONOLOGICAL.value}
-    return names.cv_mean(metric) if chronological else names.test_metric(metric)
-
-
-def board_columns(board: pd.DataFrame, metric: str, by: str) -> list[str]:
-    """The leaderboard's columns: who, the ranking score and its spread, the holdout score and its
-    interval, the backtest against buy-and-hold, then every other holdout score."""
-    first = [
-        by,
-        names.cv_std(metric),
-        names.cv_mean(metric),
-        names.test_metric(metric),
-        names.ci_low(metric),
-        names.ci_high(metric),
-        "backtest_sharpe",
-        names.BACKTEST_SHARPE_CI_LOW,
-        names.BACKTEST_SHARPE_CI_HIGH,
-        "backtest_total_return",
-        "buy_and_hold_sharpe",
-        "buy_and_hold_total_return",
-    ]
-    rest = sorted(c for c in board.columns if c.startswith("test_") or c == names.PRIMARY_METRIC)
-    ordered = list(dict.fromkeys(c for c in [*first, *rest] if c in board.columns))
-    return [*leaderboard.COLUMNS, *ordered]
-
-
 def compare(args: Args) -> None:
     score(args.metric)
     run_ids = [names.run_id_of(r.strip()) for r in args.training_runs.split(",") if r.strip()]
@@ -84,7 +49,9 @@ def compare(args: Args) -> None:
     runs = lineage.candidate_runs(run_ids, _experiment_id(args.experiment))
     if not runs:
         raise PsystockError("no finished training runs to compare")
-    by = ranking_metric(runs, args.metric)
+    by = leaderboard.ranked_by(
+        leaderboard.common_split({r.data.params.get("split", Split.CHRONOLOGICAL.value) for r in runs}), args.metric
+    )
     rows = pd.DataFrame(
         {
             "family": r.data.tags.get(names.TAG_FAMILY, "?"),
@@ -95,7 +62,7 @@ def compare(args: Args) -> None:
         for r in runs
     )
     board = leaderboard.rank(rows, by)
-    board = board[board_columns(board, args.metric, by)]
+    board = board[leaderboard.board_columns(board, args.metric, by)]
     print(leaderboard.to_markdown(board[[*leaderboard.COLUMNS, by]]), flush=True)
 
     mlflow.log_text(board.to_csv(index=False), names.artifact(names.LEADERBOARD_DIR, names.LEADERBOARD_FILE))

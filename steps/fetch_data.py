@@ -22,9 +22,8 @@ import mlflow
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.pandas_dataset import from_pandas
 
-from psystock import data, plots
+from psystock import data, names, plots
 from psystock.entry_points import StepArgs
-from psystock.mlflow_io import names
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.outputs import log_csv
 from psystock.tickers import check_ticker

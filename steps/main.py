@@ -21,8 +21,7 @@ import os
 
 import mlflow
 
-from psystock import pipeline
-from psystock.mlflow_io import names
+from psystock import names, pipeline
 from psystock.mlflow_io.lifecycle import LOG_CONTEXT, active_run, run_step
 from psystock.models import choose_families
 from psystock.pipeline import MainArgs as Args

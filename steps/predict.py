@@ -23,10 +23,9 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
-from psystock import PsystockError, data, features
+from psystock import PsystockError, data, features, names
 from psystock.entry_points import StepArgs
 from psystock.features import DEFAULT_FEATURES
-from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.outputs import log_csv

@@ -30,9 +30,9 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from psystock import PsystockError, registry
+from psystock import PsystockError, names, registry
 from psystock.entry_points import StepArgs
-from psystock.mlflow_io import lineage, names
+from psystock.mlflow_io import champion, lineage
 from psystock.mlflow_io.inputs import load_features, resolve_input
 from psystock.mlflow_io.lifecycle import active_run, get_run, run_step
 from psystock.scores import DEFAULT_METRIC, compute, score
@@ -185,7 +185,7 @@ def _promote(args: Args, tuned: Run, compare: Run, verdict: registry.Verdict, ho
         names.VERSION_TAG_REFIT_RANGE: f"{first}..{last}",
         names.VERSION_TAG_REFIT_ROWS: str(len(data)),
     }
-    version = registry.promote(args.ticker, active_run().info.run_id, tags)
+    version = champion.promote(args.ticker, active_run().info.run_id, tags)
     mlflow.log_metric("registered_version", version)
     uri = names.model_version_uri(names.model_name(args.ticker), version)
     mlflow.set_tag(names.TAG_REGISTERED_MODEL, uri)

@@ -22,9 +22,9 @@ import mlflow
 import pandas as pd
 from mlflow.entities import Run
 
-from psystock import PsystockError, leaderboard, plots, report
+from psystock import PsystockError, leaderboard, names, plots, report
 from psystock.entry_points import StepArgs
-from psystock.mlflow_io import lineage, names
+from psystock.mlflow_io import lineage
 from psystock.mlflow_io.inputs import artifact_bytes, resolve_input
 from psystock.mlflow_io.lifecycle import get_run, run_step
 from psystock.mlflow_io.outputs import log_csv

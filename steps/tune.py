@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import mlflow
 import pandas as pd
 
-from psystock import protocol, this_process, tuning
+from psystock import names, protocol, this_process, tuning
 from psystock.evaluation import split_dataset
-from psystock.mlflow_io import names
 from psystock.mlflow_io.inputs import load_features
 from psystock.mlflow_io.lifecycle import active_run, quiet_run_urls, run_step
 from psystock.mlflow_io.model_outputs import log_evaluation, log_fitted_model

@@ -13,7 +13,7 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from psystock.mlflow_io import names
+from psystock import names
 from psystock.mlflow_io.lifecycle import FINISHED
 from psystock.models import BUILT_IN, GENERIC_ENTRY_POINT
 

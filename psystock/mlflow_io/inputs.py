@@ -9,10 +9,9 @@ import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
-from psystock import PsystockError
+from psystock import PsystockError, names
 from psystock.data import Prices, read_csv, validate_prices
 from psystock.features import CLOSE_TO_CLOSE, DATE_NAME, OPEN_TO_CLOSE, FeatureSet, feature_set
-from psystock.mlflow_io import names
 
 
 def resolve_input(location: str, filename: str, what: str) -> Path:

@@ -20,7 +20,7 @@ from mlflow.entities import RunStatus
 from mlflow.exceptions import ExecutionException
 from mlflow.tracking import MlflowClient
 
-from psystock.mlflow_io.names import TAG_ERROR
+from psystock.names import TAG_ERROR
 
 _RUNNING = RunStatus.to_string(RunStatus.RUNNING)
 _FAILED = RunStatus.to_string(RunStatus.FAILED)

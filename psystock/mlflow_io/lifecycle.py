@@ -35,9 +35,8 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_SOURCE_TYPE,
 )
 
-from psystock import PsystockError
+from psystock import PsystockError, names
 from psystock.entry_points import A, parse_args
-from psystock.mlflow_io import names
 
 log = logging.getLogger("psystock")
 

@@ -7,8 +7,7 @@ from collections.abc import Iterable
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from psystock import PsystockError
-from psystock.mlflow_io import names
+from psystock import PsystockError, names
 from psystock.mlflow_io.lifecycle import FINISHED, get_run
 
 

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
 
+from psystock import names
 from psystock.evaluation import confusion, curves
 from psystock.features import FeatureSet
-from psystock.mlflow_io import names
 from psystock.mlflow_io.outputs import log_csv
 from psystock.models import Family
 from psystock.plots import confusion_matrix_figure, curve_figure, equity_figure

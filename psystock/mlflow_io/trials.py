@@ -18,8 +18,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from psystock import PsystockError
-from psystock.mlflow_io import names
+from psystock import PsystockError, names
 from psystock.mlflow_io.lifecycle import FAILED, FINISHED
 from psystock.tuning import TrialResult
 

@@ -20,7 +20,7 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
-from psystock.local_services import mlflow_run_command
+from tests.helpers.services import mlflow_run_command
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = PROJECT / "tests" / "fixtures"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.entities import Run
 
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers.runs import Store, finished, mlflow_run
 
 RANGE = {"start": "2014-01-01", "end": "2020-12-31"}  # the reference's

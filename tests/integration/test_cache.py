@@ -15,7 +15,7 @@ import mlflow
 import pytest
 from mlflow.entities import Run
 
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers.runs import PROJECT, mlflow_run, project_command
 from tests.helpers.runs import small_pipeline as small
 

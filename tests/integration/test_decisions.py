@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers.runs import Store, finished, mlflow_run
 from tests.helpers.synthetic import bars_from_labels, planted_labels, write
 

@@ -7,8 +7,8 @@ import subprocess
 import mlflow
 import pytest
 
-from psystock.local_services import GitDaemon, git
 from tests.helpers.runs import PROJECT, Store, mlflow_run, small_pipeline
+from tests.helpers.services import GitDaemon, git
 
 pytestmark = pytest.mark.integration
 

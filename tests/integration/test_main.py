@@ -9,7 +9,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from psystock.mlflow_io import names
+from psystock import names
 from psystock.pipeline import STEP_NAMES
 
 pytestmark = pytest.mark.integration

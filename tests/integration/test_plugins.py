@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers import throwaway_family
 from tests.helpers.runs import PROJECT, ProjectRun, Store, finished, mlflow_run, step_run, write_plugin
 from tests.helpers.serving import serve_and_invoke

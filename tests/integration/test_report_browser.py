@@ -9,7 +9,7 @@ import shutil
 import mlflow
 import pytest
 
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers.runs import finished, mlflow_run, small_pipeline
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

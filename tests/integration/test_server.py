@@ -14,9 +14,10 @@ from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 
-from psystock.local_services import Postgres, TrackingServer, free_port, wait_until
-from psystock.mlflow_io import cache_store, names
+from psystock import names
+from psystock.mlflow_io import cache_store
 from tests.helpers.runs import Store, mlflow_run, project_command, small_pipeline, step_run
+from tests.helpers.services import Postgres, TrackingServer, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 

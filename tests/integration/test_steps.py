@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from psystock import names
 from psystock.features import going_up
-from psystock.mlflow_io import names
 from tests.helpers.runs import artifacts, finished, mlflow_run
 
 pytestmark = pytest.mark.integration

@@ -12,7 +12,7 @@ import mlflow
 import pandas as pd
 import pytest
 
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers.runs import FIXTURES, ProjectRun, Store, artifacts, finished, mlflow_run, small_pipeline
 
 pytestmark = pytest.mark.integration

@@ -9,9 +9,9 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from psystock.local_services import GitDaemon, TrackingServer, git
-from psystock.mlflow_io import names
+from psystock import names
 from tests.helpers.runs import FIXTURES, PROJECT, Store, finished, mlflow_run, small_pipeline
+from tests.helpers.services import GitDaemon, TrackingServer, git
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -104,3 +104,24 @@ def test_direction_knows_scores_spreads_and_facts():
 def test_ranking_by_cross_validation_ignores_the_holdout():
     frame = rows().assign(cv_mcc_mean=[0.05, 0.02, 0.09], test_mcc=[0.30, 0.40, -0.10])
     assert rank(frame, "cv_mcc_mean")["family"].tolist() == ["xgboost", "keras", "logreg"]
+
+
+def test_choices_are_made_on_the_development_period_except_under_the_reference_split():
+    from psystock.leaderboard import common_split, ranked_by
+
+    assert ranked_by("chronological", "mcc") == "cv_mcc_mean"
+    assert ranked_by("random", "f1") == "test_f1"
+    assert common_split({"random"}) == "random" and common_split(set()) == "chronological"
+    with pytest.raises(PsystockError, match=r"split differently \(chronological, random\)"):
+        common_split({"random", "chronological"})
+
+
+def test_the_board_leads_with_the_ranking_score_its_spread_and_the_holdout_interval():
+    from psystock.leaderboard import board_columns
+
+    given = "rank family run_name run_id test_f1 cv_mcc_std cv_mcc_mean test_mcc test_mcc_ci_low backtest_sharpe rows"
+    frame = pd.DataFrame(columns=given.split())
+    assert board_columns(frame, "mcc", "cv_mcc_mean") == [
+        *("rank", "family", "run_name", "run_id", "cv_mcc_mean", "cv_mcc_std", "test_mcc", "test_mcc_ci_low"),
+        *("backtest_sharpe", "test_f1"),
+    ]

@@ -2,7 +2,7 @@ import pytest
 
 from psystock import PsystockError
 from psystock.bootstrap import Comparison, Interval
-from psystock.mlflow_io.names import Decision, model_name
+from psystock.names import Decision, model_name
 from psystock.registry import decide
 
 

@@ -3,8 +3,7 @@
 import mlflow
 import pytest
 
-from psystock import PsystockError
-from psystock.mlflow_io import names
+from psystock import PsystockError, names
 from psystock.mlflow_io.trials import TrialLogger
 from psystock.tuning import TrialResult
 

@@ -1,0 +1,78 @@
+"""The layering reads from the imports: the vocabulary and the domain never reach the MLflow plumbing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from psystock.entry_points import PROJECT_ROOT
+
+PACKAGE = PROJECT_ROOT / "psystock"
+# What runs steps and pipelines: the drivers and the generic training step.
+DRIVERS = {"psystock.pipeline", "psystock.fanout", "psystock.train_step"}
+# What else talks to MLflow as it runs: Spark tasks, the tracking server.
+RUNNING = DRIVERS | {"psystock.spark", "psystock.server"}
+PLUMBING = "psystock.mlflow_io"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PROJECT_ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """Modules a file imports when it is imported (not inside functions, which import lazily)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def all_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+DOMAIN = sorted(
+    path
+    for path in PACKAGE.rglob("*.py")
+    if not module_name(path).startswith(PLUMBING) and module_name(path) not in RUNNING | {"psystock"}
+)
+
+
+def reaches(imported: set[str], prefix: str) -> set[str]:
+    return {name for name in imported if name == prefix or name.startswith(f"{prefix}.")}
+
+
+@pytest.mark.parametrize("path", DOMAIN, ids=module_name)
+def test_the_vocabulary_and_domain_never_import_the_plumbing_or_the_drivers(path):
+    imported = all_imports(path)
+    assert not {name for name in imported if name.startswith(PLUMBING)}, "imports the MLflow plumbing"
+    assert not {
+        name
+        for name in imported
+        if name.split(".")[1:2] and name.split(".")[0] == "psystock" and name.split(".")[1] in RUNNING
+    }, "imports a driver"
+
+
+@pytest.mark.parametrize("path", DOMAIN, ids=module_name)
+def test_the_domain_imports_mlflow_only_where_a_function_needs_it(path):
+    """MLflow's own APIs (autologging, flavours, evaluation) are imported inside the functions
+    that use them, so pure code and the tests of it load no tracking client."""
+    assert not reaches(top_level_imports(path), "mlflow")
+
+
+def test_the_names_are_pure():
+    assert {name.split(".")[0] for name in top_level_imports(PACKAGE / "names.py")} <= {"__future__", "enum", "pathlib"}

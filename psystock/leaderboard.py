@@ -10,28 +10,11 @@ from psystock import PsystockError, names
 from psystock.names import BASELINE_FAMILY as BASELINE
 from psystock.names import PRIMARY_METRIC
 from psystock.scores import SCORES
-from psystock.validation import Split
 
 COLUMNS = ("rank", "family", "run_name", "run_id")
 # Columns that are facts or spreads rather than scores: never "best".
 _NOT_SCORES = re.compile(r"(up_rate|_std|_ci_low|_ci_high|_exposure|_turnover|block_length)$|^buy_and_hold_")
 _BACKTEST_BETTER_HIGHER = re.compile(r"^backtest_(total_return|cagr|sharpe|max_drawdown|hit_rate)$")
-
-
-def ranked_by(split: str, metric: str) -> str:
-    """The run metric every choice is made by: the CV mean on the development period under the
-    chronological split, the holdout score under the reference's random one (which has no
-    development period apart from its test rows)."""
-    return names.cv_mean(metric) if split == Split.CHRONOLOGICAL else names.test_metric(metric)
-
-
-def common_split(splits: set[str]) -> str:
-    """The one split the candidates share; runs split differently cannot be ranked together."""
-    if len(splits) > 1:
-        raise PsystockError(
-            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
-        )
-    return next(iter(splits), Split.CHRONOLOGICAL.value)
 
 
 def board_columns(board: pd.DataFrame, metric: str, by: str) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from psystock import backtest, bootstrap, leaderboard, names, scores
+from psystock import PsystockError, backtest, bootstrap, names, scores
 from psystock.backtest import Backtest
 from psystock.bootstrap import Interval
 from psystock.entry_points import StepArgs
@@ -55,7 +55,23 @@ class Settings(Protocol):
 
     def ranking_metric(self) -> str:
         """The run metric compare ranks by and tune's result is compared on."""
-        return leaderboard.ranked_by(self.split, self.metric)
+        return ranked_by(self.split, self.metric)
+
+
+def ranked_by(split: str, metric: str) -> str:
+    """The run metric every choice is made by: the CV mean on the development period under the
+    chronological split, the holdout score under the reference's random one (which has no
+    development period apart from its test rows)."""
+    return names.cv_mean(metric) if split == Split.CHRONOLOGICAL else names.test_metric(metric)
+
+
+def common_split(splits: set[str]) -> str:
+    """The one split the candidates share; runs split differently cannot be ranked together."""
+    if len(splits) > 1:
+        raise PsystockError(
+            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
+        )
+    return next(iter(splits), Split.CHRONOLOGICAL.value)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,6 +27,7 @@ from psystock import PsystockError, leaderboard, names, plots
 from psystock.entry_points import StepArgs
 from psystock.mlflow_io import lineage
 from psystock.mlflow_io.lifecycle import active_run, run_step
+from psystock.protocol import common_split, ranked_by
 from psystock.scores import DEFAULT_METRIC, score
 from psystock.validation import Split
 
@@ -49,9 +50,7 @@ def compare(args: Args) -> None:
     runs = lineage.candidate_runs(run_ids, _experiment_id(args.experiment))
     if not runs:
         raise PsystockError("no finished training runs to compare")
-    by = leaderboard.ranked_by(
-        leaderboard.common_split({r.data.params.get("split", Split.CHRONOLOGICAL.value) for r in runs}), args.metric
-    )
+    by = ranked_by(common_split({r.data.params.get("split", Split.CHRONOLOGICAL.value) for r in runs}), args.metric)
     rows = pd.DataFrame(
         {
             "family": r.data.tags.get(names.TAG_FAMILY, "?"),

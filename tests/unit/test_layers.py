@@ -22,21 +22,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def top_level_imports(path: Path) -> set[str]:
-    """Modules a file imports when it is imported (not inside functions, which import lazily)."""
+def imports(path: Path, top_level: bool = False) -> set[str]:
+    """Modules a file imports; with ``top_level``, only those it imports when it is imported
+    (not inside functions, which import lazily)."""
+    tree = ast.parse(path.read_text())
     found: set[str] = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
-
-
-def all_imports(path: Path) -> set[str]:
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in tree.body if top_level else ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
@@ -58,7 +49,7 @@ def reaches(imported: set[str], prefix: str) -> set[str]:
 
 @pytest.mark.parametrize("path", DOMAIN, ids=module_name)
 def test_the_vocabulary_and_domain_never_import_the_plumbing_or_the_drivers(path):
-    imported = all_imports(path)
+    imported = imports(path)
     assert not {name for name in imported if name.startswith(PLUMBING)}, "imports the MLflow plumbing"
     assert not {
         name
@@ -71,8 +62,12 @@ def test_the_vocabulary_and_domain_never_import_the_plumbing_or_the_drivers(path
 def test_the_domain_imports_mlflow_only_where_a_function_needs_it(path):
     """MLflow's own APIs (autologging, flavours, evaluation) are imported inside the functions
     that use them, so pure code and the tests of it load no tracking client."""
-    assert not reaches(top_level_imports(path), "mlflow")
+    assert not reaches(imports(path, top_level=True), "mlflow")
 
 
 def test_the_names_are_pure():
-    assert {name.split(".")[0] for name in top_level_imports(PACKAGE / "names.py")} <= {"__future__", "enum", "pathlib"}
+    assert {name.split(".")[0] for name in imports(PACKAGE / "names.py", top_level=True)} <= {
+        "__future__",
+        "enum",
+        "pathlib",
+    }

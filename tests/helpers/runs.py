@@ -50,21 +50,26 @@ class Store:
 
 @contextmanager
 def tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's global tracking URI (and ``MLFLOW_TRACKING_URI``, which it sets too) pointed at
-    ``uri`` until the block ends; then both as they were, and no active experiment: a test
-    after this one sees none of it, whatever order the tests run in."""
+    """MLflow's global tracking URI pointed at ``uri`` until the block ends; then, as they were,
+    the URI, the active experiment and the variables MLflow sets for its subprocesses with
+    them (``MLFLOW_TRACKING_URI``, ``MLFLOW_EXPERIMENT_ID``): a test after this one sees none of
+    it, whatever order the tests run in."""
     from mlflow.tracking import fluent
 
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    variables = ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_ID")
+    previous = {name: os.environ.get(name) for name in variables}
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
         # None is MLflow's own "unset": the URI comes from the environment again.
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
-        if previous is not None:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
         fluent._active_experiment_id = None
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def make_store(root: Path, experiment: str = "psystock-test") -> Store:

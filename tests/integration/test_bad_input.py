@@ -207,8 +207,8 @@ def test_training_accepts_a_reference_table_without_dates(module_store, tmp_path
 
 def test_tune_rejects_an_unknown_family(module_store, tmp_path):
     path = reference_table(tmp_path / "training_data.csv")
-    result = step_run(module_store, "tune", {"training_data": path, "family": "forest"})
-    assert_fails_clearly(result, "tune: error: unknown model family 'forest'; choose one of logreg, xgboost, keras")
+    result = step_run(module_store, "tune", {"training_data": path, "family": "svm"})
+    assert_fails_clearly(result, "tune: error: unknown model family 'svm'; choose one of logreg, xgboost, keras")
 
 
 def test_tune_rejects_negative_max_evals(module_store, tmp_path):

@@ -185,7 +185,6 @@ def test_an_unknown_family_or_bad_hyperparameters_fail_the_run_with_one_line(
     cases = [
         ({"family": "svm"}, env, "train: error: unknown model family 'svm'; choose one of logreg, xgboost, keras"),
         ({"family": "knn", "hyperparameters": "k=3"}, env, "train: error: knn has no hyper-parameters k;"),
-        ({"family": "knn", "hyperparameters": "n_neighbors=many"}, env, "must be int, got 'many'"),
     ]
     broken = write_plugin(tmp_path / "broken", "psystock-broken", {"broken": "psystock_gone:FAMILY"})
     cases.append(({"family": "broken"}, {"PYTHONPATH": str(broken)}, "from package psystock-broken"))
@@ -195,5 +194,3 @@ def test_an_unknown_family_or_bad_hyperparameters_fail_the_run_with_one_line(
         assert message in result.error_lines()[0]
         assert "Traceback" not in result.stderr
         assert mlflow.get_run(result.run_id).info.status == "FAILED"
-    refused = mlflow_run(module_store, "main", {**QUICK, "families": "logreg,svm"}, env=env)
-    assert refused.returncode != 0 and "main: error: unknown model families svm" in refused.stderr

@@ -176,3 +176,16 @@ def test_every_familys_logged_model_loads_as_pyfunc_and_answers_as_the_fit_does(
         answers = np.asarray(loaded.predict(family.as_model_input(X.head(8))), dtype=float)
     p_up = answers[:, 1] if answers.ndim == 2 and answers.shape[1] == 2 else answers.ravel()
     np.testing.assert_allclose(p_up, family.predict_proba(model, X.head(8)), rtol=1e-6)
+
+
+def test_main_refuses_unknown_families_and_names_a_familys_step_for_rerun_before_any_step_runs():
+    from psystock.pipeline import MainArgs, check_settings, parse_rerun, step_names
+
+    with pytest.raises(PsystockError, match="unknown model families svm"):
+        check_settings(MainArgs(families="logreg,svm"))
+    with pytest.raises(PsystockError, match="features must be one of updown, returns, technical, got 'candles'"):
+        check_settings(MainArgs(features="candles"))
+    assert "train_forest" in step_names(("logreg", "forest")) and "train_keras" not in step_names(("logreg",))
+    assert parse_rerun("train_forest", ("logreg", "forest")) == {"train_forest"}
+    with pytest.raises(PsystockError, match="rerun names unknown steps train_keras"):
+        parse_rerun("train_keras", ("logreg", "forest"))

@@ -357,7 +357,7 @@ def bench_evaluation(data: Path) -> dict[str, float]:
 
     from psystock import baselines, bootstrap, features, protocol, registry, scores
     from psystock.data import load_prices, parse_day
-    from psystock.models import get_family
+    from psystock.models import all_families, get_family
     from psystock.training import family_candidate
 
     rng = np.random.default_rng(0)
@@ -386,8 +386,7 @@ def bench_evaluation(data: Path) -> dict[str, float]:
     dataset = features.feature_set(frame, days, table.returns.reset_index(drop=True))
     settings = protocol.Settings()
     candidates = {
-        name: family_candidate(get_family(name), get_family(name).defaults(), 4284)
-        for name in ("logreg", "xgboost", "keras")
+        name: family_candidate(get_family(name), get_family(name).defaults(), 4284) for name in all_families()
     }
     candidates["baseline always_up"] = baselines.candidate("always_up", 4284)
     for name, candidate in candidates.items():

@@ -23,13 +23,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from psystock import PsystockError, backtest, bootstrap, names, scores
+from psystock import backtest, bootstrap, names, scores
 from psystock.backtest import Backtest
 from psystock.bootstrap import Interval
 from psystock.entry_points import StepArgs
 from psystock.evaluation import TrainTest, cv_folds, split_dataset
 from psystock.features import CLOSE_TO_CLOSE, OPEN_TO_CLOSE, FeatureSet
-from psystock.validation import Protocol, Split, check_backtest, check_bootstrap, check_cv_folds, check_split
+from psystock.validation import (
+    Protocol,
+    Split,
+    check_backtest,
+    check_bootstrap,
+    check_cv_folds,
+    check_split,
+    ranked_by,
+)
 
 log = logging.getLogger("psystock.protocol")
 
@@ -56,22 +64,6 @@ class Settings(Protocol):
     def ranking_metric(self) -> str:
         """The run metric compare ranks by and tune's result is compared on."""
         return ranked_by(self.split, self.metric)
-
-
-def ranked_by(split: str, metric: str) -> str:
-    """The run metric every choice is made by: the CV mean on the development period under the
-    chronological split, the holdout score under the reference's random one (which has no
-    development period apart from its test rows)."""
-    return names.cv_mean(metric) if split == Split.CHRONOLOGICAL else names.test_metric(metric)
-
-
-def common_split(splits: set[str]) -> str:
-    """The one split the candidates share; runs split differently cannot be ranked together."""
-    if len(splits) > 1:
-        raise PsystockError(
-            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
-        )
-    return next(iter(splits), Split.CHRONOLOGICAL.value)
 
 
 @dataclass(frozen=True, kw_only=True)

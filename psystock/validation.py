@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from psystock import PsystockError
+from psystock import PsystockError, names
 from psystock.scores import DEFAULT_METRIC
 
 
@@ -98,3 +98,19 @@ def check_search(max_evals: int, early_stop: int, timeout: float, parallelism: i
             f"parallelism={parallelism} needs spark_master "
             f"(local[{parallelism}] on this machine, or spark://host:7077 for a cluster)"
         )
+
+
+def ranked_by(split: str, metric: str) -> str:
+    """The run metric every choice is made by: the CV mean on the development period under the
+    chronological split, the holdout score under the reference's random one (which has no
+    development period apart from its test rows)."""
+    return names.cv_mean(metric) if split == Split.CHRONOLOGICAL else names.test_metric(metric)
+
+
+def common_split(splits: set[str]) -> str:
+    """The one split the candidates share; runs split differently cannot be ranked together."""
+    if len(splits) > 1:
+        raise PsystockError(
+            f"the runs to compare were split differently ({', '.join(sorted(splits))}): compare runs of one split"
+        )
+    return next(iter(splits), Split.CHRONOLOGICAL.value)

@@ -27,9 +27,8 @@ from psystock import PsystockError, leaderboard, names, plots
 from psystock.entry_points import StepArgs
 from psystock.mlflow_io import lineage
 from psystock.mlflow_io.lifecycle import active_run, run_step
-from psystock.protocol import common_split, ranked_by
 from psystock.scores import DEFAULT_METRIC, score
-from psystock.validation import Split
+from psystock.validation import Split, common_split, ranked_by
 
 log = logging.getLogger("psystock.compare")
 

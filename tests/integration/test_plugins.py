@@ -92,6 +92,7 @@ def test_a_plugin_family_competes_in_main_beside_the_chosen_built_in_ones(beside
     assert {"train_logreg", "train_knn"} <= set(runs) and "train_xgboost" not in runs
 
 
+@pytest.mark.slow
 def test_an_edit_of_the_plugin_reruns_its_steps_and_leaves_the_others_cached(
     module_store, beside_logreg, planted_csv, env, site
 ):

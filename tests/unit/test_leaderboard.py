@@ -107,7 +107,7 @@ def test_ranking_by_cross_validation_ignores_the_holdout():
 
 
 def test_choices_are_made_on_the_development_period_except_under_the_reference_split():
-    from psystock.protocol import common_split, ranked_by
+    from psystock.validation import common_split, ranked_by
 
     assert ranked_by("chronological", "mcc") == "cv_mcc_mean"
     assert ranked_by("random", "f1") == "test_f1"

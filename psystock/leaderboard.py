@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -68,6 +69,12 @@ def rank(rows: pd.DataFrame, by: str) -> pd.DataFrame:
     return ranked
 
 
+def build(rows: pd.DataFrame, metric: str, by: str) -> pd.DataFrame:
+    """The leaderboard of ``rows`` (one per run): ranked by ``by``, in :func:`board_columns` order."""
+    board = rank(rows, by)
+    return board[board_columns(board, metric, by)]
+
+
 def winners(board: pd.DataFrame, by: str) -> tuple[pd.Series, pd.Series | None, bool]:
     """The best model, the best baseline (None without baselines) and whether the model does
     strictly better on ``by``."""
@@ -83,6 +90,57 @@ def winners(board: pd.DataFrame, by: str) -> tuple[pd.Series, pd.Series | None, 
     return model, baseline, bool(better)
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What a leaderboard names: its best model, its best baseline (None without baselines), and
+    whether the model does strictly better on ``by``."""
+
+    by: str
+    model: pd.Series
+    baseline: pd.Series | None
+    beats: bool
+
+    def metrics(self) -> dict[str, float]:
+        found = {names.best_metric(self.by): float(self.model[self.by])}
+        if self.baseline is not None:
+            found[names.best_baseline_metric(self.by)] = float(self.baseline[self.by])
+        return found
+
+    def tags(self) -> dict[str, str]:
+        found = {
+            names.TAG_WINNER_FAMILY: str(self.model["family"]),
+            names.TAG_WINNER_RUN: str(self.model["run_id"]),
+            names.TAG_BEATS_BASELINES: str(self.beats).lower(),
+            names.TAG_RANKED_BY: self.by,
+        }
+        if self.baseline is not None:
+            found[names.TAG_BEST_BASELINE] = str(self.baseline["run_name"])
+            found[names.TAG_BEST_BASELINE_RUN] = str(self.baseline["run_id"])
+        return found
+
+    def __str__(self) -> str:
+        model = self.model
+        line = f"best model: {model['family']} (run {model['run_id']}, {self.by}={model[self.by]:.4f})"
+        if self.baseline is None or self.beats:
+            return line
+        baseline = self.baseline
+        return (
+            f"{line}; no model beats the best baseline on {self.by}: "
+            f"{baseline['run_name']} {baseline[self.by]:.4f} vs {model['family']} {model[self.by]:.4f}"
+        )
+
+
+def choose(board: pd.DataFrame, by: str) -> Choice:
+    """The :class:`Choice` a ranked board makes."""
+    return Choice(by, *winners(board, by))
+
+
 def to_markdown(board: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table, numbers to four decimals."""
     return str(board.to_markdown(index=False, floatfmt=".4f")) + "\n"
+
+
+def baseline_runs(board: pd.DataFrame) -> dict[str, str]:
+    """Every baseline on a leaderboard: run name -> run id."""
+    rows = board[board["family"] == BASELINE]
+    return dict(zip(rows["run_name"], rows["run_id"], strict=True))

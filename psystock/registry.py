@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from psystock import names
+from psystock import PsystockError, names
 from psystock.validation import check_min_improvement
 
 if TYPE_CHECKING:  # the bootstrap's import (arch) is not for main, which only looks the champion up
@@ -105,3 +106,124 @@ def decide(metric: str, evidence: Mapping[str, Comparison], min_improvement: flo
 def _low_end(comparison: Comparison) -> float:
     low = comparison.difference.low
     return low if low == low else float("-inf")  # an undefined interval decides against the model
+
+
+@dataclass(frozen=True)
+class Weighing:
+    """The gate's whole case: the candidate's holdout score, each baseline's, the evidence against
+    each, and the verdict, as the register run logs them."""
+
+    metric: str
+    candidate_score: float
+    baseline_scores: Mapping[str, float]
+    evidence: Mapping[str, Comparison]
+    verdict: Verdict
+    holdout_range: str
+
+    def metrics(self) -> dict[str, float]:
+        """The register run's metrics: the candidate's score, and the comparison with each baseline
+        (``<what>_vs_<baseline>``) and, unprefixed, with the one the verdict turned on."""
+        found = {names.gate_candidate_metric(self.metric): self.candidate_score}
+        for name, comparison in self.evidence.items():
+            d = comparison.difference
+            found |= {
+                names.against(name, self.metric): self.baseline_scores[name],
+                names.against(name, names.IMPROVEMENT): d.value,
+                names.against(name, names.IMPROVEMENT_CI_LOW): d.low,
+                names.against(name, names.IMPROVEMENT_CI_HIGH): d.high,
+                names.against(name, names.P_VALUE): comparison.p_value,
+            }
+        closest = self.verdict.evidence
+        if closest is not None:
+            d = closest.difference
+            found |= {
+                names.gate_baseline_metric(self.metric): self.baseline_scores[self.verdict.baseline],
+                names.IMPROVEMENT: d.value,
+                names.IMPROVEMENT_CI_LOW: d.low,
+                names.IMPROVEMENT_CI_HIGH: d.high,
+                names.P_VALUE: closest.p_value,
+                names.BLOCK_LENGTH: d.block_length,
+            }
+        return found
+
+    def tags(self) -> dict[str, str]:
+        return {
+            names.TAG_DECISION: self.verdict.decision,
+            names.TAG_REASON: self.verdict.reason,
+            names.TAG_HOLDOUT_RANGE: self.holdout_range,
+            names.TAG_GATE_BASELINE: self.verdict.baseline,
+        }
+
+
+def weigh(
+    metric: str,
+    candidate: pd.DataFrame,
+    baselines: Mapping[str, pd.DataFrame],
+    confidence: float,
+    block_length: int,
+    seed: int,
+    min_improvement: float = 0.0,
+) -> Weighing:
+    """The gate on the holdout answers (``truth``, ``answer``, and ``date`` where known) of the
+    candidate and of each baseline, which must be the same days."""
+    from psystock.scores import compute
+
+    truth, answers = candidate["truth"].to_numpy(), candidate["answer"].to_numpy()
+    comparisons, scored = {}, {}
+    for name, baseline in baselines.items():
+        check_same_days(candidate, baseline)
+        comparisons[name] = evidence(
+            metric, truth, answers, baseline["answer"].to_numpy(), confidence, block_length, seed, min_improvement
+        )
+        scored[name] = compute(metric, baseline["truth"], baseline["answer"])
+    return Weighing(
+        metric=metric,
+        candidate_score=compute(metric, truth, answers),
+        baseline_scores=scored,
+        evidence=comparisons,
+        verdict=decide(metric, comparisons, min_improvement),
+        holdout_range=holdout_range(candidate),
+    )
+
+
+def check_same_days(candidate: pd.DataFrame, baseline: pd.DataFrame) -> None:
+    """Refuse answers to different holdout days: a paired comparison needs the same ones."""
+    same = len(candidate) == len(baseline) and np.array_equal(candidate["truth"], baseline["truth"])
+    if same and names.HOLDOUT_DATE in candidate and names.HOLDOUT_DATE in baseline:
+        days = candidate[names.HOLDOUT_DATE].astype(str), baseline[names.HOLDOUT_DATE].astype(str)
+        same = bool((days[0].to_numpy() == days[1].to_numpy()).all())
+    if not same:
+        raise PsystockError(
+            "the tuned model and a baseline were scored on different holdout days: "
+            "pass a compare run of the same pipeline"
+        )
+
+
+def holdout_range(answers: pd.DataFrame) -> str:
+    """``first..last`` holdout day, or the number of rows of answers without dates."""
+    if names.HOLDOUT_DATE not in answers or answers.empty:
+        return f"{len(answers)} rows"
+    return f"{answers[names.HOLDOUT_DATE].iloc[0]}..{answers[names.HOLDOUT_DATE].iloc[-1]}"
+
+
+def version_tags(
+    weighing: Weighing,
+    *,
+    tuned_run: str,
+    pipeline_run: str,
+    dataset_digest: str,
+    refit_days: tuple[str, str],
+    rows: int,
+) -> dict[str, str]:
+    """The tags of a registered version: the holdout evidence it passed on, and what it was refit on."""
+    return {
+        names.VERSION_TAG_DATASET_DIGEST: dataset_digest or "unknown",
+        names.VERSION_TAG_PIPELINE_RUN: pipeline_run,
+        names.VERSION_TAG_TUNED_RUN: tuned_run,
+        names.VERSION_TAG_BEST_BASELINE: weighing.verdict.baseline,
+        names.VERSION_TAG_METRIC: weighing.metric,
+        names.VERSION_TAG_HOLDOUT: weighing.holdout_range,
+        names.VERSION_TAG_EVIDENCE: weighing.verdict.reason,
+        names.VERSION_TAG_REFIT_RANGE: "..".join(refit_days),
+        names.VERSION_TAG_REFIT_ROWS: str(rows),
+    }

@@ -7,10 +7,22 @@ gate's to say (:mod:`psystock.registry`, pure).
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from psystock import names
+from psystock import PsystockError, names
+from psystock.mlflow_io import lineage
+from psystock.mlflow_io.inputs import load_features, resolve_input
+from psystock.mlflow_io.lifecycle import active_run, get_run
+from psystock.registry import Weighing, version_tags
+
+log = logging.getLogger("psystock.register")
 
 
 def champion_uri(ticker: str) -> str | None:
@@ -32,3 +44,47 @@ def promote(ticker: str, model_run_id: str, tags: dict[str, str]) -> int:
     version = mlflow.register_model(names.run_uri(model_run_id, names.MODEL), name, tags=tags)
     MlflowClient().set_registered_model_alias(name, names.CHAMPION, version.version)
     return int(version.version)
+
+
+def tune_run(run: str) -> Run:
+    """The tune run that ``run`` (a run id or ``runs:/`` URI) names, or a clear error."""
+    found = get_run(names.run_id_of(run))
+    if names.TAG_FAMILY not in found.data.tags or not _best_params(found):
+        raise PsystockError(f"run {found.info.run_id} is not a tune run: pass the run of a tune step")
+    return found
+
+
+def holdout_answers(run_id: str, what: str) -> pd.DataFrame:
+    """The holdout answers a model or baseline run logged (``holdout/predictions.csv``)."""
+    return pd.read_csv(resolve_input(names.run_uri(run_id, names.HOLDOUT_PREDICTIONS), "predictions.csv", what))
+
+
+def refit_and_promote(tuned: Run, ticker: str, weighing: Weighing, seed: int) -> int:
+    """Refit the tuned family with its tuned parameters on every row, log it as this run's model,
+    register it as the champion of ``ticker`` and return the version's number."""
+    # Imported here: only a model that passed the gate needs its framework loaded.
+    from psystock.mlflow_io.model_outputs import log_fitted_model
+    from psystock.models import get_family
+    from psystock.training import fit_on
+
+    family = get_family(tuned.data.tags[names.TAG_FAMILY])
+    data = load_features(tuned.data.params["training_data"])
+    log.info("refitting %s with the tuned parameters on all %d rows", family.name, len(data))
+    model = fit_on(family, data, family.params(_best_params(tuned)), int(tuned.data.params.get("seed", seed)))
+    log_fitted_model(family, model, data.X)
+    run = active_run()
+    days = (str(data.dates.iloc[0])[:10], str(data.dates.iloc[-1])[:10]) if data.dates is not None else ("?", "?")
+    tags = version_tags(
+        weighing,
+        tuned_run=tuned.info.run_id,
+        pipeline_run=run.data.tags.get(MLFLOW_PARENT_RUN_ID, ""),
+        dataset_digest=lineage.dataset_digest(tuned) or "",
+        refit_days=days,
+        rows=len(data),
+    )
+    return promote(ticker, run.info.run_id, tags)
+
+
+def _best_params(tuned: Run) -> dict[str, Any]:
+    prefix = names.BEST_PARAM_PREFIX
+    return {k.removeprefix(prefix): v for k, v in tuned.data.params.items() if k.startswith(prefix)}

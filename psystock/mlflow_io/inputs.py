@@ -64,6 +64,12 @@ def load_features(location: str) -> FeatureSet:
     return feature_set(table, days[DATE_NAME], returns)
 
 
+def load_leaderboard(compare_run_id: str) -> pd.DataFrame:
+    """The leaderboard a compare run logged."""
+    location = names.run_uri(compare_run_id, names.LEADERBOARD_DIR)
+    return pd.read_csv(resolve_input(location, names.LEADERBOARD_FILE, "compare_run"))
+
+
 def load_prices(location: str) -> Prices:
     """The normalised prices a ``fetch_data`` run logged (or any CSV in Yahoo's layout)."""
     return validate_prices(read_csv(str(resolve_input(location, names.PRICES_FILE, "prices"))))

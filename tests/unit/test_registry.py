@@ -1,9 +1,34 @@
+import numpy as np
+import pandas as pd
 import pytest
 
 from psystock import PsystockError
 from psystock.bootstrap import Comparison, Interval
-from psystock.names import Decision, model_name
-from psystock.registry import decide
+from psystock.names import (
+    IMPROVEMENT,
+    IMPROVEMENT_CI_HIGH,
+    IMPROVEMENT_CI_LOW,
+    TAG_DECISION,
+    TAG_GATE_BASELINE,
+    TAG_HOLDOUT_RANGE,
+    TAG_REASON,
+    VERSION_TAG_BEST_BASELINE,
+    VERSION_TAG_DATASET_DIGEST,
+    VERSION_TAG_EVIDENCE,
+    VERSION_TAG_HOLDOUT,
+    VERSION_TAG_METRIC,
+    VERSION_TAG_PIPELINE_RUN,
+    VERSION_TAG_REFIT_RANGE,
+    VERSION_TAG_REFIT_ROWS,
+    VERSION_TAG_TUNED_RUN,
+    Decision,
+    against,
+    gate_baseline_metric,
+    gate_candidate_metric,
+    model_name,
+)
+from psystock.registry import check_same_days, decide, holdout_range, version_tags, weigh
+from psystock.scores import compute
 
 
 def evidence(value: float, low: float, high: float, p: float = 0.01) -> Comparison:
@@ -67,3 +92,107 @@ def test_no_baseline_means_no_registration():
 def test_negative_margin_is_an_error():
     with pytest.raises(PsystockError, match="min_improvement must be >= 0"):
         decide("mcc", {"b": evidence(0.2, 0.1, 0.3)}, min_improvement=-0.1)
+
+
+def answers(truth, answer, start="2020-01-01"):
+    """Holdout answers as a model or baseline run logs them (``holdout/predictions.csv``)."""
+    days = pd.date_range(start, periods=len(truth), freq="D").strftime("%Y-%m-%d")
+    return pd.DataFrame({"date": days, "truth": truth, "answer": answer})
+
+
+def planted(n=300, seed=0):
+    """A candidate right on 90% of days, always-up and a coin as the baselines."""
+    rng = np.random.default_rng(seed)
+    truth = rng.integers(0, 2, n)
+    model = np.where(rng.random(n) < 0.9, truth, 1 - truth)
+    return answers(truth, model), {
+        "baseline_always_up": answers(truth, np.ones(n, dtype=int)),
+        "baseline_random_rate": answers(truth, rng.integers(0, 2, n)),
+    }
+
+
+def test_the_gate_weighs_the_candidate_against_every_baseline_on_the_same_days():
+    candidate, baselines = planted()
+    weighing = weigh("mcc", candidate, baselines, 0.95, 0, 7)
+    assert weighing.verdict.register and weighing.verdict.baseline in baselines
+    assert weighing.candidate_score == pytest.approx(compute("mcc", candidate["truth"], candidate["answer"]))
+    for name, baseline in baselines.items():
+        assert weighing.baseline_scores[name] == pytest.approx(compute("mcc", baseline["truth"], baseline["answer"]))
+        assert weighing.evidence[name].difference.value == pytest.approx(
+            weighing.candidate_score - weighing.baseline_scores[name]
+        )
+    assert weighing.holdout_range == "2020-01-01..2020-10-26"
+    assert weigh("mcc", candidate, baselines, 0.95, 0, 7) == weighing  # the seed fixes the bootstrap
+
+
+def test_the_register_run_logs_every_comparison_and_the_one_the_verdict_turned_on():
+    candidate, baselines = planted()
+    weighing = weigh("mcc", candidate, baselines, 0.95, 0, 7)
+    metrics, closest = weighing.metrics(), weighing.verdict.baseline
+    assert metrics[gate_candidate_metric("mcc")] == weighing.candidate_score
+    for name in baselines:
+        d = weighing.evidence[name].difference
+        assert metrics[against(name, "mcc")] == weighing.baseline_scores[name]
+        assert (metrics[against(name, IMPROVEMENT_CI_LOW)], metrics[against(name, IMPROVEMENT_CI_HIGH)]) == (
+            d.low,
+            d.high,
+        )
+    assert metrics[gate_baseline_metric("mcc")] == weighing.baseline_scores[closest]
+    assert metrics[IMPROVEMENT] == weighing.evidence[closest].difference.value
+    assert weighing.tags() == {
+        TAG_DECISION: Decision.REGISTERED,
+        TAG_REASON: weighing.verdict.reason,
+        TAG_HOLDOUT_RANGE: "2020-01-01..2020-10-26",
+        TAG_GATE_BASELINE: closest,
+    }
+
+
+def test_a_gate_without_baselines_logs_the_candidate_alone_and_refuses():
+    candidate, _ = planted()
+    weighing = weigh("mcc", candidate, {}, 0.95, 0, 7)
+    assert not weighing.verdict.register
+    assert set(weighing.metrics()) == {gate_candidate_metric("mcc")}
+
+
+@pytest.mark.parametrize(
+    "baseline",
+    [
+        answers([1, 0, 1], [1, 1, 1], start="2020-01-02"),  # other days
+        answers([1, 0], [1, 1]),  # fewer days
+        answers([1, 1, 1], [1, 1, 1]),  # other outcomes
+    ],
+    ids=["dates", "length", "truth"],
+)
+def test_answers_to_other_days_cannot_be_paired(baseline):
+    with pytest.raises(PsystockError, match="different holdout days: pass a compare run of the same pipeline"):
+        check_same_days(answers([1, 0, 1], [0, 0, 1]), baseline)
+
+
+def test_answers_without_dates_are_paired_by_row():
+    check_same_days(
+        pd.DataFrame({"truth": [1, 0], "answer": [1, 1]}), pd.DataFrame({"truth": [1, 0], "answer": [0, 0]})
+    )
+
+
+def test_the_holdout_range_is_its_first_and_last_day_or_its_size():
+    assert holdout_range(answers([1, 0, 1], [1, 1, 1])) == "2020-01-01..2020-01-03"
+    assert holdout_range(pd.DataFrame({"truth": [1, 0], "answer": [1, 1]})) == "2 rows"
+
+
+def test_a_registered_version_carries_its_evidence_and_what_it_was_refit_on():
+    candidate, baselines = planted()
+    weighing = weigh("mcc", candidate, baselines, 0.95, 0, 7)
+    tags = version_tags(
+        weighing, tuned_run="t1", pipeline_run="p1", dataset_digest="", refit_days=("2014-09-17", "2020-12-31"), rows=9
+    )
+    assert tags == {
+        VERSION_TAG_DATASET_DIGEST: "unknown",
+        VERSION_TAG_PIPELINE_RUN: "p1",
+        VERSION_TAG_TUNED_RUN: "t1",
+        VERSION_TAG_BEST_BASELINE: weighing.verdict.baseline,
+        VERSION_TAG_METRIC: "mcc",
+        VERSION_TAG_HOLDOUT: "2020-01-01..2020-10-26",
+        VERSION_TAG_EVIDENCE: weighing.verdict.reason,
+        VERSION_TAG_REFIT_RANGE: "2014-09-17..2020-12-31",
+        VERSION_TAG_REFIT_ROWS: "9",
+    }

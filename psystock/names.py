@@ -67,6 +67,8 @@ TAG_TRIAL = "trial"
 TRIAL_STEP = "tune_trial"
 TAG_TRIAL_ERROR = "error"
 
+TAG_LIMIT = 5000  # characters a tag value may hold on every tracking store
+
 # fetch_data
 TAG_TICKER = "ticker"
 TAG_FIRST_DATE = "first_date"

@@ -16,12 +16,13 @@ import base64
 import dataclasses
 import html
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
+from psystock import names
 from psystock.leaderboard import COLUMNS, direction
 from psystock.names import BASELINE_FAMILY
 
@@ -45,6 +46,22 @@ img { max-width: 100%; height: auto; }
 dl { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 1em; }
 dt { font-weight: bold; } dd { margin: 0; overflow-wrap: anywhere; }
 """
+
+
+# The plots of each model the report shows, by title.
+MODEL_PLOTS = {"confusion matrix": "confusion_matrix", "ROC curve": "roc_curve", "equity curve": "equity_curve"}
+BACKTEST_COLUMNS = ("total_return", "cagr", "sharpe", "max_drawdown", "hit_rate", "exposure", "turnover")
+TUNED = "tuned"  # the family column of the tuned model's row
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A run the report shows, as plain values."""
+
+    name: str  # as the report names it: the run name, or "tuned <family>"
+    run_id: str
+    family: str
+    metrics: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,7 +205,7 @@ def html_table(frame: pd.DataFrame, mark_best: bool = True) -> str:
             else:
                 cells.append(f'<td class="text">{html.escape(str(value))}</td>')
         family = getattr(row, "family", "")
-        kind = ' class="baseline"' if family == BASELINE_FAMILY else ' class="tuned"' if family == "tuned" else ""
+        kind = ' class="baseline"' if family == BASELINE_FAMILY else ' class="tuned"' if family == TUNED else ""
         rows.append(f"<tr{kind}>{''.join(cells)}</tr>")
     return f'<div class="table"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
@@ -281,4 +298,144 @@ def render_markdown(findings: Findings) -> str:
         f"## Backtest on the holdout\n\n{_markdown_table(findings.backtest)}\n\n"
         f"## The registry gate\n\n{facts(_gate_facts(findings.gate))}\n\n{comparisons}"
         f"## Data\n\n{facts(findings.dataset)}\n\n## Split\n\n{facts(findings.split)}\n"
+    )
+
+
+def leaderboard_rows(board: pd.DataFrame, tuned: Candidate, metric: str, ranked_by: str) -> pd.DataFrame:
+    """The compare leaderboard's essential columns, with the tuned model's row ranked among them."""
+    keep = [
+        *COLUMNS,
+        ranked_by,
+        names.cv_std(metric),
+        names.test_metric(metric),
+        names.ci_low(metric),
+        names.ci_high(metric),
+        "backtest_sharpe",
+        "backtest_total_return",
+    ]
+    keep = list(dict.fromkeys(c for c in keep if c in board.columns))
+    numbers = keep[len(COLUMNS) :]
+    row = {
+        "rank": "",
+        "family": TUNED,
+        "run_name": tuned.name,
+        "run_id": tuned.run_id,
+        **{c: tuned.metrics.get(c, float("nan")) for c in numbers},
+    }
+    rows = pd.concat([board[keep].astype({"rank": object}), pd.DataFrame([row])], ignore_index=True)
+    rows[numbers] = rows[numbers].astype(float)
+    rows = rows[[c for c in rows.columns if c != "run_id"] + ["run_id"]]  # the id last: for looking up, not reading
+    ascending = direction(ranked_by) < 0
+    return rows.sort_values(ranked_by, ascending=ascending, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def backtest_rows(candidates: Sequence[Candidate]) -> pd.DataFrame:
+    """One row per candidate that was backtested, then buy-and-hold over the same days."""
+    rows = [
+        {
+            "strategy": c.name,
+            **{k: c.metrics.get(f"{names.BACKTEST}_{k}") for k in BACKTEST_COLUMNS},
+            "sharpe_ci_low": c.metrics.get(names.BACKTEST_SHARPE_CI_LOW),
+            "sharpe_ci_high": c.metrics.get(names.BACKTEST_SHARPE_CI_HIGH),
+        }
+        for c in candidates
+        if f"{names.BACKTEST}_sharpe" in c.metrics
+    ]
+    if rows:
+        m = candidates[0].metrics
+        rows.append({"strategy": "buy and hold", **{k: m.get(f"{names.BUY_AND_HOLD}_{k}") for k in BACKTEST_COLUMNS}})
+    return pd.DataFrame(rows)
+
+
+def comparisons(metrics: Mapping[str, float], baselines: Sequence[str], metric: str) -> pd.DataFrame | None:
+    """A row per baseline the gate weighed (from the register run's ``metrics``): its holdout
+    score, the difference, its interval, p-value."""
+    rows = [
+        {
+            "baseline": name,
+            metric: metrics[names.against(name, metric)],
+            "difference": metrics[names.against(name, names.IMPROVEMENT)],
+            "ci_low": metrics[names.against(name, names.IMPROVEMENT_CI_LOW)],
+            "ci_high": metrics[names.against(name, names.IMPROVEMENT_CI_HIGH)],
+            "p_value": metrics[names.against(name, names.P_VALUE)],
+        }
+        for name in baselines
+        if names.against(name, metric) in metrics
+    ]
+    return pd.DataFrame(rows) if rows else None
+
+
+def gate_of(
+    metric: str,
+    tags: Mapping[str, str],
+    metrics: Mapping[str, float],
+    confidence: float,
+    tuned: str,
+    baselines: Sequence[str],
+) -> Gate:
+    """The gate as a register run's ``tags`` and ``metrics`` record it."""
+    return Gate(
+        metric=metric,
+        decision=tags.get(names.TAG_DECISION, "?"),
+        reason=tags.get(names.TAG_REASON, ""),
+        tuned=tuned,
+        baseline=tags.get(names.TAG_GATE_BASELINE) or "the baselines",
+        candidate_score=metrics.get(names.gate_candidate_metric(metric)),
+        baseline_score=metrics.get(names.gate_baseline_metric(metric)),
+        improvement=metrics.get(names.IMPROVEMENT),
+        low=metrics.get(names.IMPROVEMENT_CI_LOW),
+        high=metrics.get(names.IMPROVEMENT_CI_HIGH),
+        p_value=metrics.get(names.P_VALUE),
+        confidence=confidence,
+        registered=tags.get(names.TAG_REGISTERED_MODEL, ""),
+        against=comparisons(metrics, baselines, metric),
+    )
+
+
+def pipeline_summary(
+    board: pd.DataFrame,
+    choice: Mapping[str, str],
+    tuned_metrics: Mapping[str, float],
+    gate: Gate,
+    dataset: Mapping[str, object],
+    ranked_by: str,
+    sentence: str,
+) -> PipelineSummary:
+    """What this pipeline found, as a universe's cross-ticker report shows it: the leaderboard, the
+    compare run's ``choice`` (its tags: winner and best baseline), the tuned model's metrics, the gate."""
+    is_baseline = board["family"] == BASELINE_FAMILY
+    label = board["run_name"].where(is_baseline, board["family"])
+    by_run = board.set_index("run_id")
+
+    def row_value(run_id: str, column: str) -> float | None:
+        if run_id not in by_run.index or column not in by_run.columns:
+            return None
+        value = float(by_run.at[run_id, column])
+        return None if math.isnan(value) else value
+
+    winner = choice.get(names.TAG_WINNER_RUN, "")
+    first, _, last = str(dataset.get("range", "? to ?")).partition(" to ")
+    return PipelineSummary(
+        ticker=str(dataset.get("ticker", "?")),
+        first_date=first,
+        last_date=last,
+        metric=gate.metric,
+        ranked_by=ranked_by,
+        family=choice.get(names.TAG_WINNER_FAMILY, "?"),
+        score=row_value(winner, ranked_by),
+        score_std=row_value(winner, names.cv_std(gate.metric)) if ranked_by == names.cv_mean(gate.metric) else None,
+        best_baseline=choice.get(names.TAG_BEST_BASELINE, ""),
+        best_baseline_score=row_value(choice.get(names.TAG_BEST_BASELINE_RUN, ""), ranked_by),
+        decision=gate.decision,
+        gate_baseline=gate.baseline,
+        improvement=gate.improvement,
+        ci_low=gate.low,
+        ci_high=gate.high,
+        confidence=gate.confidence,
+        sharpe=tuned_metrics.get(f"{names.BACKTEST}_sharpe"),
+        buy_and_hold_sharpe=tuned_metrics.get(f"{names.BUY_AND_HOLD}_sharpe"),
+        registered=gate.registered,
+        verdict=sentence,
+        scores=dict(zip(label, board[ranked_by].astype(float), strict=True)),
+        baselines=tuple(label[is_baseline]),
     )

@@ -1,8 +1,25 @@
 import re
 
+import numpy as np
 import pandas as pd
 
-from psystock.report import Findings, Gate, best_rows, render_html, render_markdown, verdict
+from psystock import names
+from psystock.report import (
+    BACKTEST_COLUMNS,
+    TUNED,
+    Candidate,
+    Findings,
+    Gate,
+    backtest_rows,
+    best_rows,
+    comparisons,
+    gate_of,
+    leaderboard_rows,
+    pipeline_summary,
+    render_html,
+    render_markdown,
+    verdict,
+)
 
 PNG = b"\\x89PNG\\r\\n\\x1a\\nfake"
 
@@ -104,3 +121,128 @@ def test_markdown_report_bolds_the_best_values():
     assert text.splitlines()[2].startswith("On the holdout") and "registered as models:/psystock-X/2" in text
     assert "**0.0700**" in text and "**0.0500**" in text
     assert "**0.0100**" not in text  # a spread is not a score
+
+
+def compare_board():
+    """A compare leaderboard as compare logs it: ranked by cv_mcc_mean, every column."""
+    return pd.DataFrame(
+        {
+            "rank": [1, 2, 3],
+            "family": ["logreg", "baseline", "xgboost"],
+            "run_name": ["logistic_regression_model_baseline", "baseline_always_up", "xgboost_model_baseline"],
+            "run_id": ["a", "b", "x"],
+            "cv_mcc_mean": [0.06, 0.04, 0.01],
+            "cv_mcc_std": [0.02, 0.0, 0.03],
+            "test_mcc": [0.03, 0.0, 0.04],
+            "test_mcc_ci_low": [-0.01, 0.0, 0.0],
+            "test_mcc_ci_high": [0.07, 0.0, 0.08],
+            "backtest_sharpe": [0.5, 1.0, 0.2],
+            "test_accuracy": [0.5, 0.52, 0.51],
+        }
+    )
+
+
+TUNED_RUN = Candidate("tuned logreg", "t", "logreg", {"cv_mcc_mean": 0.05, "test_mcc": 0.02, "backtest_sharpe": 0.7})
+
+
+def test_the_reports_board_ranks_the_tuned_model_among_the_candidates_by_the_same_score():
+    rows = leaderboard_rows(compare_board(), TUNED_RUN, "mcc", "cv_mcc_mean")
+    assert rows["run_name"].tolist() == [
+        "logistic_regression_model_baseline",
+        "tuned logreg",
+        "baseline_always_up",
+        "xgboost_model_baseline",
+    ]
+    assert rows.loc[1, "family"] == TUNED and rows.loc[1, "rank"] == ""
+    assert np.isnan(rows.loc[1, "test_mcc_ci_low"])  # what the tuned run did not log stays empty
+    assert "test_accuracy" not in rows.columns and list(rows.columns)[-1] == "run_id"
+
+
+def test_the_backtest_table_is_each_backtested_candidate_then_buy_and_hold():
+    metrics = {
+        **{f"backtest_{k}": 0.1 for k in BACKTEST_COLUMNS},
+        **{f"buy_and_hold_{k}": 0.2 for k in BACKTEST_COLUMNS},
+        "backtest_sharpe_ci_low": -0.3,
+        "backtest_sharpe_ci_high": 0.9,
+    }
+    table = backtest_rows(
+        [Candidate("tuned logreg", "t", "logreg", metrics), Candidate("no backtest", "n", "keras", {"test_mcc": 0.1})]
+    )
+    assert table["strategy"].tolist() == ["tuned logreg", "buy and hold"]
+    assert table.loc[0, "sharpe"] == 0.1 and table.loc[0, "sharpe_ci_high"] == 0.9
+    assert table.loc[1, "turnover"] == 0.2 and pd.isna(table.loc[1, "sharpe_ci_low"])
+    assert backtest_rows([Candidate("none", "n", "keras", {})]).empty
+
+
+def register_metrics():
+    weighed = {
+        "baseline_always_up": (0.0, 0.03, -0.02, 0.08, 0.2),
+        "baseline_persistence": (0.01, 0.05, 0.01, 0.09, 0.01),
+    }
+    found = {"candidate_mcc": 0.03, "baseline_mcc": 0.0, "improvement": 0.03, "improvement_ci_low": -0.02}
+    for name, (score_, value, low, high, p) in weighed.items():
+        found |= {
+            f"mcc_vs_{name}": score_,
+            f"improvement_vs_{name}": value,
+            f"improvement_ci_low_vs_{name}": low,
+            f"improvement_ci_high_vs_{name}": high,
+            f"p_value_vs_{name}": p,
+        }
+    return found
+
+
+def test_the_gate_section_reads_the_register_runs_record():
+    tags = {names.TAG_DECISION: "refused", names.TAG_REASON: "why", names.TAG_GATE_BASELINE: "baseline_always_up"}
+    gate = gate_of(
+        "mcc", tags, register_metrics(), 0.95, "tuned logreg", ["baseline_always_up", "baseline_persistence", "other"]
+    )
+    assert (gate.decision, gate.reason, gate.baseline, gate.registered) == ("refused", "why", "baseline_always_up", "")
+    assert (gate.candidate_score, gate.improvement, gate.low, gate.high) == (0.03, 0.03, -0.02, None)
+    assert gate.against is not None
+    assert gate.against.to_dict("records") == [
+        {
+            "baseline": "baseline_always_up",
+            "mcc": 0.0,
+            "difference": 0.03,
+            "ci_low": -0.02,
+            "ci_high": 0.08,
+            "p_value": 0.2,
+        },
+        {
+            "baseline": "baseline_persistence",
+            "mcc": 0.01,
+            "difference": 0.05,
+            "ci_low": 0.01,
+            "ci_high": 0.09,
+            "p_value": 0.01,
+        },
+    ]  # a baseline the gate did not weigh has no row
+    assert comparisons({}, ["baseline_always_up"], "mcc") is None
+    assert gate_of("mcc", {}, {}, 0.95, "tuned logreg", []).baseline == "the baselines"
+
+
+def test_the_summary_gives_the_cross_ticker_report_the_choice_and_the_gate_in_numbers():
+    choice = {
+        names.TAG_WINNER_FAMILY: "logreg",
+        names.TAG_WINNER_RUN: "a",
+        names.TAG_BEST_BASELINE: "baseline_always_up",
+        names.TAG_BEST_BASELINE_RUN: "b",
+    }
+    summary = pipeline_summary(
+        compare_board(),
+        choice,
+        {"backtest_sharpe": 0.7, "buy_and_hold_sharpe": 1.2},
+        REGISTERED,
+        {"ticker": "SPY", "range": "2000-01-03 to 2012-12-31"},
+        "cv_mcc_mean",
+        "The sentence.",
+    )
+    assert (summary.ticker, summary.first_date, summary.last_date) == ("SPY", "2000-01-03", "2012-12-31")
+    assert (summary.family, summary.score, summary.score_std) == ("logreg", 0.06, 0.02)
+    assert (summary.best_baseline, summary.best_baseline_score) == ("baseline_always_up", 0.04)
+    assert (summary.decision, summary.ci_low, summary.registered) == ("registered", 0.33, "models:/psystock-X/2")
+    assert (summary.sharpe, summary.buy_and_hold_sharpe, summary.verdict) == (0.7, 1.2, "The sentence.")
+    assert summary.scores == {"logreg": 0.06, "baseline_always_up": 0.04, "xgboost": 0.01}
+    assert summary.baselines == ("baseline_always_up",)
+    ranked_by_holdout = pipeline_summary(compare_board(), choice, {}, REGISTERED, {}, "test_mcc", "")
+    assert ranked_by_holdout.score_std is None and ranked_by_holdout.ticker == "?"  # a holdout score has no folds

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 import numpy as np
 import pandas as pd
 
-from psystock import PsystockError
+from psystock import PsystockError, names
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,19 @@ class Prices:
                 f"{_listed(self.dropped_days)}"
             )
         return found + _range_warnings(self.frame)
+
+    def tags(self, ticker: str) -> dict[str, str]:
+        """What a fetch run records of the bars: the ticker, their range, and every warning."""
+        return {
+            names.TAG_TICKER: ticker,
+            names.TAG_FIRST_DATE: self.first_date,
+            names.TAG_LAST_DATE: self.last_date,
+            names.TAG_RANGE_WARNINGS: str(len(self.warnings)),
+            names.TAG_DATA_WARNINGS: "\n".join(self.warnings)[: names.TAG_LIMIT],
+            names.TAG_DROPPED_ROWS: str(len(self.dropped_days)),
+            names.TAG_DROPPED_DAYS: ",".join(self.dropped_days)[: names.TAG_LIMIT],
+            names.TAG_REVERSED: str(self.reversed).lower(),
+        }
 
 
 @dataclass(frozen=True)
@@ -371,6 +384,14 @@ def load_prices(source: str, ticker: str, start: date, end: date, min_rows: int)
     """Validated bars of ``ticker`` from ``start`` to ``end`` out of ``source``."""
     raw = download_yahoo(ticker, start, end) if source == YAHOO else read_csv(source, ticker)
     return select_range(validate_prices(raw), start, end, min_rows)
+
+
+def recent_prices(source: str, ticker: str, window: int, today: date) -> Prices:
+    """The bars to predict from when none are given: a CSV source's, or Yahoo's days up to
+    ``today``, enough calendar days back to fill a ``window`` even on an exchange's calendar."""
+    if source != YAHOO:
+        return validate_prices(read_csv(source, ticker), min_rows=window)
+    return load_prices(source, ticker, today - timedelta(days=3 * window + 14), today, window)
 
 
 def _parse_dates(column: pd.Series) -> pd.Series:

@@ -1,14 +1,14 @@
-"""Where a run comes from and what it competes with: upstream runs, datasets, leaderboard candidates."""
+"""Where a run comes from: upstream runs, datasets, data sources."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import warnings
 
+from mlflow.data.dataset_source import DatasetSource
 from mlflow.entities import Run
-from mlflow.tracking import MlflowClient
 
-from psystock import PsystockError, names
-from psystock.mlflow_io.lifecycle import FINISHED, get_run
+from psystock import names
+from psystock.mlflow_io.lifecycle import get_run
 
 
 def upstream_run(run: Run, param: str) -> Run | None:
@@ -58,20 +58,16 @@ def split_facts(run: Run) -> dict[str, object]:
     return facts
 
 
-def candidate_runs(run_ids: Iterable[str] = (), experiment_id: str | None = None) -> list[Run]:
-    """Finished leaderboard candidates (models and baselines): the given ones, or all of an experiment's."""
-    chosen = [r for r in run_ids if r]
-    if chosen:
-        runs = [get_run(r) for r in chosen]
-        unfinished = [r.info.run_id for r in runs if r.info.status != FINISHED]
-        if unfinished:
-            raise PsystockError(f"runs to compare are not FINISHED: {', '.join(unfinished)}")
-        return runs
-    if experiment_id is None:
-        raise PsystockError("no runs to compare: name them, or an experiment")
-    found: list[Run] = MlflowClient().search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{names.TAG_ROLE}` = '{names.CANDIDATE}' AND attributes.status = '{FINISHED}'",
-        max_results=10_000,
-    )
-    return found
+def prices_source(source: str, ticker: str, start: str, end: str) -> DatasetSource:
+    """Where fetched bars came from, as the dataset's source: Yahoo's page for the range, or the CSV."""
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.http_dataset_source import HTTPDatasetSource
+
+    from psystock.data import YAHOO
+
+    if source == YAHOO:
+        return HTTPDatasetSource(f"https://finance.yahoo.com/quote/{ticker}/history?period1={start}&period2={end}")
+    with warnings.catch_warnings():
+        # A local path matches two artifact-source types that are the same to us.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        return resolve_dataset_source(source)

@@ -132,3 +132,25 @@ def test_weekends_and_holidays_are_not_gaps():
     raw = raw_csv(10)
     raw["Date"] = pd.bdate_range("2020-12-21", periods=10).strftime("%Y-%m-%d")  # Mon-Fri, over Christmas
     assert len(select_range(validate_prices(raw), date(2020, 12, 1), date(2021, 1, 31)).frame) == 10
+
+
+def test_a_fetch_run_records_the_bars_range_and_what_reading_them_changed():
+    from psystock import names
+
+    raw = raw_csv(6).iloc[::-1].reset_index(drop=True)  # newest first, as some exports are
+    raw.loc[2, ["Open", "High", "Low", "Close", "Adj Close", "Volume"]] = "null"  # Yahoo's row for a day it lacks
+    prices = validate_prices(raw)
+    tags = prices.tags("BTC-USD")
+    assert {k: tags[k] for k in (names.TAG_TICKER, names.TAG_FIRST_DATE, names.TAG_LAST_DATE)} == {
+        names.TAG_TICKER: "BTC-USD",
+        names.TAG_FIRST_DATE: "2020-01-01",
+        names.TAG_LAST_DATE: "2020-01-06",
+    }
+    assert (tags[names.TAG_DROPPED_ROWS], tags[names.TAG_DROPPED_DAYS], tags[names.TAG_REVERSED]) == (
+        "1",
+        "2020-01-04",
+        "true",
+    )
+    assert tags[names.TAG_RANGE_WARNINGS] == str(len(prices.warnings))
+    assert tags[names.TAG_DATA_WARNINGS] == "\n".join(prices.warnings)
+    assert validate_prices(raw_csv()).tags("SPY")[names.TAG_REVERSED] == "false"

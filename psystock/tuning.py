@@ -16,17 +16,18 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
 from hyperopt.early_stop import no_progress_loss
 
-from psystock import PsystockError, this_process
-from psystock.models import Family
+from psystock import PsystockError, names, this_process
+from psystock.models import Family, format_hyperparameters
 from psystock.protocol import cross_validate
 from psystock.scores import score
 from psystock.training import family_candidate
@@ -56,6 +57,36 @@ class TuningResult:
     trials: list[TrialResult] = field(default_factory=list)
     stopped_early: bool = False
 
+    def table(self, metric: str, run_ids: Mapping[int, str]) -> pd.DataFrame:
+        """One row per trial in proposal order: its loss, mean CV ``metric``, seconds, the run it
+        was logged as (``run_ids``: trial number to run id) and the parameters it sampled."""
+        return pd.DataFrame(
+            {
+                "trial": t.number,
+                "loss": t.loss,
+                names.cv_mean(metric): t.mean_score,
+                "seconds": t.seconds,
+                "run_id": run_ids.get(t.number, ""),
+                **t.params,
+            }
+            for t in self.trials
+        )
+
+    def best_params(self) -> dict[str, Any]:
+        """The best trial's parameters as the tuning run's params: ``best_<name>``."""
+        return {f"{names.BEST_PARAM_PREFIX}{k}": v for k, v in self.best.params.items()}
+
+    def best_metrics(self, metric: str) -> dict[str, float]:
+        return {names.best_cv(metric): self.best.mean_score, "best_loss": self.best.loss, "trials": len(self.trials)}
+
+    def best_tags(self, family: Family[Any], run_ids: Mapping[int, str]) -> dict[str, str]:
+        """The best parameters as ``train`` takes them, the best trial's run, and whether the search stopped early."""
+        return {
+            names.TAG_HYPERPARAMETERS: format_hyperparameters(family, family.params(self.best.params)),
+            names.TAG_BEST_TRIAL_RUN: run_ids.get(self.best.number, ""),
+            names.TAG_STOPPED_EARLY: str(self.stopped_early).lower(),
+        }
+
 
 @dataclass(frozen=True)
 class SearchSettings:
@@ -74,6 +105,13 @@ class SearchSettings:
 
     def __post_init__(self) -> None:
         check_search(self.max_evals, self.early_stop, self.timeout, self.parallelism, self.spark_master)
+
+    @property
+    def backend(self) -> str:
+        """Where the trials run, in words: the tuning run's ``psystock.trials_backend`` tag."""
+        if not self.spark_master:
+            return "Trials (sequential)"
+        return f"SparkTrials {self.spark_master}, parallelism {self.parallelism or 'default'}"
 
 
 def flatten(sample: dict[str, Any]) -> dict[str, Any]:

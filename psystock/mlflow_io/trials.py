@@ -10,17 +10,25 @@ a trial that could not be logged fails the run rather than going missing.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from psystock import PsystockError, names
-from psystock.mlflow_io.lifecycle import FAILED, FINISHED
-from psystock.tuning import TrialResult
+from psystock import PsystockError, names, this_process, tuning
+from psystock.mlflow_io.lifecycle import FAILED, FINISHED, active_run, quiet_run_urls
+from psystock.mlflow_io.outputs import log_csv
+from psystock.models import Family
+from psystock.plots import params_figure, tuning_figure
+from psystock.tuning import SearchSettings, TrialResult, TuningResult
+
+log = logging.getLogger("psystock.tune")
 
 LOGGING_THREADS = 4  # calls in flight at once: enough to keep up with sub-second trials
 
@@ -92,3 +100,48 @@ class TrialLogger:
                 f"{self.client.tracking_uri}: {type(first).__name__}: {str(first).strip().splitlines()[0]}"
             )
         return {n: f.result() for n, f in self._pending.items()}
+
+
+def log_search(result: TuningResult, family: Family[Any], metric: str, run_ids: Mapping[int, str]) -> None:
+    """On the active (tuning) run: the best trial's parameters, scores and tags, the table of
+    every trial (``tuning/trials.csv``) and its two plots."""
+    mlflow.log_params(result.best_params())
+    mlflow.log_metrics(result.best_metrics(metric))
+    mlflow.set_tags(result.best_tags(family, run_ids))
+    table = result.table(metric, run_ids)
+    losses = tuning_figure(table["loss"].tolist(), f"{family.name}: TPE trials", f"loss (1 - mean CV {metric})")
+    mlflow.log_figure(losses, names.plot("tuning_loss"))
+    mlflow.log_figure(
+        params_figure(table, list(result.best.params), f"{family.name}: parameters vs loss"),
+        names.plot("tuning_params"),
+    )
+    log_csv(table, names.artifact(names.TUNING_DIR, names.TRIALS_FILE))
+
+
+def search(
+    family: Family[Any], X: Any, y: Any, *, split: str, n_folds: int, metric: str, settings: SearchSettings
+) -> TuningResult:
+    """:func:`psystock.tuning.tune` on the active run: each trial a child run of it as it finishes,
+    then the search itself logged on it (:func:`log_search`)."""
+    parent = active_run()
+    mlflow.set_tags(
+        {names.TAG_FAMILY: family.name, names.TAG_PROCESS: this_process(), names.TAG_TRIALS_BACKEND: settings.backend}
+    )
+    log.info(
+        "tuning %s: up to %d trials, %s by %d-fold %s CV on the %d development rows, %s",
+        family.name,
+        settings.max_evals,
+        metric,
+        n_folds,
+        split,
+        len(y),
+        settings.backend,
+    )
+    logger = TrialLogger(parent.info.experiment_id, parent.info.run_id, family.name, metric)
+    with quiet_run_urls():
+        result = tuning.tune(
+            family, X, y, split=split, n_folds=n_folds, metric=metric, settings=settings, on_trial=logger
+        )
+        log.info("logging the last of %d trial runs", len(result.trials))
+        log_search(result, family, metric, logger.flush())
+    return result

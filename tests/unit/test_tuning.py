@@ -134,3 +134,35 @@ def test_the_loss_follows_the_metric():
     f1 = cv_scores(family, X, y, params, "chronological", 3, 1, "f1")
     mcc = cv_scores(family, X, y, params, "chronological", 3, 1, "mcc")
     assert f1 != mcc
+
+
+def test_the_search_is_logged_as_a_table_of_its_trials_and_its_best_one():
+    from psystock import names
+    from psystock.models import format_hyperparameters
+
+    result = run(3, max_evals=4)
+    ids = {t.number: f"run{t.number}" for t in result.trials}
+    table = result.table("mcc", ids)
+    assert table["trial"].tolist() == [1, 2, 3, 4] and table["run_id"].tolist() == ["run1", "run2", "run3", "run4"]
+    assert table["loss"].tolist() == [t.loss for t in result.trials]
+    assert table["cv_mcc_mean"].tolist() == [t.mean_score for t in result.trials]
+    assert set(result.best.params) <= set(table.columns)
+    assert result.best_params() == {f"best_{k}": v for k, v in result.best.params.items()}
+    assert result.best_metrics("mcc") == {
+        "best_cv_mcc": result.best.mean_score,
+        "best_loss": result.best.loss,
+        "trials": 4,
+    }
+    family = get_family("logreg")
+    assert result.best_tags(family, ids) == {
+        names.TAG_HYPERPARAMETERS: format_hyperparameters(family, family.params(result.best.params)),
+        names.TAG_BEST_TRIAL_RUN: f"run{result.best.number}",
+        names.TAG_STOPPED_EARLY: "false",
+    }
+    assert result.best_tags(family, {})[names.TAG_BEST_TRIAL_RUN] == ""  # a trial not logged names no run
+
+
+def test_the_search_says_where_its_trials_run():
+    assert SearchSettings(5, 1).backend == "Trials (sequential)"
+    assert SearchSettings(5, 1, parallelism=2, spark_master="local[2]").backend == "SparkTrials local[2], parallelism 2"
+    assert SearchSettings(5, 1, spark_master="local[2]").backend == "SparkTrials local[2], parallelism default"

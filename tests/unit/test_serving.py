@@ -1,0 +1,120 @@
+"""predict's path from bars to an answer: the real logged model of each family, real bars."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from psystock import PsystockError, data, names
+from psystock.features import DEFAULT_FEATURES, latest_features, make_table
+from psystock.mlflow_io.serving import Prediction, check_columns, load_model, predict_next_day, probability_up
+from psystock.models import all_families, get_family
+from tests.helpers.runs import BTC_CSV, tracking_uri
+
+WINDOW = 14
+
+
+@pytest.fixture(scope="module")
+def bars() -> pd.DataFrame:
+    """The last year of the committed BTC-USD bars (a 7-day calendar, to 2020-12-31)."""
+    frame = data.validate_prices(data.read_csv(str(BTC_CSV))).frame
+    return frame[frame["Date"] >= "2020-01-01"].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def logged(bars, tmp_path_factory):
+    """Each family fit on the default features of those bars and logged as a training step logs it."""
+    import mlflow
+
+    from psystock.mlflow_io.model_outputs import log_fitted_model
+
+    table = make_table(bars, DEFAULT_FEATURES, WINDOW).frame
+    X, y = table.iloc[:, :-1], table.iloc[:, -1]
+    uri = f"sqlite:///{tmp_path_factory.mktemp('serving')}/mlflow.db"
+    models = {}
+    with tracking_uri(uri):
+        mlflow.set_experiment("serving")
+        for name in all_families():
+            family = get_family(name)
+            with mlflow.start_run() as run:
+                model = family.fit(X, y, family.defaults(), 1)
+                log_fitted_model(family, model, X)
+            models[name] = (model, names.run_uri(run.info.run_id, names.MODEL))
+        yield models
+
+
+@pytest.mark.parametrize("name", all_families())
+def test_each_familys_logged_model_answers_for_the_day_after_the_last_bar_as_its_fit_does(name, bars, logged):
+    model, uri = logged[name]
+    family = get_family(name)
+    prediction = predict_next_day(load_model(uri, "BTC-USD"), uri, "BTC-USD", bars, DEFAULT_FEATURES, WINDOW, 1e-5)
+    assert (prediction.as_of, prediction.day) == (date(2020, 12, 31), date(2021, 1, 1))
+    row = latest_features(bars, DEFAULT_FEATURES, WINDOW, pd.Timestamp("2021-01-01"))
+    expected = float(family.predict_proba(model, row)[0])
+    assert prediction.probability_up == pytest.approx(expected, rel=1e-6)
+    assert prediction.direction == ("up" if expected > 0.5 else "down")
+    assert prediction.model_uri == uri
+
+
+def test_a_model_refuses_a_row_of_another_feature_set(bars, logged):
+    _, uri = logged["logreg"]
+    with pytest.raises(PsystockError, match="not the returns features: pass the features set it was trained on"):
+        predict_next_day(load_model(uri, "BTC-USD"), uri, "BTC-USD", bars, "returns", WINDOW, 1e-5)
+
+
+def test_a_tensor_model_takes_any_row_of_its_width():
+    from mlflow.models import infer_signature
+
+    schema = infer_signature(np.zeros((2, 3), dtype="float32")).inputs
+    check_columns(schema, pd.DataFrame(np.zeros((1, 3))), "updown")
+    with pytest.raises(PsystockError, match="the model takes 3 columns, not the returns features"):
+        check_columns(schema, pd.DataFrame(np.zeros((1, 4))), "returns")
+    check_columns(None, pd.DataFrame(np.zeros((1, 4))), "returns")  # a model without a signature takes its chance
+
+
+@pytest.mark.parametrize(
+    "output",
+    [np.array([0.7]), np.array([[0.3, 0.7]]), pd.DataFrame({"0": [0.3], "1": [0.7]}), pd.Series([0.7]), [[0.7]]],
+    ids=["probability", "pair", "frame of a pair", "series", "nested list"],
+)
+def test_p_up_is_read_from_whatever_a_flavour_answers(output):
+    assert probability_up(output) == pytest.approx(0.7)
+
+
+def test_a_prediction_is_one_csv_row_its_tags_and_one_line():
+    prediction = Prediction("SPY", date(2012, 12, 28), date(2012, 12, 31), 0.42, "models:/psystock-SPY@champion")
+    assert prediction.direction == "down"
+    assert prediction.frame().to_dict("records") == [
+        {
+            "ticker": "SPY",
+            "as_of": date(2012, 12, 28),
+            "predicted_day": date(2012, 12, 31),
+            "direction": "down",
+            "probability_up": 0.42,
+            "model_uri": "models:/psystock-SPY@champion",
+        }
+    ]
+    assert prediction.tags() == {
+        names.TAG_PREDICTED_DAY: "2012-12-31",
+        names.TAG_DIRECTION: "down",
+        names.TAG_MODEL_URI: "models:/psystock-SPY@champion",
+    }
+    assert str(prediction) == "SPY 2012-12-31: down (p=0.42)"
+
+
+def test_a_ticker_without_a_champion_is_told_how_to_get_one(store):
+    with pytest.raises(
+        PsystockError, match=r"no champion model for SPY yet \(models:/psystock-SPY@champion\): run main"
+    ):
+        load_model(names.model_alias_uri(names.model_name("SPY")), "SPY")
+    with pytest.raises(PsystockError, match="cannot load model runs:/0123456789abcdef/model"):
+        load_model("runs:/0123456789abcdef/model", "SPY")
+
+
+def test_without_given_bars_a_csv_source_gives_its_whole_file():
+    prices = data.recent_prices(str(BTC_CSV), "BTC-USD", WINDOW, date(2026, 12, 2))
+    assert prices.frame["Date"].iloc[-1] == pd.Timestamp("2020-12-31")
+    assert prices.frame.equals(data.validate_prices(data.read_csv(str(BTC_CSV))).frame)

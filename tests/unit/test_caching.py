@@ -37,7 +37,7 @@ def test_step_code_follows_imports_but_not_unrelated_modules():
     assert {
         "steps/compare.py",
         "psystock/leaderboard.py",
-        "psystock/mlflow_io/lineage.py",
+        "psystock/mlflow_io/board.py",
         "psystock/__init__.py",
     } <= files
     assert "psystock/models/keras_net.py" not in files

@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from psystock import PsystockError
-from psystock.leaderboard import rank, to_markdown, winners
+from psystock import PsystockError, names
+from psystock.leaderboard import COLUMNS, rank, to_markdown, winners
 
 
 def rows():
@@ -125,3 +125,49 @@ def test_the_board_leads_with_the_ranking_score_its_spread_and_the_holdout_inter
         *("rank", "family", "run_name", "run_id", "cv_mcc_mean", "cv_mcc_std", "test_mcc", "test_mcc_ci_low"),
         *("backtest_sharpe", "test_f1"),
     ]
+
+
+def test_a_board_is_its_rows_ranked_in_the_boards_column_order():
+    from psystock.leaderboard import board_columns, build
+
+    frame = rows().assign(cv_mcc_mean=[0.05, 0.02, 0.09], cv_mcc_std=[0.01, 0.02, 0.03], seconds=[1, 2, 3])
+    board = build(frame, "mcc", "cv_mcc_mean")
+    assert board["family"].tolist() == ["xgboost", "keras", "logreg"]
+    assert list(board.columns) == board_columns(rank(frame, "cv_mcc_mean"), "mcc", "cv_mcc_mean")
+    assert "seconds" not in board.columns and list(board.columns[:6]) == [*COLUMNS, "cv_mcc_mean", "cv_mcc_std"]
+
+
+def test_the_choice_names_the_best_model_and_baseline_as_compare_logs_them():
+    from psystock.leaderboard import choose
+
+    choice = choose(rank(with_baselines(), "f1_experiment_score"), "f1_experiment_score")
+    assert choice.metrics() == {"best_f1_experiment_score": 0.66, "best_baseline_f1_experiment_score": 0.71}
+    assert choice.tags() == {
+        names.TAG_WINNER_FAMILY: "logreg",
+        names.TAG_WINNER_RUN: "2",
+        names.TAG_BEATS_BASELINES: "false",
+        names.TAG_RANKED_BY: "f1_experiment_score",
+        names.TAG_BEST_BASELINE: "baseline_always_up",
+        names.TAG_BEST_BASELINE_RUN: "4",
+    }
+    assert str(choice) == (
+        "best model: logreg (run 2, f1_experiment_score=0.6600); no model beats the best baseline on "
+        "f1_experiment_score: baseline_always_up 0.7100 vs logreg 0.6600"
+    )
+
+
+def test_a_choice_without_baselines_names_the_model_alone():
+    from psystock.leaderboard import choose
+
+    choice = choose(rank(rows(), "accuracy"), "accuracy")
+    assert choice.beats and choice.baseline is None
+    assert choice.metrics() == {"best_accuracy": 0.7}
+    assert names.TAG_BEST_BASELINE not in choice.tags()
+    assert str(choice) == "best model: xgboost (run 3, accuracy=0.7000)"
+
+
+def test_the_baselines_of_a_board_by_run_name():
+    from psystock.leaderboard import baseline_runs
+
+    assert baseline_runs(rank(with_baselines(), "accuracy")) == {"baseline_always_up": "4", "baseline_persistence": "5"}
+    assert baseline_runs(rank(rows(), "accuracy")) == {}

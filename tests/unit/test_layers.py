@@ -71,3 +71,17 @@ def test_the_names_are_pure():
         "enum",
         "pathlib",
     }
+
+
+STEP_CODE_LINES = 65  # a step's typed arguments and the calls it makes, past its docstring
+
+
+@pytest.mark.parametrize("path", sorted((PROJECT_ROOT / "steps").glob("*.py")), ids=lambda p: p.stem)
+def test_a_step_is_its_arguments_and_the_library_calls_it_makes(path):
+    """Logic lives where unit tests reach it: a step file holds no helpers of its own."""
+    tree = ast.parse(path.read_text())
+    body = tree.body[1:] if ast.get_docstring(tree) else tree.body
+    lines = len(path.read_text().splitlines()) - body[0].lineno + 1 if body else 0
+    assert lines <= STEP_CODE_LINES, f"{lines} lines of code: move its logic into the package"
+    helpers = [n.name for n in body if isinstance(n, ast.FunctionDef | ast.ClassDef) and n.name.startswith("_")]
+    assert not helpers, f"private helpers {helpers}: they belong in the package, with unit tests"

@@ -10,9 +10,10 @@ STAMP := $(VENV)/.installed
 UV_VERSION := 0.13.9
 export PATH := $(BIN):$(PATH)
 
-# `make run DATA=path/to/prices.csv` runs offline on a CSV in Yahoo's layout.
+# `make run` reads the bars from the price store (the committed BTC-USD bars seed it; any other
+# range is downloaded from Yahoo once and kept); `make run DATA=path/to/prices.csv` reads a CSV.
 DATA ?=
-SOURCE := $(if $(DATA),$(abspath $(DATA)),yahoo)
+SOURCE := $(if $(DATA),$(abspath $(DATA)),store)
 # Extra `-P name=value` parameters for `make run`, e.g. ARGS="-P max_evals=50".
 ARGS ?=
 # The MLflow experiment `make run` logs into (created if it does not exist).
@@ -37,7 +38,7 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT; DATA=file.csv to run offline
+run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT, offline by default; DATA=file.csv
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local \
 		--experiment-name $(EXPERIMENT) -P source=$(SOURCE) $(ARGS)
 

@@ -160,14 +160,16 @@ def code_digest_of(entry_points: tuple[str, ...], root: Path = PROJECT_ROOT, fil
 def source_identity(source: str, end: date, today: date) -> str:
     """What identifies the data a ``fetch_data`` source returns.
 
-    A local CSV is its content. Yahoo or a URL can change until ``end`` is in
-    the past (today's bar is still moving), so such a key holds for one day.
+    A local CSV is its content. Yahoo (or the price store in front of it) or a URL
+    can change until ``end`` is in the past (today's bar is still moving), so such
+    a key holds for one day.
     """
     path = Path(source.removeprefix("file://"))
-    if source != "yahoo" and "://" not in source.replace("file://", "") and path.is_file():
+    remote = (names.YAHOO, names.STORE)
+    if source not in remote and "://" not in source.replace("file://", "") and path.is_file():
         return "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    if source == "yahoo" and end < today:
-        return "yahoo:closed-range"
+    if source in remote and end < today:
+        return f"{source}:closed-range"
     return f"{source}:as-of:{today.isoformat()}"
 
 

@@ -21,13 +21,13 @@ import numpy as np
 import pandas as pd
 
 from psystock import PsystockError, names
+from psystock.names import YAHOO
 
 log = logging.getLogger(__name__)
 
 PRICE_COLUMNS = ("Open", "High", "Low", "Close", "Adj Close")
 VALUE_COLUMNS = (*PRICE_COLUMNS, "Volume")
 COLUMNS = ("Date", *VALUE_COLUMNS)
-YAHOO = "yahoo"
 _SHOWN = 3  # offending values quoted in an error message
 MAX_GAP_DAYS = 31  # longer than any market closure; weekends and holidays are far shorter
 # What exports write for a value they lack: Yahoo's CSV "null", pandas' empty cell or "NaN".
@@ -384,14 +384,6 @@ def load_prices(source: str, ticker: str, start: date, end: date, min_rows: int)
     """Validated bars of ``ticker`` from ``start`` to ``end`` out of ``source``."""
     raw = download_yahoo(ticker, start, end) if source == YAHOO else read_csv(source, ticker)
     return select_range(validate_prices(raw), start, end, min_rows)
-
-
-def recent_prices(source: str, ticker: str, window: int, today: date) -> Prices:
-    """The bars to predict from when none are given: a CSV source's, or Yahoo's days up to
-    ``today``, enough calendar days back to fill a ``window`` even on an exchange's calendar."""
-    if source != YAHOO:
-        return validate_prices(read_csv(source, ticker), min_rows=window)
-    return load_prices(source, ticker, today - timedelta(days=3 * window + 14), today, window)
 
 
 def _parse_dates(column: pd.Series) -> pd.Series:

@@ -25,12 +25,13 @@ import mlflow
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME
 
 from psystock import PsystockError, caching, names, plots, universe
-from psystock.data import YAHOO, parse_day
+from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, format_value
 from psystock.mlflow_io.inputs import artifact_bytes
 from psystock.mlflow_io.lifecycle import get_run
 from psystock.mlflow_io.outputs import log_csv
 from psystock.models import choose_families
+from psystock.names import STORE, YAHOO
 from psystock.pipeline import (
     PipelineSettings,
     Step,
@@ -72,7 +73,7 @@ OWN = ("tickers", "max_pipelines")
 def check(args: UniverseArgs) -> list[str]:
     """Refuse bad parameters before any pipeline starts; the tickers, in order."""
     tickers = parse_tickers(args.tickers)
-    if args.source != YAHOO and not Path(args.source).is_dir():
+    if args.source not in (YAHOO, STORE) and not Path(args.source).is_dir():
         raise PsystockError(
             f"source {args.source!r} is neither yahoo nor a folder: give a folder with one <TICKER>.csv "
             "per ticker, in Yahoo's layout"
@@ -93,7 +94,7 @@ def check(args: UniverseArgs) -> list[str]:
 
 def ticker_source(source: str, ticker: str) -> str:
     """Where one ticker's pipeline reads its prices: Yahoo, or ``<folder>/<TICKER>.csv``."""
-    return source if source == YAHOO else str(Path(source).resolve() / f"{ticker}.csv")
+    return source if source in (YAHOO, STORE) else str(Path(source).resolve() / f"{ticker}.csv")
 
 
 def pipeline_params(args: UniverseArgs, ticker: str) -> dict[str, str]:

@@ -10,6 +10,11 @@ from __future__ import annotations
 from enum import StrEnum
 from pathlib import PurePosixPath
 
+# --- where fetch_data's bars come from, besides a CSV -----------------------
+
+YAHOO = "yahoo"  # a fresh download (kept in the price store)
+STORE = "store"  # the price store if it covers the range, else Yahoo
+
 # --- artifact paths inside a step run ---------------------------------------
 
 PRICES_DIR = "prices"
@@ -79,6 +84,8 @@ TAG_DROPPED_ROWS = "psystock.dropped_null_rows"  # how many rows without a value
 TAG_DROPPED_DAYS = "psystock.dropped_null_days"  # their days, comma-separated
 TAG_REVERSED = "psystock.reversed_dates"  # "true" when the source listed the newest day first
 TAG_DATASET_DIGEST = "psystock.dataset_digest"
+TAG_SERVED_BY = "psystock.prices_served_by"  # fetch_data: store, yahoo or csv
+TAG_STORED_BARS = "psystock.price_store_bars"  # fetch_data: sha256 of the bars' file in the price store
 # build_features
 TAG_FIRST_LABEL_DATE = "first_label_date"
 TAG_LAST_LABEL_DATE = "last_label_date"

@@ -25,13 +25,14 @@ import mlflow
 from mlflow.entities import Run
 
 from psystock import PsystockError, caching, names
-from psystock.data import YAHOO, parse_day
+from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
 from psystock.features import DEFAULT_FEATURES, check_feature_set
 from psystock.mlflow_io import cache_store, champion, lifecycle
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
 from psystock.models import BOOK_FAMILIES, GENERIC_ENTRY_POINT, FamilyInfo, choose_families, family_info
+from psystock.names import STORE
 from psystock.scores import score
 from psystock.validation import (
     Protocol,
@@ -86,7 +87,7 @@ class PipelineSettings(Protocol):
 
     start: str = "2014-01-01"
     end: str = "2020-12-31"
-    source: str = YAHOO
+    source: str = STORE
     features: str = DEFAULT_FEATURES
     window: int = 14
     threshold: float = 0.00001

@@ -17,7 +17,7 @@ from datetime import date
 
 import mlflow
 
-from psystock import PsystockError, data, names
+from psystock import PsystockError, names, price_store
 from psystock.entry_points import StepArgs
 from psystock.features import DEFAULT_FEATURES
 from psystock.mlflow_io import serving
@@ -33,7 +33,7 @@ class Args(StepArgs):
     ticker: str = "BTC-USD"
     model_uri: str = ""
     prices: str = ""
-    source: str = data.YAHOO
+    source: str = names.STORE
     features: str = DEFAULT_FEATURES
     window: int = 14
     threshold: float = 0.00001
@@ -41,14 +41,14 @@ class Args(StepArgs):
 
 def predict(args: Args) -> None:
     check_ticker(args.ticker)
-    if args.prices and args.source != data.YAHOO:
+    if args.prices and args.source != names.STORE:
         raise PsystockError("give prices or source, not both: prices are the bars to predict from")
     model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
     model = serving.load_model(model_uri, args.ticker)
     prices = (
         load_prices(args.prices)
         if args.prices
-        else data.recent_prices(args.source, args.ticker, args.window, date.today())
+        else price_store.recent_prices(args.source, args.ticker, args.window, date.today())
     )
     prediction = serving.predict_next_day(
         model, model_uri, args.ticker, prices.frame, args.features, args.window, args.threshold

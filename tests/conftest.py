@@ -7,9 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from psystock import names
 from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline, tracking_uri
 
 PIPELINE_EXPERIMENT = "psystock"  # make run's default EXPERIMENT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def price_store_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The tests, and the steps they start, keep what they fetch in a price store of their own."""
+    from psystock.price_store import DATA_DIR_ENV
+
+    path = tmp_path_factory.mktemp("price-store")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DATA_DIR_ENV, str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +58,8 @@ def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="session")
-def cold_pipeline(pipeline_store: Store, btc_csv: Path) -> ProjectRun:
-    """One cold pipeline started as a user starts it, `make run` (`mlflow run . -e main`), all three
-    trainings allowed to run at once."""
-    return make_run(pipeline_store, PIPELINE_EXPERIMENT, small_pipeline(btc_csv, max_parallel=3))
+def cold_pipeline(pipeline_store: Store) -> ProjectRun:
+    """One cold pipeline started as a user starts it on a fresh machine, `make run` with no data
+    given (`mlflow run . -e main`, the bars from the price store, which the committed ones seed: no
+    network needed), all three trainings allowed to run at once."""
+    return make_run(pipeline_store, PIPELINE_EXPERIMENT, small_pipeline(names.STORE, max_parallel=3))

@@ -20,6 +20,7 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from psystock import names
 from tests.helpers.services import mlflow_run_command
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -78,15 +79,16 @@ def make_store(root: Path, experiment: str = "psystock-test") -> Store:
     return Store(uri, root, experiment_id)
 
 
-def small_pipeline(csv: Path = BTC_CSV, **changes: object) -> dict[str, object]:
-    """main's parameters for tests: two years of the real data, short Keras and tuning.
+def small_pipeline(source: Path | str = BTC_CSV, **changes: object) -> dict[str, object]:
+    """main's parameters for tests: two years of the real data (a CSV, or ``store``: the same bars
+    from the price store, which they seed), short Keras and tuning.
 
     ``min_improvement=1`` makes the registry gate refuse every model, so the
     shared store never gets a champion and ``predict`` never runs: the
     registered path is tested on its own in test_steps.
     """
     return {
-        "source": csv,
+        "source": source,
         "start": "2019-01-01",
         "keras_epochs": 1,
         "max_evals": 2,
@@ -151,14 +153,15 @@ def step_run(
 
 
 def make_run(store: Store, experiment: str, params: Mapping[str, object], timeout: int = 900) -> ProjectRun:
-    """``make run`` as a user types it: ``DATA`` for the source, the rest as ``ARGS="-P ..."``,
-    into the experiment named ``experiment`` of ``store``."""
+    """``make run`` as a user types it: ``DATA`` for a CSV source (none for the price store), the
+    rest as ``ARGS="-P ..."``, into the experiment named ``experiment`` of ``store``."""
     rest = {name: value for name, value in params.items() if name != "source"}
+    data = [] if params["source"] == names.STORE else [f"DATA={params['source']}"]
     command = [
         "make",
         "--no-print-directory",
         "run",
-        f"DATA={params['source']}",
+        *data,
         f"EXPERIMENT={experiment}",
         f"TRACKING_URI={store.uri}",
         "ARGS=" + " ".join(f"-P {name}={value}" for name, value in rest.items()),

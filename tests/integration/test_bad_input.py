@@ -125,12 +125,28 @@ def test_an_unknown_ticker_fails_the_run_clearly(module_store):
 
 
 def test_no_network_is_told_apart_from_an_unknown_ticker(module_store):
-    result = step_run(module_store, "fetch_data", {"start": "2020-01-01", "end": "2020-12-31"}, patch=OFFLINE)
+    """Asking for Yahoo itself, even for a range the price store holds, is a download."""
+    result = step_run(
+        module_store, "fetch_data", {"start": "2020-01-01", "end": "2020-12-31", "source": "yahoo"}, patch=OFFLINE
+    )
     assert_fails_clearly(
         result,
         "fetch_data: error: Yahoo Finance cannot be reached (Could not resolve host: query2.finance.yahoo.com): "
         "check the network connection (or HTTPS_PROXY), or run offline on a CSV in Yahoo's layout: "
         "-P source=prices.csv (make run DATA=prices.csv)",
+    )
+
+
+def test_offline_a_range_beyond_the_price_store_says_what_it_holds(module_store):
+    from psystock.price_store import data_dir
+
+    result = step_run(module_store, "fetch_data", {"start": "2020-06-01", "end": "2021-06-30"}, patch=OFFLINE)
+    assert_fails_clearly(
+        result,
+        "fetch_data: error: Yahoo Finance cannot be reached (Could not resolve host: query2.finance.yahoo.com): "
+        "check the network connection (or HTTPS_PROXY), or run offline on a CSV in Yahoo's layout: "
+        "-P source=prices.csv (make run DATA=prices.csv); the price store at "
+        f"{data_dir()} holds only BTC-USD 2014-01-01..2020-12-31 (committed tests/fixtures/BTC-USD.csv)",
     )
 
 

@@ -58,8 +58,8 @@ def test_trainings_overlap_in_time(cold):
     assert max(r.start_time for r in runs) < min(r.end_time for r in runs)
 
 
-def test_second_run_is_all_cached(module_store, btc_csv, cold):
-    warm = mlflow_run(module_store, "main", small(btc_csv))
+def test_second_run_is_all_cached(module_store, cold):
+    warm = mlflow_run(module_store, "main", small(names.STORE))
     assert {ep: status for ep, (status, _) in outcomes(warm).items()} == dict.fromkeys(ALL, "cached")
     # A reused step took no time of its own; the summary says what reusing it saved.
     for ep, (_, run_id) in outcomes(cold).items():
@@ -80,8 +80,8 @@ def test_second_run_is_all_cached(module_store, btc_csv, cold):
     assert "tuned_test_mcc" in main.data.metrics
 
 
-def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_csv, cold):
-    result = mlflow_run(module_store, "main", small(btc_csv, keras_epochs=2))
+def test_parameter_change_reruns_exactly_the_affected_steps(module_store, cold):
+    result = mlflow_run(module_store, "main", small(names.STORE, keras_epochs=2))
     winner_before = mlflow.get_run(outcomes(cold)["compare"][1]).data.tags[names.TAG_WINNER_FAMILY]
     winner_after = mlflow.get_run(outcomes(result)["compare"][1]).data.tags[names.TAG_WINNER_FAMILY]
     expected = {"train_keras", "compare", "register", "report"} | ({"tune"} if winner_after != winner_before else set())
@@ -95,8 +95,8 @@ def test_parameter_change_reruns_exactly_the_affected_steps(module_store, btc_cs
     )
 
 
-def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold):
-    result = mlflow_run(module_store, "main", small(btc_csv, keras_epochs=0))
+def test_a_failing_training_does_not_hide_the_others(module_store, cold):
+    result = mlflow_run(module_store, "main", small(names.STORE, keras_epochs=0))
     assert result.returncode != 0
     summary = outcomes(result, ok=False)
     assert summary["train_keras"][0] == "FAILED"
@@ -108,8 +108,8 @@ def test_a_failing_training_does_not_hide_the_others(module_store, btc_csv, cold
     assert mlflow.get_run(summary["train_keras"][1]).info.status == "FAILED"
 
 
-def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_store, btc_csv, cold):
-    result = mlflow_run(module_store, "main", small(btc_csv, rerun=",".join([*TRAININGS, "tune"])))
+def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_store, cold):
+    result = mlflow_run(module_store, "main", small(names.STORE, rerun=",".join([*TRAININGS, "tune"])))
     # compare, register and report take the new runs; the data steps and baselines stay cached.
     assert ran(result) == {*TRAININGS, "compare", "tune", "register", "report"}
     assert re.search(r"tune: running \(run \w+\), rerun names it$", result.stderr, re.MULTILINE)
@@ -125,28 +125,28 @@ def test_rerun_forces_named_steps_and_same_seed_gives_the_same_scores(module_sto
     )
 
 
-def test_a_step_whose_run_or_artifact_was_deleted_is_run_again(module_store, btc_csv, cold):
-    in_use = outcomes(mlflow_run(module_store, "main", small(btc_csv)))
+def test_a_step_whose_run_or_artifact_was_deleted_is_run_again(module_store, cold):
+    in_use = outcomes(mlflow_run(module_store, "main", small(names.STORE)))
     mlflow.MlflowClient().delete_run(in_use["compare"][1])  # as from the UI: the run is gone, its files are not
     os.remove(os.path.join(mlflow.get_run(in_use["tune"][1]).info.artifact_uri, names.METRICS_FILE))
-    result = mlflow_run(module_store, "main", small(btc_csv))
+    result = mlflow_run(module_store, "main", small(names.STORE))
     assert ran(result) == {"compare", "tune", "register", "report"}
     lacks = f"cache miss: run {in_use['tune'][1]} lacks {names.METRICS_FILE}"
     assert re.search(rf"tune: running \(run \w+\), {lacks}$", result.stderr, re.MULTILINE)
 
 
-def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, btc_csv, cold, tmp_path):
+def test_editing_a_package_file_invalidates_the_steps_that_run_it(module_store, cold, tmp_path):
     copy = tmp_path / "psystock-edited"
     shutil.copytree(PROJECT, copy, ignore=shutil.ignore_patterns(".venv", ".git", "mlruns", "*.db", "__pycache__"))
     module = copy / "psystock" / "leaderboard.py"
     module.write_text(module.read_text() + "\n# an edit that changes no behaviour\n")
-    result = mlflow_run(module_store, "main", small(btc_csv), project=copy)
+    result = mlflow_run(module_store, "main", small(names.STORE), project=copy)
     assert ran(result) == {"compare", "register", "report"}
     assert re.search(r"compare: running \(run \w+\), changed since run \w+: (.*, )?code$", result.stderr, re.MULTILINE)
 
 
-def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, btc_csv, cold):
-    params = small(btc_csv, seed=7)  # new trainings, compare and tune; data steps cached
+def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, cold):
+    params = small(names.STORE, seed=7)  # new trainings, compare and tune; data steps cached
     process = subprocess.Popen(
         project_command(module_store, "main", params),
         env=module_store.env(),

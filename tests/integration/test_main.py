@@ -49,6 +49,29 @@ def test_make_run_logs_into_the_psystock_experiment_and_so_does_every_step(pipel
     assert {mlflow.get_run(run_id).info.experiment_id for run_id in steps.values()} == {main.info.experiment_id}
 
 
+def test_make_run_with_nothing_given_reads_the_committed_bars_from_the_price_store(pipeline, btc_csv):
+    """The README's first command on a machine that cannot reach Yahoo: the bars are the committed
+    ones, served by the store, and the run says so."""
+    from psystock.data import read_csv, select_range, validate_prices
+    from psystock.price_store import data_dir
+
+    main, _ = pipeline
+    assert main.data.params["source"] == names.STORE
+    fetch = mlflow.get_run(json.loads(main.data.tags["psystock.step_runs"])["fetch_data"])
+    assert fetch.data.tags[names.TAG_SERVED_BY] == names.STORE
+    stored = data_dir() / "bars" / f"{fetch.data.tags[names.TAG_STORED_BARS]}.csv"
+    assert stored.read_bytes() == btc_csv.read_bytes()
+    assert fetch.inputs is not None
+    (dataset,) = fetch.inputs.dataset_inputs
+    assert json.loads(dataset.dataset.source)["uri"].endswith(str(stored))
+    prices = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{fetch.info.run_id}/prices/prices.csv"))
+    expected = select_range(
+        validate_prices(read_csv(str(btc_csv))), pd.Timestamp("2019-01-01").date(), pd.Timestamp("2020-12-31").date()
+    )
+    assert prices["Date"].tolist() == expected.frame["Date"].dt.strftime("%Y-%m-%d").tolist()
+    assert prices["Close"].tolist() == pytest.approx(expected.frame["Close"].tolist())
+
+
 def test_main_chains_outputs_by_run_uris(pipeline):
     main, _ = pipeline
     steps = json.loads(main.data.tags["psystock.step_runs"])

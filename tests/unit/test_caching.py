@@ -89,6 +89,14 @@ def test_yahoo_range_in_the_past_is_cacheable_one_reaching_today_is_keyed_by_day
     assert live != source_identity("yahoo", date(2026, 1, 1), date(2026, 1, 2))
 
 
+def test_the_price_store_is_keyed_as_the_yahoo_it_stands_in_front_of_but_apart_from_it():
+    past = source_identity("store", date(2020, 12, 31), date(2026, 1, 1))
+    assert past == source_identity("store", date(2020, 12, 31), date(2026, 1, 2))
+    assert past != source_identity("yahoo", date(2020, 12, 31), date(2026, 1, 1))
+    live = source_identity("store", date(2026, 1, 1), date(2026, 1, 1))
+    assert live != source_identity("store", date(2026, 1, 1), date(2026, 1, 2))
+
+
 def test_rerun_accepts_step_names_and_all():
     assert parse_rerun("tune, compare") == {"tune", "compare"}
     assert "fetch_data" in parse_rerun("all")

@@ -115,6 +115,8 @@ def test_a_ticker_without_a_champion_is_told_how_to_get_one(store):
 
 
 def test_without_given_bars_a_csv_source_gives_its_whole_file():
-    prices = data.recent_prices(str(BTC_CSV), "BTC-USD", WINDOW, date(2026, 12, 2))
+    from psystock.price_store import recent_prices
+
+    prices = recent_prices(str(BTC_CSV), "BTC-USD", WINDOW, date(2026, 12, 2))
     assert prices.frame["Date"].iloc[-1] == pd.Timestamp("2020-12-31")
     assert prices.frame.equals(data.validate_prices(data.read_csv(str(BTC_CSV))).frame)

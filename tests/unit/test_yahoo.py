@@ -15,8 +15,8 @@ from yfinance import exceptions as yfe
 from psystock import PsystockError
 from psystock.data import download_yahoo, partial_bar, select_range, validate_prices
 from tests.helpers.runs import BTC_CSV, FIXTURES
+from tests.helpers.yahoo import NEW_YORK, history_frame
 
-NEW_YORK = "America/New_York"
 CURL_DNS = (
     "Failed to perform, curl: (6) Could not resolve host: query2.finance.yahoo.com (Domain name not found). "
     "See https://curl.se/libcurl/c/libcurl-errors.html first for more details."
@@ -30,33 +30,6 @@ CURL_REFUSED = (
     "Could not connect to server. See https://curl.se/libcurl/c/libcurl-errors.html first for more details."
 )
 OFFLINE = "or run offline on a CSV in Yahoo's layout: -P source=prices.csv (make run DATA=prices.csv)"
-
-
-def history_frame(csv=FIXTURES / "SPY.csv", tz=NEW_YORK, rows=None) -> pd.DataFrame:
-    """What ``yf.Ticker(t).history(interval="1d", auto_adjust=False, actions=False)`` returns:
-    a ``Date`` index at midnight in the exchange's time zone, Yahoo's columns, int64 volume."""
-    bars = pd.read_csv(csv).iloc[slice(rows)]
-    index = pd.DatetimeIndex(pd.to_datetime(bars["Date"]), name="Date").tz_localize(tz)
-    frame = bars.drop(columns=["Date"]).set_index(index)
-    return frame.astype({"Volume": "int64"})
-
-
-@pytest.fixture
-def history(monkeypatch):
-    """Replace ``Ticker.history``: ``answer`` is a frame to return or an exception to raise."""
-    calls = []
-
-    def install(answer):
-        def fake(self, **kwargs):
-            calls.append((self.ticker, kwargs))
-            if isinstance(answer, BaseException):
-                raise answer
-            return answer
-
-        monkeypatch.setattr(yfinance.Ticker, "history", fake)
-        return calls
-
-    return install
 
 
 def test_download_asks_for_an_inclusive_range_unadjusted(history):

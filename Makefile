@@ -38,7 +38,10 @@ $(STAMP): requirements-dev.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
+# A new or older SQLite store is made ready once, under a lock, before anything runs on it
+# (psystock/tracking_store.py): two first runs at once would both create its tables.
 run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT, offline by default; DATA=file.csv
+	python -m psystock.tracking_store $(TRACKING_URI) $(EXPERIMENT)
 	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local \
 		--experiment-name $(EXPERIMENT) -P source=$(SOURCE) $(ARGS)
 
@@ -72,6 +75,7 @@ bench: install ## Time the pipeline, tuning, server logging, cache lookups, univ
 	python -m benchmarks.run
 
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)
+	python -m psystock.tracking_store $(TRACKING_URI)
 	mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
 
 # Settings of `make server` (environment or make variables): HOST, PORT,

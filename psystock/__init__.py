@@ -13,3 +13,22 @@ class PsystockError(ValueError):
 def this_process() -> str:
     """``host:pid``: which process created a run or ran a trial."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_ended(process: str) -> bool:
+    """Whether ``process`` (``host:pid``, as :func:`this_process` writes it) ran on this host and
+    has ended (a zombie has). Another host's process, or no ``host:pid``, is not known to have."""
+    host, _, pid = process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False

@@ -61,6 +61,9 @@ def plot(name: str) -> str:
 TAG_STEP = "psystock.step"  # the entry point a run belongs to
 TAG_PIPELINE = "psystock.pipeline_run_id"
 TAG_PROCESS = "psystock.process"  # host:pid that created the run
+TAG_ENDED_UNSEEN = "psystock.ended_unseen"  # why a RUNNING run was marked KILLED: its process had ended
+EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI opens an experiment on
+MODEL_DEVELOPMENT = "custom_model_development"  # its training runs, not the GenAI overview
 TAG_ERROR = "psystock.error"  # a failed run's error line, as the step printed it
 TAG_FAMILY = "model_family"
 TAG_ROLE = "psystock.role"  # CANDIDATE on the runs that compete in a leaderboard

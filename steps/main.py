@@ -22,7 +22,7 @@ import os
 import mlflow
 
 from psystock import names, pipeline
-from psystock.mlflow_io.lifecycle import LOG_CONTEXT, active_run, run_step
+from psystock.mlflow_io.lifecycle import LOG_CONTEXT, active_run, end_unseen_runs, run_step
 from psystock.models import choose_families
 from psystock.pipeline import MainArgs as Args
 from psystock.tickers import check_ticker
@@ -39,6 +39,7 @@ def main(args: Args) -> None:
     check(args)
     os.environ[LOG_CONTEXT] = args.ticker  # every step's log lines name the ticker
     run = active_run()
+    end_unseen_runs(run.info.experiment_id)  # a killed pipeline's, before the cache looks for finished runs
     runner = pipeline.StepRunner(
         run.info.experiment_id,
         run.info.run_id,

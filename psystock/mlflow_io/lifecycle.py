@@ -35,7 +35,7 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_SOURCE_TYPE,
 )
 
-from psystock import PsystockError, names
+from psystock import PsystockError, names, process_ended, this_process
 from psystock.entry_points import A, parse_args
 
 log = logging.getLogger("psystock")
@@ -43,6 +43,7 @@ log = logging.getLogger("psystock")
 FINISHED = RunStatus.to_string(RunStatus.FINISHED)
 FAILED = RunStatus.to_string(RunStatus.FAILED)
 RUNNING = RunStatus.to_string(RunStatus.RUNNING)
+KILLED = RunStatus.to_string(RunStatus.KILLED)
 
 
 LOG_CONTEXT = "PSYSTOCK_LOG_CONTEXT"  # the ticker a pipeline's step processes name in their log lines
@@ -108,7 +109,9 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
     with active as run:
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
-        mlflow.set_tag(names.TAG_STEP, entry_point)
+        mlflow.set_tags({names.TAG_STEP: entry_point, names.TAG_PROCESS: this_process()})
+        if MLFLOW_PARENT_RUN_ID not in run.data.tags:  # a run of its own: its experiment may be new
+            MlflowClient().set_experiment_tag(run.info.experiment_id, names.EXPERIMENT_KIND, names.MODEL_DEVELOPMENT)
         log_params_once(run.info.run_id, raw)
         try:
             # A driver names the runs it creates ("main SPY"); any other run is named after its step.
@@ -248,6 +251,22 @@ def fail_if_running(run_id: str) -> None:
     client = MlflowClient()
     if client.get_run(run_id).info.status == RUNNING:
         client.set_terminated(run_id, FAILED)
+
+
+def end_unseen_runs(experiment_id: str) -> list[str]:
+    """Mark KILLED, with a tag saying why, every RUNNING run of the experiment whose process ran on
+    this host and has ended (a pipeline killed with ``kill -9`` leaves its runs so); their ids."""
+    client = MlflowClient()
+    running = client.search_runs([experiment_id], f"attributes.status = '{RUNNING}'", max_results=10_000)
+    ended = [r for r in running if process_ended(r.data.tags.get(names.TAG_PROCESS, ""))]
+    for run in ended:
+        process = run.data.tags[names.TAG_PROCESS]
+        log.warning(
+            "run %s (%s) was left RUNNING by %s, which has ended: KILLED", run.info.run_id, run.info.run_name, process
+        )
+        client.set_tag(run.info.run_id, names.TAG_ENDED_UNSEEN, f"process {process} ended with the run RUNNING")
+        client.set_terminated(run.info.run_id, KILLED)
+    return [r.info.run_id for r in ended]
 
 
 @contextlib.contextmanager

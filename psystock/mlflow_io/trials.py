@@ -21,7 +21,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from psystock import PsystockError, names, this_process, tuning
+from psystock import PsystockError, names, tuning
 from psystock.mlflow_io.lifecycle import FAILED, FINISHED, active_run, quiet_run_urls
 from psystock.mlflow_io.outputs import log_csv
 from psystock.models import Family
@@ -124,9 +124,7 @@ def search(
     """:func:`psystock.tuning.tune` on the active run: each trial a child run of it as it finishes,
     then the search itself logged on it (:func:`log_search`)."""
     parent = active_run()
-    mlflow.set_tags(
-        {names.TAG_FAMILY: family.name, names.TAG_PROCESS: this_process(), names.TAG_TRIALS_BACKEND: settings.backend}
-    )
+    mlflow.set_tags({names.TAG_FAMILY: family.name, names.TAG_TRIALS_BACKEND: settings.backend})
     log.info(
         "tuning %s: up to %d trials, %s by %d-fold %s CV on the %d development rows, %s",
         family.name,

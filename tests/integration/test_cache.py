@@ -182,3 +182,8 @@ def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, 
     assert ran(resumed) == set(ALL) - {"fetch_data", "build_features"} - set(done_before)
     for _status, rid in result.values():
         assert mlflow.get_run(rid).info.status == "FINISHED"
+    # What the kill left RUNNING (main, the step it was in) the resumed main marked KILLED, saying why.
+    assert not client.search_runs([module_store.experiment_id], "params.seed = '7' AND attributes.status = 'RUNNING'")
+    killed = client.search_runs([module_store.experiment_id], "params.seed = '7' AND attributes.status = 'KILLED'")
+    assert "main" in {r.data.tags[names.TAG_STEP] for r in killed}
+    assert all(r.data.tags[names.TAG_ENDED_UNSEEN].endswith("ended with the run RUNNING") for r in killed)

@@ -44,7 +44,9 @@ def test_main_finishes_with_every_step_linked_to_it(pipeline, module_store):
 
 def test_make_run_logs_into_the_psystock_experiment_and_so_does_every_step(pipeline):
     main, _ = pipeline
-    assert mlflow.get_experiment(main.info.experiment_id).name == "psystock"
+    experiment = mlflow.get_experiment(main.info.experiment_id)
+    assert experiment.name == "psystock"
+    assert experiment.tags[names.EXPERIMENT_KIND] == names.MODEL_DEVELOPMENT  # the UI opens on the runs
     steps = json.loads(main.data.tags["psystock.step_runs"])
     assert {mlflow.get_run(run_id).info.experiment_id for run_id in steps.values()} == {main.info.experiment_id}
 

@@ -1,0 +1,58 @@
+"""Runs whose process ended unseen: told apart from live ones, and closed by the next main."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+
+from mlflow.tracking import MlflowClient
+
+from psystock import names, process_ended, this_process
+from psystock.mlflow_io.lifecycle import end_unseen_runs
+
+
+def ended_pid() -> str:
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+def test_a_process_has_ended_when_it_is_gone_or_a_zombie_and_only_on_this_host():
+    assert not process_ended(this_process())
+    pid = ended_pid()
+    assert process_ended(f"{socket.gethostname()}:{pid}")
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.time() + 30
+    while not process_ended(f"{socket.gethostname()}:{zombie.pid}") and time.time() < deadline:
+        time.sleep(0.05)  # it exits, and nobody has reaped it yet
+    assert process_ended(f"{socket.gethostname()}:{zombie.pid}")
+    zombie.wait()
+    assert not process_ended(f"another-host:{pid}")
+    assert not process_ended("") and not process_ended("host:not-a-pid")
+
+
+def test_only_the_running_runs_of_ended_processes_are_marked_killed(store):
+    client = MlflowClient()
+    gone = f"{socket.gethostname()}:{ended_pid()}"
+    runs = {
+        "orphan": {names.TAG_PROCESS: gone},
+        "alive": {names.TAG_PROCESS: this_process()},
+        "elsewhere": {names.TAG_PROCESS: "another-host:1"},
+        "untagged": {},
+    }
+    ids = {
+        name: client.create_run(store.experiment_id, tags=tags, run_name=name).info.run_id
+        for name, tags in runs.items()
+    }
+    done = client.create_run(store.experiment_id, tags={names.TAG_PROCESS: gone}, run_name="done").info.run_id
+    client.set_terminated(done, "FINISHED")
+
+    assert end_unseen_runs(store.experiment_id) == [ids["orphan"]]
+    status = {name: client.get_run(run_id).info.status for name, run_id in ids.items()}
+    assert status == {"orphan": "KILLED", "alive": "RUNNING", "elsewhere": "RUNNING", "untagged": "RUNNING"}
+    assert (
+        client.get_run(ids["orphan"]).data.tags[names.TAG_ENDED_UNSEEN] == f"process {gone} ended with the run RUNNING"
+    )
+    assert client.get_run(done).info.status == "FINISHED"
+    assert end_unseen_runs(store.experiment_id) == []  # once

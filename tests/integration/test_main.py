@@ -3,7 +3,9 @@ short Keras training and tuning: see ``small_pipeline``)."""
 
 import html
 import json
+import os
 import re
+import socket
 
 import mlflow
 import pandas as pd
@@ -40,6 +42,8 @@ def test_main_finishes_with_every_step_linked_to_it(pipeline, module_store):
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags[names.TAG_STEP] in STEPS
+        host, _, pid = child.data.tags[names.TAG_PROCESS].rpartition(":")  # the step's own process
+        assert host == socket.gethostname() and int(pid) != os.getpid()
 
 
 def test_make_run_logs_into_the_psystock_experiment_and_so_does_every_step(pipeline):

@@ -61,6 +61,10 @@ def plot(name: str) -> str:
 TAG_STEP = "psystock.step"  # the entry point a run belongs to
 TAG_PIPELINE = "psystock.pipeline_run_id"
 TAG_PROCESS = "psystock.process"  # host:pid that created the run
+TAG_LAUNCHER = "psystock.launcher"  # how main started the step's process: forkserver or subprocess
+FORKSERVER = "forkserver"  # main's launcher: steps forked warm (psystock.mlflow_io.forkserver)
+SUBPROCESS = "subprocess"  # main's launcher: a new interpreter per step (MLflow's local backend)
+FORKSERVER_BACKEND = "psystock-forkserver"  # its name in the mlflow.project_backend entry-point group
 TAG_ENDED_UNSEEN = "psystock.ended_unseen"  # why a RUNNING run was marked KILLED: its process had ended
 EXPERIMENT_KIND = "mlflow.experimentKind"  # what the MLflow UI opens an experiment on
 MODEL_DEVELOPMENT = "custom_model_development"  # its training runs, not the GenAI overview

@@ -100,6 +100,7 @@ class PipelineSettings(Protocol):
     spark_master: str = ""
     min_improvement: float = 0.0
     env_manager: str = "local"
+    launcher: str = names.FORKSERVER
     use_cache: str = "true"
     rerun: str = ""
     max_parallel: int = 0
@@ -120,7 +121,7 @@ RENAMED = {
     "tune_parallelism": ("tune", "parallelism"),
 }
 # main's parameters that configure the driver itself and reach no step.
-DRIVER_ONLY = ("families", "env_manager", "use_cache", "rerun", "max_parallel")
+DRIVER_ONLY = ("families", "env_manager", "launcher", "use_cache", "rerun", "max_parallel")
 # Step parameters that main could forward but that a wired input supersedes: predict
 # reads the bars fetch_data fetched (its ``prices``), so main's ``source`` is not its.
 SUPERSEDED = {("predict", "source")}
@@ -194,6 +195,7 @@ class StepRunner:
     experiment_id: str
     parent_run_id: str
     env_manager: str = "local"
+    launcher: str = names.SUBPROCESS
     project_dir: str = str(PROJECT_ROOT)
     use_cache: bool = True
     rerun: frozenset[str] = frozenset()
@@ -249,6 +251,8 @@ class StepRunner:
             **cache_tags,
             **step.tags,
         }
+        warm = self.launcher == names.FORKSERVER and self.env_manager == "local" and self.remote is None
+        tags[names.TAG_LAUNCHER] = names.FORKSERVER if warm else names.SUBPROCESS
         return Launch(
             uri=self.project_uri or self.project_dir,
             entry_point=step.entry_point,
@@ -259,6 +263,7 @@ class StepRunner:
             tags=tags,
             version=self.version,
             env_manager=self.env_manager,
+            backend=names.FORKSERVER_BACKEND if warm else "local",
         )
 
     def _reuse_or_reason(
@@ -359,6 +364,8 @@ def check_settings(settings: PipelineSettings, spark_master: str | None = None) 
     check_cv_folds(settings.cv_folds)
     check_min_improvement(settings.min_improvement)
     choose_families(settings.families)
+    if settings.launcher not in (names.FORKSERVER, names.SUBPROCESS):
+        raise PsystockError(f"launcher must be {names.FORKSERVER} or {names.SUBPROCESS}, got {settings.launcher!r}")
     if settings.use_cache.lower() not in ("true", "false"):
         raise PsystockError(f"use_cache must be true or false, got {settings.use_cache!r}")
     if settings.max_parallel < 0:

@@ -44,6 +44,7 @@ def main(args: Args) -> None:
         run.info.experiment_id,
         run.info.run_id,
         env_manager=args.env_manager,
+        launcher=args.launcher,
         use_cache=args.use_cache.lower() == "true",
         rerun=pipeline.parse_rerun(args.rerun, choose_families(args.families)),
         max_parallel=args.max_parallel or os.cpu_count() or 1,

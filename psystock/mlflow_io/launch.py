@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import mlflow
 from mlflow.entities import RunStatus
 from mlflow.exceptions import ExecutionException
+from mlflow.projects.utils import MLFLOW_LOCAL_BACKEND_RUN_ID_CONFIG
 from mlflow.tracking import MlflowClient
 
 from psystock.names import TAG_ERROR
@@ -40,6 +41,7 @@ class Launch:
     tags: dict[str, str] = field(default_factory=dict)
     version: str | None = None
     env_manager: str = "local"
+    backend: str = "local"  # MLflow's, or a plugin's (psystock-forkserver: steps forked warm)
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,9 @@ def launch(spec: Launch, run_id: str | None = None) -> Launched:
             run_id=run_id,
             env_manager=spec.env_manager,
             synchronous=True,
+            backend=spec.backend,
+            # MLflow hands a plugin backend the run to fill in through its configuration only.
+            backend_config=None if spec.backend == "local" else {MLFLOW_LOCAL_BACKEND_RUN_ID_CONFIG: run_id},
         )
     except ExecutionException as exc:
         seconds = time.perf_counter() - started

@@ -56,3 +56,29 @@ def test_only_the_running_runs_of_ended_processes_are_marked_killed(store):
     )
     assert client.get_run(done).info.status == "FINISHED"
     assert end_unseen_runs(store.experiment_id) == []  # once
+
+
+def test_main_forks_its_steps_warm_only_where_they_run_here_in_its_own_environment():
+    from psystock.pipeline import Step, StepRunner
+
+    def spec(**runner):
+        return StepRunner("1", "parent", **runner)._spec(Step("compare", {}), {})
+
+    warm = spec(launcher=names.FORKSERVER)
+    assert (warm.backend, warm.tags[names.TAG_LAUNCHER]) == (names.FORKSERVER_BACKEND, names.FORKSERVER)
+    for cold in (
+        spec(launcher=names.SUBPROCESS),
+        spec(launcher=names.FORKSERVER, env_manager="uv"),  # another interpreter: a new process
+        spec(launcher=names.FORKSERVER, remote=lambda launches: []),  # a Spark task elsewhere
+    ):
+        assert (cold.backend, cold.tags[names.TAG_LAUNCHER]) == ("local", names.SUBPROCESS)
+
+
+def test_main_refuses_a_launcher_it_does_not_know():
+    import pytest
+
+    from psystock import PsystockError
+    from psystock.pipeline import MainArgs, check_settings
+
+    with pytest.raises(PsystockError, match="launcher must be forkserver or subprocess, got 'threads'"):
+        check_settings(MainArgs(launcher="threads"))

@@ -19,7 +19,9 @@ def test_two_first_runs_at_once_on_a_new_file_both_find_it_ready(tmp_path):
     assert [code for code, _ in results] == [0, 0, 0, 0], results
     client = MlflowClient(uri)
     assert [e.name for e in client.search_experiments() if e.name == "psystock"] == ["psystock"]
-    run = client.create_run(client.get_experiment_by_name("psystock").experiment_id)  # the schema is whole
+    experiment = client.get_experiment_by_name("psystock")
+    assert experiment is not None
+    run = client.create_run(experiment.experiment_id)  # the schema is whole
     client.set_terminated(run.info.run_id)
     assert is_ready(tmp_path / "new" / "mlflow.db", "psystock")
 

@@ -1,0 +1,151 @@
+"""An MLflow project backend that starts each step warm: forked from a server that has already
+imported MLflow, pandas and scikit-learn.
+
+Registered as ``psystock-forkserver`` in the ``mlflow.project_backend`` entry-point group and
+chosen by ``mlflow.projects.run(backend=...)``. A step is still an MLflow Project run of its
+entry point, in a process of its own with its own run: MLflow resolves the project, creates or
+takes the run and computes the entry point's command as it does for its local backend; then,
+instead of a new interpreter for ``python -m steps.<name> ...``, a process forked from
+Python's ``multiprocessing`` forkserver runs that module. The server is started by the first
+step a driver (``main``) launches and ends with it; it only imports libraries, so every step
+starts from the same state: a fresh environment (the driver's at launch, with the run's MLflow
+variables), the project folder as its working directory, no active run, no logging handlers.
+
+Anything but the ``local`` environment manager, or a command that is not ``python -m``, goes to
+MLflow's own local backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import runpy
+import shlex
+import sys
+from multiprocessing.context import ForkServerContext
+from typing import Any
+
+from mlflow.entities import RunStatus
+from mlflow.projects.backend.abstract_backend import AbstractBackend
+from mlflow.projects.backend.local import LocalBackend
+from mlflow.projects.submitted_run import SubmittedRun
+from mlflow.projects.utils import (
+    MLFLOW_LOCAL_BACKEND_RUN_ID_CONFIG,
+    PROJECT_ENV_MANAGER,
+    PROJECT_STORAGE_DIR,
+    fetch_and_validate_project,
+    get_entry_point_command,
+    get_or_create_run,
+    get_run_env_vars,
+    load_project,
+)
+
+NAME = "psystock-forkserver"
+# What every step imports before it does anything: a few seconds of each process's start-up.
+# Frameworks with thread pools of their own (XGBoost, LightGBM, TensorFlow) are left to the steps.
+PRELOAD = (
+    "mlflow",
+    "mlflow.pyfunc",
+    "mlflow.sklearn",
+    "mlflow.data.pandas_dataset",
+    "pandas",
+    "sklearn.linear_model",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "scipy.stats",
+    "matplotlib.pyplot",
+    "hyperopt",
+)
+
+_context: ForkServerContext | None = None
+
+
+def context() -> ForkServerContext:
+    """This process's forkserver, its preloads set before it first starts."""
+    global _context
+    if _context is None:
+        _context = multiprocessing.get_context("forkserver")
+        _context.set_forkserver_preload(list(PRELOAD))
+    return _context
+
+
+def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
+    """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(work_dir)
+    sys.path.insert(0, work_dir)  # as `python -m` puts the working directory first
+    logging.getLogger().handlers.clear()
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+class ForkedRun(SubmittedRun):
+    def __init__(self, run_id: str, process: Any):
+        self._run_id = run_id
+        self.process = process
+
+    @property
+    def run_id(self) -> str:
+        return self._run_id
+
+    def wait(self) -> bool:
+        self.process.join()
+        return bool(self.process.exitcode == 0)
+
+    def get_status(self) -> str:
+        if self.process.exitcode is None:
+            return str(RunStatus.to_string(RunStatus.RUNNING))
+        return str(RunStatus.to_string(RunStatus.FINISHED if self.process.exitcode == 0 else RunStatus.FAILED))
+
+    def cancel(self) -> None:
+        if self.process.exitcode is None:
+            self.process.kill()
+            self.process.join()
+
+
+class ForkserverBackend(AbstractBackend):
+    def run(
+        self,
+        project_uri: str,
+        entry_point: str,
+        params: dict[str, Any],
+        version: str | None,
+        backend_config: dict[str, Any],
+        tracking_uri: str,
+        experiment_id: str,
+    ) -> SubmittedRun:
+        if backend_config.get(PROJECT_ENV_MANAGER) not in (None, "local"):
+            return _local(project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id)
+        work_dir = fetch_and_validate_project(project_uri, version, entry_point, params)
+        project = load_project(work_dir)
+        storage_dir = backend_config.get(PROJECT_STORAGE_DIR)
+        command = shlex.split(get_entry_point_command(project, entry_point, params, storage_dir)[0])
+        if command[:2] != ["python", "-m"] or len(command) < 3:
+            return _local(project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id)
+        run = get_or_create_run(
+            backend_config.get(MLFLOW_LOCAL_BACKEND_RUN_ID_CONFIG),
+            project_uri,
+            experiment_id,
+            work_dir,
+            version,
+            entry_point,
+            params,
+        )
+        env = {**os.environ, **get_run_env_vars(run.info.run_id, experiment_id), "MLFLOW_TRACKING_URI": tracking_uri}
+        process = context().Process(
+            target=run_module, args=(work_dir, command[2], command[3:], env), name=f"step {entry_point}"
+        )
+        process.start()
+        return ForkedRun(run.info.run_id, process)
+
+
+def _local(*args: Any) -> SubmittedRun:
+    submitted: SubmittedRun = LocalBackend().run(*args)
+    return submitted
+
+
+def backend() -> ForkserverBackend:
+    """The entry point MLflow's backend loader calls."""
+    return ForkserverBackend()

@@ -1,0 +1,127 @@
+"""Steps forked warm (main's ``launcher=forkserver``): the same runs as from a new interpreter, each
+its own process, failures still FAILED with their line, and nothing of one step left for the next."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import textwrap
+import threading
+import time
+
+import mlflow
+import pytest
+
+from psystock import names
+from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
+from tests.helpers.runs import PROJECT, finished, mlflow_run
+
+pytestmark = pytest.mark.integration
+
+BACKENDS = {names.FORKSERVER: names.FORKSERVER_BACKEND, names.SUBPROCESS: "local"}
+
+
+@pytest.fixture(scope="module")
+def training_data(module_store, btc_csv):
+    fetched = finished(mlflow_run(module_store, "fetch_data", {"source": btc_csv, "start": "2019-01-01"}))
+    prices = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
+    features = finished(mlflow_run(module_store, "build_features", {"prices": prices}))
+    return names.run_uri(features.info.run_id, names.FEATURES_DIR)
+
+
+def step(store, entry_point: str, parameters: dict[str, str], launcher: str, project=PROJECT) -> Launch:
+    return Launch(
+        uri=str(project),
+        entry_point=entry_point,
+        parameters=parameters,
+        experiment_id=store.experiment_id,
+        tracking_uri=store.uri,
+        run_name=f"{entry_point} ({launcher})",
+        backend=BACKENDS[launcher],
+    )
+
+
+def test_both_launchers_give_the_same_run_to_the_last_digit(module_store, training_data):
+    runs = {}
+    for launcher in BACKENDS:
+        done = launch(step(module_store, "train_xgboost", {"training_data": training_data}, launcher))
+        assert done.ok, done.error
+        runs[launcher] = mlflow.get_run(done.run_id)
+    warm, cold = runs[names.FORKSERVER], runs[names.SUBPROCESS]
+    assert warm.data.metrics.keys() == cold.data.metrics.keys() and "cv_mcc_mean" in warm.data.metrics
+    assert {k: v for k, v in warm.data.metrics.items() if "seconds" not in k} == {
+        k: v for k, v in cold.data.metrics.items() if "seconds" not in k
+    }
+    assert warm.data.params == cold.data.params
+    assert warm.data.tags["mlflow.project.backend"] == names.FORKSERVER_BACKEND
+    assert cold.data.tags["mlflow.project.backend"] == "local"
+    # Each ran in a process of its own, not in the test's.
+    pids = {int(r.data.tags[names.TAG_PROCESS].rpartition(":")[2]) for r in runs.values()}
+    assert len(pids) == 2 and os.getpid() not in pids
+
+
+def test_a_failing_forked_step_is_failed_with_its_line(module_store, training_data):
+    done = launch(step(module_store, "train_logreg", {"training_data": training_data, "C": "-1"}, names.FORKSERVER))
+    assert not done.ok
+    assert done.error.startswith("train_logreg: C must be > 0"), done.error
+    assert mlflow.get_run(done.run_id).info.status == "FAILED"
+
+
+def test_a_killed_forked_step_is_failed(module_store, training_data):
+    spec = step(module_store, "train_keras", {"training_data": training_data, "epochs": "50"}, names.FORKSERVER)
+    run_id = create_run(spec)
+    result: list[Launched] = []
+    thread = threading.Thread(target=lambda: result.append(launch(spec, run_id)))
+    thread.start()
+    deadline, process = time.time() + 120, ""
+    while not process and time.time() < deadline:
+        time.sleep(0.2)
+        process = mlflow.get_run(run_id).data.tags.get(names.TAG_PROCESS, "")
+    assert process, "the step never said which process it is"
+    os.kill(int(process.rpartition(":")[2]), signal.SIGKILL)
+    thread.join(timeout=120)
+    (done,) = result
+    assert not done.ok and mlflow.get_run(done.run_id).info.status == "FAILED"
+
+
+PROBE = textwrap.dedent(
+    """
+    import json, logging, os, sys
+    import mlflow
+
+    seen = {
+        "variable": os.environ.get("PROBE_LEFT_BEHIND"),
+        "cwd": os.getcwd(),
+        "active_run": mlflow.active_run() is not None,
+        "handlers": len(logging.getLogger().handlers),
+        "run": os.environ["MLFLOW_RUN_ID"],
+    }
+    with open(sys.argv[1], "a") as out:
+        out.write(json.dumps(seen) + "\\n")
+    # What a careless step leaves behind: none of it may reach the next one.
+    os.environ["PROBE_LEFT_BEHIND"] = "yes"
+    os.chdir("/")
+    logging.getLogger().addHandler(logging.StreamHandler())
+    mlflow.start_run()  # never ended: the process's exit ends it
+    """
+)
+
+
+def test_nothing_of_one_forked_step_reaches_the_next(module_store, tmp_path):
+    project = tmp_path / "probe-project"
+    project.mkdir()
+    (project / "MLproject").write_text(
+        "name: probe\nentry_points:\n  probe:\n    parameters:\n      out: {type: string}\n"
+        "    command: python -m probe {out}\n"
+    )
+    (project / "probe.py").write_text(PROBE)
+    out = tmp_path / "seen.jsonl"
+    for _ in range(2):
+        done = launch(step(module_store, "probe", {"out": str(out)}, names.FORKSERVER, project))
+        assert done.ok, done.error
+    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    assert first["run"] != second["run"]
+    for seen in (first, second):
+        assert seen["variable"] is None and seen["cwd"] == str(project)
+        assert not seen["active_run"] and seen["handlers"] == 0

@@ -46,12 +46,11 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT,
 		--experiment-name $(EXPERIMENT) -P source=$(SOURCE) $(ARGS)
 
 # Two workers (pytest-xdist), each test file on one of them so that its module fixtures are
-# made once, and the two files that share the cold pipeline on the same one (xdist groups,
-# tests/conftest.py): the integration tests wait on step processes, so even two cores finish sooner.
+# made once: the integration tests wait on step processes, so even two cores finish sooner.
 # An integration file is a scenario (a pipeline, then its re-run), so it keeps its order;
 # the unit tests run in random order in `make test-unit` (pytest-randomly prints its seed:
 # replay a failure with `python -m pytest tests/unit tests/data --randomly-seed=N`).
-XDIST := -n 2 --dist loadgroup -p no:randomly
+XDIST := -n 2 --dist loadfile -p no:randomly
 
 test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 26 min on a slow day here)
 	python -m pytest -m "not slow" $(XDIST)

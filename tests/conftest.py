@@ -11,17 +11,6 @@ from psystock import names
 from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline, tracking_uri
 
 PIPELINE_EXPERIMENT = "psystock"  # make run's default EXPERIMENT
-# Test files that share the cold pipeline (a session fixture): one worker runs them all, so it runs once.
-COLD_PIPELINE_FILES = {"test_main.py", "test_cache.py"}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under xdist's ``--dist loadgroup`` (make test), every test file is one unit of work, run on one
-    worker so that its module fixtures are made once; the files of the cold pipeline are one unit."""
-    for item in items:
-        group = "cold-pipeline" if item.path.name in COLD_PIPELINE_FILES else str(item.path)
-        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session", autouse=True)

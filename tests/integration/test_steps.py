@@ -10,6 +10,7 @@ import pytest
 
 from psystock import names
 from psystock.features import going_up
+from psystock.models import BUILT_IN, get_family
 from tests.helpers.runs import artifacts, finished, mlflow_run
 
 pytestmark = pytest.mark.integration
@@ -40,11 +41,19 @@ EVALUATED = (
 )
 
 
+# Every built-in family through its own training entry point (Keras for two epochs).
+SHORTER = {"train_keras": {"epochs": 2}}
+
+
 @pytest.fixture(scope="module")
 def trained(module_store, training_data):
-    small = {"train_logreg": {}, "train_xgboost": {}, "train_keras": {"epochs": 2}}
     return {
-        ep: finished(mlflow_run(module_store, ep, {"training_data": training_data, **p})) for ep, p in small.items()
+        info.entry_point: finished(
+            mlflow_run(
+                module_store, info.entry_point, {"training_data": training_data, **SHORTER.get(info.entry_point, {})}
+            )
+        )
+        for info in BUILT_IN.values()
     }
 
 
@@ -108,11 +117,8 @@ def test_build_features_makes_the_other_feature_sets(module_store, fetched):
 
 @pytest.mark.parametrize(
     ("entry_point", "run_name", "family"),
-    [
-        ("train_logreg", "logistic_regression_model_baseline", "logreg"),
-        ("train_xgboost", "xgboost_model_baseline", "xgboost"),
-        ("train_keras", "keras_model_baseline", "keras"),
-    ],
+    [(info.entry_point, info.run_name, info.name) for info in BUILT_IN.values()],
+    ids=list(BUILT_IN),
 )
 def test_training_judges_the_family_by_the_protocol_and_logs_a_loadable_model(
     trained, training_data, entry_point, run_name, family
@@ -152,11 +158,9 @@ def test_training_judges_the_family_by_the_protocol_and_logs_a_loadable_model(
     assert model.metadata.signature is not None
     assert model.metadata.saved_input_example_info is not None
     window = pd.DataFrame([[1, 0] * 7], columns=[str(i) for i in range(14)])
-    if family == "keras":
-        window = window.to_numpy().astype("float32")
-    answer = np.asarray(model.predict(window), dtype=float)
-    if family == "logreg":  # served as predict_proba: (P(down), P(up))
-        assert answer.shape == (1, 2) and answer.sum() == pytest.approx(1.0)
+    answer = np.asarray(model.predict(get_family(family).as_model_input(window)), dtype=float)
+    if answer.shape == (1, 2):  # a scikit-learn model, served as predict_proba: (P(down), P(up))
+        assert answer.sum() == pytest.approx(1.0)
     else:
         assert answer.size == 1
 
@@ -204,7 +208,7 @@ def test_compare_ranks_by_cross_validation_and_names_the_best_model_and_baseline
     board = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{run.info.run_id}/leaderboard/leaderboard.csv"))
     assert run.data.tags[names.TAG_RANKED_BY] == "cv_mcc_mean"
     assert board["cv_mcc_mean"].is_monotonic_decreasing
-    assert sorted(board["family"]) == ["baseline", "baseline", "baseline", "keras", "logreg", "xgboost"]
+    assert sorted(board["family"]) == sorted(["baseline"] * 3 + list(BUILT_IN))
     assert {"cv_mcc_std", "test_mcc", "test_mcc_ci_low", "test_mcc_ci_high", "backtest_sharpe"} <= set(board.columns)
     best = max(trained.values(), key=lambda r: r.data.metrics["cv_mcc_mean"])
     assert run.data.tags[names.TAG_WINNER_RUN] == best.info.run_id

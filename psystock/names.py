@@ -123,6 +123,15 @@ TAG_HOLDOUT_RANGE = "psystock.holdout_range"  # first..last holdout day the gate
 TAG_GATE_BASELINE = "psystock.gate_baseline"  # the baseline the model beat by the least
 # report
 TAG_VERDICT = "psystock.verdict"  # the report's first sentence
+TAG_NOTE = "mlflow.note.content"  # a run's description in the MLflow UI
+
+
+def pipeline_note(verdict: str, report_run_id: str) -> str:
+    """main's description in the UI: what the pipeline found, and where its report is."""
+    report = run_uri(report_run_id, artifact(REPORT_DIR, REPORT_HTML))
+    return f"{verdict}\n\nThe report: {report}"
+
+
 REPORT_BACKTEST = "backtest.csv"  # in REPORT_DIR: the backtest table
 # predict
 TAG_PREDICTED_DAY = "predicted_day"

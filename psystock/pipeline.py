@@ -443,12 +443,14 @@ def record(args: MainArgs, steps: dict[str, str]) -> None:
     """Put the pipeline's answer on main's run: the winning family, the registry's decision and
     the report's verdict, the champion, and the tuned model's scores."""
     tuned = lifecycle.get_run(steps["tune"])
+    verdict = lifecycle.get_run(steps["report"]).data.tags.get(names.TAG_VERDICT, "")
     mlflow.set_tags(
         {
             names.TAG_WINNER_FAMILY: lifecycle.get_run(steps["compare"]).data.tags[names.TAG_WINNER_FAMILY],
             names.TAG_REGISTRY_DECISION: lifecycle.get_run(steps["register"]).data.tags[names.TAG_DECISION],
-            names.TAG_VERDICT: lifecycle.get_run(steps["report"]).data.tags.get(names.TAG_VERDICT, ""),
+            names.TAG_VERDICT: verdict,
             names.TAG_CHAMPION: champion.champion_uri(args.ticker) or names.NO_CHAMPION,
+            names.TAG_NOTE: names.pipeline_note(verdict, steps["report"]),
         }
     )
     copied = (

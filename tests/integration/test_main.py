@@ -169,7 +169,11 @@ def test_the_report_says_what_was_found_before_anything_else(pipeline):
     holdout = register.data.tags[names.TAG_HOLDOUT_RANGE]
     assert verdict.startswith(f"On the holdout {holdout} no model beats {register.data.tags[names.TAG_GATE_BASELINE]}")
     assert verdict.endswith("nothing registered.") and main.data.tags[names.TAG_VERDICT] == verdict
-    page = mlflow.artifacts.load_text(f"runs:/{steps['report']}/report/report.html")
+    # main's description in the UI: the verdict, then the report's runs:/ URI, which loads.
+    note = main.data.tags[names.TAG_NOTE]
+    where = f"runs:/{steps['report']}/report/report.html"
+    assert note.startswith(verdict + "\n\n") and where in note
+    page = mlflow.artifacts.load_text(where)
     assert "https://" not in page and "http://" not in page  # self-contained
     first = re.search(r'<p class="verdict refused">([^<]*)</p>', page)
     assert first and first.group(1) == html.escape(verdict)

@@ -82,3 +82,8 @@ def test_main_refuses_a_launcher_it_does_not_know():
 
     with pytest.raises(PsystockError, match="launcher must be forkserver or subprocess, got 'threads'"):
         check_settings(MainArgs(launcher="threads"))
+
+
+def test_mains_description_is_its_verdict_then_where_its_report_is():
+    note = names.pipeline_note("On the holdout ... nothing registered.", "abc123")
+    assert note == "On the holdout ... nothing registered.\n\nThe report: runs:/abc123/report/report.html"

@@ -165,10 +165,9 @@ def source_identity(source: str, end: date, today: date) -> str:
     a key holds for one day.
     """
     path = Path(source.removeprefix("file://"))
-    remote = (names.YAHOO, names.STORE)
-    if source not in remote and "://" not in source.replace("file://", "") and path.is_file():
+    if source not in names.REMOTE_SOURCES and "://" not in source.replace("file://", "") and path.is_file():
         return "file:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    if source in remote and end < today:
+    if source in names.REMOTE_SOURCES and end < today:
         return f"{source}:closed-range"
     return f"{source}:as-of:{today.isoformat()}"
 

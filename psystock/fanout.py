@@ -31,7 +31,7 @@ from psystock.mlflow_io.inputs import artifact_bytes
 from psystock.mlflow_io.lifecycle import get_run
 from psystock.mlflow_io.outputs import log_csv
 from psystock.models import choose_families
-from psystock.names import STORE, YAHOO
+from psystock.names import REMOTE_SOURCES
 from psystock.pipeline import (
     PipelineSettings,
     Step,
@@ -73,7 +73,7 @@ OWN = ("tickers", "max_pipelines")
 def check(args: UniverseArgs) -> list[str]:
     """Refuse bad parameters before any pipeline starts; the tickers, in order."""
     tickers = parse_tickers(args.tickers)
-    if args.source not in (YAHOO, STORE) and not Path(args.source).is_dir():
+    if args.source not in REMOTE_SOURCES and not Path(args.source).is_dir():
         raise PsystockError(
             f"source {args.source!r} is neither yahoo nor a folder: give a folder with one <TICKER>.csv "
             "per ticker, in Yahoo's layout"
@@ -94,7 +94,7 @@ def check(args: UniverseArgs) -> list[str]:
 
 def ticker_source(source: str, ticker: str) -> str:
     """Where one ticker's pipeline reads its prices: Yahoo, or ``<folder>/<TICKER>.csv``."""
-    return source if source in (YAHOO, STORE) else str(Path(source).resolve() / f"{ticker}.csv")
+    return source if source in REMOTE_SOURCES else str(Path(source).resolve() / f"{ticker}.csv")
 
 
 def pipeline_params(args: UniverseArgs, ticker: str) -> dict[str, str]:

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 
 YAHOO = "yahoo"  # a fresh download (kept in the price store)
 STORE = "store"  # the price store if it covers the range, else Yahoo
+REMOTE_SOURCES = (YAHOO, STORE)  # the sources that are not a file
 
 # --- artifact paths inside a step run ---------------------------------------
 

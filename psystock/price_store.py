@@ -31,7 +31,7 @@ import pandas as pd
 
 from psystock import PsystockError, names
 from psystock.data import Prices, RawPrices, download_yahoo, read_csv, select_range, validate_prices
-from psystock.names import STORE, YAHOO
+from psystock.names import REMOTE_SOURCES, STORE, YAHOO
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,7 @@ def fetch(source: str, ticker: str, start: date, end: date, store: PriceStore | 
     """The bars of ``ticker`` for ``start``..``end``: from the store when ``source`` is ``store`` and
     the store covers the range; from Yahoo (kept in the store) when it does not or when
     ``source`` is ``yahoo``; from the CSV that ``source`` names otherwise."""
-    if source not in (STORE, YAHOO):
+    if source not in REMOTE_SOURCES:
         return Served(read_csv(source, ticker), CSV, source)
     store = store or PriceStore()
     if source == STORE:
@@ -205,7 +205,15 @@ def recent_prices(source: str, ticker: str, window: int, today: date, store: Pri
     """The bars to predict from when none are given: a CSV source's whole file, or the days up to
     ``today`` (as :func:`fetch` serves them), enough calendar days back to fill a ``window`` even
     on an exchange's calendar."""
-    if source not in (STORE, YAHOO):
+    if source not in REMOTE_SOURCES:
         return validate_prices(read_csv(source, ticker), min_rows=window)
     start = today - timedelta(days=3 * window + 14)
-    return select_range(validate_prices(fetch(source, ticker, start, today, store).raw), start, today, window)
+    return load_prices(source, ticker, start, today, window, store)[0]
+
+
+def load_prices(
+    source: str, ticker: str, start: date, end: date, min_rows: int, store: PriceStore | None = None
+) -> tuple[Prices, Served]:
+    """Validated bars of ``ticker`` from ``start`` to ``end`` as :func:`fetch` serves them, and how."""
+    served = fetch(source, ticker, start, end, store)
+    return select_range(validate_prices(served.raw), start, end, min_rows), served

@@ -46,8 +46,7 @@ class Args(StepArgs):
 def fetch(args: Args) -> None:
     check_ticker(args.ticker)
     start, end = data.parse_day(args.start, "start"), data.parse_day(args.end, "end")
-    served = price_store.fetch(args.source, args.ticker, start, end)
-    prices = data.select_range(data.validate_prices(served.raw), start, end, args.min_rows)
+    prices, served = price_store.load_prices(args.source, args.ticker, start, end, args.min_rows)
     for warning in prices.warnings:
         log.warning(warning)
     frame = prices.frame

@@ -41,7 +41,6 @@ from mlflow.projects.utils import (
     load_project,
 )
 
-NAME = "psystock-forkserver"
 # What every step imports before it does anything: a few seconds of each process's start-up.
 # Frameworks with thread pools of their own (XGBoost, LightGBM, TensorFlow) are left to the steps.
 PRELOAD = (

@@ -26,7 +26,7 @@ from mlflow.data.pandas_dataset import from_pandas
 from psystock import data, names, plots, price_store
 from psystock.entry_points import StepArgs
 from psystock.mlflow_io.lifecycle import run_step
-from psystock.mlflow_io.lineage import prices_source
+from psystock.mlflow_io.lineage import log_dataset, prices_source
 from psystock.mlflow_io.outputs import log_csv
 from psystock.tickers import check_ticker
 
@@ -53,7 +53,7 @@ def fetch(args: Args) -> None:
     log.info("%d rows of %s from %s to %s", len(frame), args.ticker, prices.first_date, prices.last_date)
     source = prices_source(served.location, args.ticker, args.start, args.end)
     dataset = from_pandas(frame, source=source, name=f"{args.ticker} daily")
-    mlflow.log_input(dataset, context="prices")
+    log_dataset(dataset, context="prices")
     log_csv(frame, names.artifact(names.PRICES_DIR, names.PRICES_FILE), date_format="%Y-%m-%d")
     mlflow.log_metric("rows", len(frame))
     mlflow.set_tags(prices.tags(args.ticker) | served.tags() | {names.TAG_DATASET_DIGEST: dataset.digest})

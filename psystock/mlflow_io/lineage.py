@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
 
+import mlflow
+from mlflow.data.dataset import Dataset
 from mlflow.data.dataset_source import DatasetSource
 from mlflow.entities import Run
+from mlflow.exceptions import MlflowException
 
 from psystock import names
 from psystock.mlflow_io.lifecycle import get_run
+
+log = logging.getLogger("psystock.lineage")
+
+# What a tracking store's database says when a row with the same key was committed first.
+_DUPLICATE_KEY = re.compile(r"UniqueViolation|duplicate key|UNIQUE constraint failed|Duplicate entry", re.IGNORECASE)
 
 
 def upstream_run(run: Run, param: str) -> Run | None:
@@ -71,3 +81,27 @@ def prices_source(source: str, ticker: str, start: str, end: str) -> DatasetSour
         # A local path matches two artifact-source types that are the same to us.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         return resolve_dataset_source(source)
+
+
+def is_duplicate_key(error: MlflowException) -> bool:
+    """Whether ``error`` is the tracking store refusing a row another writer committed first."""
+    return bool(_DUPLICATE_KEY.search(str(error)))
+
+
+def log_dataset(dataset: Dataset, context: str, attempts: int = 3) -> None:
+    """Log ``dataset`` as an input of the active run, even when another run logs it at the same moment.
+
+    The tracking store looks for the dataset (experiment, name, digest) and
+    inserts it when missing, in one transaction; two runs that log the same new
+    dataset at once both find it missing, and the later insert fails on the
+    store's unique key (seen with pipelines started together on PostgreSQL).
+    Trying again finds the row the other run committed and links this run to it.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            mlflow.log_input(dataset, context=context)
+            return
+        except MlflowException as error:
+            if attempt == attempts or not is_duplicate_key(error):
+                raise
+            log.info("another run stored dataset %r at the same moment; linking this run to it", dataset.name)

@@ -3,19 +3,25 @@ PostgreSQL backends, proxied artifacts, basic-auth, outages and restarts."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
 import mlflow
+import pandas as pd
+import psycopg
 import pytest
 import requests
+from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 
 from psystock import names
 from psystock.mlflow_io import cache_store
+from psystock.mlflow_io.lineage import log_dataset
 from tests.helpers.runs import Store, mlflow_run, project_command, small_pipeline, step_run
 from tests.helpers.services import Postgres, TrackingServer, free_port, wait_until
 
@@ -165,6 +171,49 @@ def test_four_pipelines_at_once_on_postgresql(tmp_path_factory, btc_csv):
             assert run.info.run_id in run.info.artifact_uri
             assert not cache_store.missing_artifacts(run, [f"{names.MODEL}/MLmodel"], client)
         assert "postgresql" in server.settings.backend_store_uri
+    finally:
+        server.stop()
+        postgres.stop()
+
+
+def test_two_runs_logging_one_new_dataset_at_once_both_get_it_on_postgresql(tmp_path, monkeypatch, caplog):
+    """The race four pipelines met: both runs find the dataset missing and insert it; the later insert
+    hits the unique key. Made certain here by holding the first insert open until the second waits on it."""
+    postgres = Postgres().start()
+    server = TrackingServer(tmp_path, backend_store_uri=postgres.uri)
+    try:
+        server.start()
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
+        client = MlflowClient(server.url)
+        experiment = client.create_experiment("race")
+        dataset = from_pandas(pd.DataFrame({"Open": [1.0, 2.0]}), source="prices.csv", name="BTC-USD daily")
+        run = client.create_run(experiment)
+        failures: list[BaseException] = []
+
+        def log_it() -> None:
+            try:
+                with mlflow.start_run(run_id=run.info.run_id):
+                    log_dataset(dataset, context="prices")
+            except BaseException as error:  # the test reports it below
+                failures.append(error)
+
+        with psycopg.connect(postgres.uri) as other, caplog.at_level(logging.INFO, "psystock.lineage"):
+            other.execute(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source)"
+                " VALUES (%s, %s, %s, %s, 'local', '{}')",
+                (uuid.uuid4().hex, int(experiment), dataset.name, dataset.digest),
+            )
+            logger = threading.Thread(target=log_it)
+            logger.start()
+            waiting = "SELECT 1 FROM pg_locks WHERE NOT granted"  # the server's session, seen from this one
+            wait_until(lambda: other.execute(waiting).fetchone() is not None, 60, "the server's insert waiting")
+            other.commit()
+            logger.join(120)
+        assert not failures, failures
+        assert "linking this run to it" in caplog.text
+        inputs = client.get_run(run.info.run_id).inputs
+        assert inputs is not None
+        assert [(i.dataset.name, i.dataset.digest) for i in inputs.dataset_inputs] == [(dataset.name, dataset.digest)]
     finally:
         server.stop()
         postgres.stop()

@@ -10,7 +10,9 @@ pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           starts and ends a run (the floor under any warm re-run); `mlflow
           --version` (the CLI's own start-up and exit); cold and warm main
           through `mlflow.projects.run` in this process (no CLI); a cold run
-          with max_parallel=1.
+          with max_parallel=1; a cold main with launcher=subprocess; the
+          book's notebooks as one script (benchmarks/book.py) into an empty
+          store, and a cold main's share of its time.
 evaluation: the protocol's parts: 2,000 block-bootstrap resamples of 750 days
           (the holdout's MCC interval; the paired evidence of the registry
           gate), and one evaluation per family (5-fold walk-forward CV on the
@@ -139,6 +141,22 @@ class Store:
         finally:
             del os.environ["PSYSTOCK_LOG_LEVEL"]
 
+    def book(self, data: Path) -> float:
+        """Wall seconds of ``python -m benchmarks.book`` (the reference's notebooks as one script) into
+        this store, its one interpreter's start-up included."""
+        env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PYTHONPATH=str(PROJECT))
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.book", "--data", str(data)],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=self.tmp.name,
+        )
+        if done.returncode != 0:
+            sys.exit(f"benchmarks.book failed:\n{done.stderr[-3000:]}")
+        return time.perf_counter() - started
+
     def step_seconds(self) -> dict[str, float]:
         runs = self.client.search_runs([self.experiment_id], "tags.`psystock.step` LIKE '%'")
         return {
@@ -193,6 +211,9 @@ def bench_pipeline(data: Path) -> dict[str, float]:
     cold_starts = Store()
     result["cold main, launcher=subprocess (wall)"] = cold_starts.main(data, "launcher=subprocess")
     result["forkserver / subprocess"] = result["cold main (wall)"] / result["cold main, launcher=subprocess (wall)"]
+    print("  the book's notebooks as one script ...", file=sys.stderr, flush=True)
+    result["the book's notebooks as one script (wall)"] = Store().book(data)
+    result["cold main / book"] = result["cold main (wall)"] / result["the book's notebooks as one script (wall)"]
     return result
 
 

@@ -119,6 +119,13 @@ class FeatureSetSpec:
     meanings: Callable[[int], dict[str, str]]
     predicted_weekday: bool = False
     reference_layout: bool = False
+    # The bars the last day's features need: ``windows`` windows and ``extra_bars`` more (a return
+    # needs the day before). A smoothing that remembers every bar (RSI's) needs windows enough for
+    # the older bars to weigh nothing.
+    extra_bars: int = 0
+    windows: int = 1
+    # What a model that builds these features itself needs installed, beyond psystock's own.
+    packages: tuple[str, ...] = ()
 
 
 def _updown(prices: pd.DataFrame, window: int, threshold: float) -> Columns:
@@ -190,6 +197,7 @@ FEATURE_SETS = {
             "and whether the last was up (`up_lag1`)",
             _returns,
             _returns_meanings,
+            extra_bars=1,
         ),
         FeatureSetSpec(
             "technical",
@@ -198,6 +206,9 @@ FEATURE_SETS = {
             _technical,
             _technical_meanings,
             predicted_weekday=True,
+            extra_bars=1,
+            windows=10,  # Wilder's smoothing in RSI: bars older than ten windows of 14 weigh under 1e-4
+            packages=("ta",),
         ),
     )
 }
@@ -209,6 +220,15 @@ def check_feature_set(name: str) -> FeatureSetSpec:
     if name not in FEATURE_SETS:
         raise PsystockError(f"features must be one of {', '.join(FEATURE_SETS)}, got {name!r}")
     return FEATURE_SETS[name]
+
+
+def bars_needed(feature_set: str, window: int) -> int:
+    """The daily bars, up to the last known day, that give its row of features as the whole history
+    would: the fewest that define every feature, or, for a smoothing that remembers every bar,
+    enough that the older ones change nothing that matters."""
+    check_window(window)
+    spec = check_feature_set(feature_set)
+    return spec.windows * window + spec.extra_bars
 
 
 def known_at_close(prices: pd.DataFrame, feature_set: str, window: int, threshold: float) -> pd.DataFrame:
@@ -233,7 +253,7 @@ def descriptions(feature_set: str, window: int) -> dict[str, str]:
 
 
 def _weekday_columns(days: pd.DatetimeIndex) -> dict[str, np.ndarray]:
-    return {f"dow_{d}": (days.dayofweek == d).astype("int64") for d in range(7)}
+    return {f"dow_{d}": (days.day_of_week == d).astype("int64") for d in range(7)}
 
 
 def make_table(prices: pd.DataFrame, feature_set: str, window: int, threshold: float = 0.00001) -> Table:
@@ -261,8 +281,12 @@ def latest_features(
     """The model input that predicts ``next_day`` from the bars up to their last day: one row,
     the table's feature columns, indexed by the last day."""
     spec = check_feature_set(feature_set)
-    if len(prices) < window + (0 if spec.reference_layout else 1):
-        raise PsystockError(f"{len(prices)} days of prices cannot fill one window of {window} days")
+    needed = bars_needed(feature_set, window)
+    if len(prices) < needed:
+        raise PsystockError(
+            f"{len(prices)} days of prices cannot define the {spec.name} features over {window} days: "
+            f"give the last {needed} days or more"
+        )
     row = known_at_close(prices, spec.name, window, threshold).iloc[[-1]]
     if spec.predicted_weekday:
         row = row.assign(**_weekday_columns(pd.DatetimeIndex([next_day])))

@@ -2,9 +2,11 @@
 
 Reads: ``model_uri`` (default ``models:/psystock-<ticker>@champion``) and
 ``prices`` (a run URI or CSV; default: the latest bars from ``source``,
-fetched by the same code as fetch_data), turned into one row of the
-``features`` set the model was trained on. The predicted day is the next one
-of the series' own calendar: the next weekday for weekday data.
+fetched by the same code as fetch_data). A registered version builds its own
+features from the bars (psystock.contract); ``features``, ``window`` and
+``threshold`` only serve an older version that takes the feature row. The
+predicted day is the next one of the series' own calendar: the next weekday
+for weekday data.
 Writes: ``predictions.csv`` (ticker, as-of day, predicted day, direction,
 probability), metric ``probability_up``, tags ``predicted_day``/``direction``;
 prints ``<ticker> <day>: up (p=0.57)``.
@@ -12,6 +14,7 @@ prints ``<ticker> <day>: up (p=0.57)``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date
 
@@ -19,12 +22,14 @@ import mlflow
 
 from psystock import PsystockError, names, price_store
 from psystock.entry_points import StepArgs
-from psystock.features import DEFAULT_FEATURES
+from psystock.features import DEFAULT_FEATURES, bars_needed
 from psystock.mlflow_io import serving
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import run_step
 from psystock.mlflow_io.outputs import log_csv
 from psystock.tickers import check_ticker
+
+log = logging.getLogger("psystock.predict")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,10 +50,14 @@ def predict(args: Args) -> None:
         raise PsystockError("give prices or source, not both: prices are the bars to predict from")
     model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
     model = serving.load_model(model_uri, args.ticker)
+    recipe = serving.recipe_of(model)
+    if recipe is not None:
+        log.info("%s builds %s from the bars itself", model_uri, recipe.describe())
+    needed = recipe.bars_needed if recipe else bars_needed(args.features, args.window)
     prices = (
         load_prices(args.prices)
         if args.prices
-        else price_store.recent_prices(args.source, args.ticker, args.window, date.today())
+        else price_store.recent_prices(args.source, args.ticker, needed, date.today())
     )
     prediction = serving.predict_next_day(
         model, model_uri, args.ticker, prices.frame, args.features, args.window, args.threshold

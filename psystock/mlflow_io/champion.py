@@ -17,8 +17,9 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import PsystockError, names
+from psystock.contract import Recipe
 from psystock.mlflow_io import lineage
-from psystock.mlflow_io.inputs import load_features, resolve_input
+from psystock.mlflow_io.inputs import load_features, load_prices, resolve_input
 from psystock.mlflow_io.lifecycle import active_run, get_run
 from psystock.registry import Weighing, version_tags
 
@@ -60,10 +61,12 @@ def holdout_answers(run_id: str, what: str) -> pd.DataFrame:
 
 
 def refit_and_promote(tuned: Run, ticker: str, weighing: Weighing, seed: int) -> int:
-    """Refit the tuned family with its tuned parameters on every row, log it as this run's model,
-    register it as the champion of ``ticker`` and return the version's number."""
+    """Refit the tuned family with its tuned parameters on every row, log it as this run's model
+    (serving contract: bars in, the next day's answer out), register it as the champion of
+    ``ticker`` and return the version's number."""
     # Imported here: only a model that passed the gate needs its framework loaded.
     from psystock.mlflow_io.model_outputs import log_fitted_model
+    from psystock.mlflow_io.served_model import log_served_model
     from psystock.models import get_family
     from psystock.training import fit_on
 
@@ -71,7 +74,15 @@ def refit_and_promote(tuned: Run, ticker: str, weighing: Weighing, seed: int) ->
     data = load_features(tuned.data.params["training_data"])
     log.info("refitting %s with the tuned parameters on all %d rows", family.name, len(data))
     model = fit_on(family, data, family.params(_best_params(tuned)), int(tuned.data.params.get("seed", seed)))
-    log_fitted_model(family, model, data.X)
+    made = recipe(tuned, family.name)
+    if made is None:
+        log.warning(
+            "the training data is not a build_features run's, so the features cannot be rebuilt from bars: "
+            "the version takes feature rows, not the serving contract's bars"
+        )
+        log_fitted_model(family, model, data.X)
+    else:
+        log_served_model(family, model, *made)
     run = active_run()
     days = (str(data.dates.iloc[0])[:10], str(data.dates.iloc[-1])[:10]) if data.dates is not None else ("?", "?")
     tags = version_tags(
@@ -83,6 +94,17 @@ def refit_and_promote(tuned: Run, ticker: str, weighing: Weighing, seed: int) ->
         rows=len(data),
     )
     return promote(ticker, run.info.run_id, tags)
+
+
+def recipe(tuned: Run, family: str) -> tuple[Recipe, pd.DataFrame] | None:
+    """How the tuned run's features were built, and the bars they were built from, following its
+    training data back to the build_features and fetch_data runs (None for a CSV of features)."""
+    features_run = lineage.upstream_run(tuned, "training_data")
+    if features_run is None or "prices" not in features_run.data.params:
+        return None
+    params = features_run.data.params
+    made = Recipe(family, params["features"], int(params["window"]), float(params["threshold"]))
+    return made, load_prices(params["prices"]).frame
 
 
 def _best_params(tuned: Run) -> dict[str, Any]:

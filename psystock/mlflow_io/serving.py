@@ -1,4 +1,6 @@
-"""A registered model asked for tomorrow: loaded by URI, given the feature row it was trained on."""
+"""A registered model asked for tomorrow: loaded by URI and given the bars (a model that keeps
+:mod:`psystock.contract`, as every version registered now does) or, for an older version that
+takes a feature row, the row of the feature set it was trained on."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PyFuncModel
 
-from psystock import PsystockError, data, features, names
+from psystock import PsystockError, contract, data, features, names
+from psystock.contract import Recipe
 
 
 @dataclass(frozen=True)
@@ -25,7 +28,7 @@ class Prediction:
 
     @property
     def direction(self) -> str:
-        return "up" if self.probability_up > 0.5 else "down"
+        return contract.direction(self.probability_up)
 
     def frame(self) -> pd.DataFrame:
         """``predictions.csv``: one row."""
@@ -66,6 +69,11 @@ def load_model(model_uri: str, ticker: str) -> PyFuncModel:
         raise PsystockError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
 
 
+def recipe_of(model: PyFuncModel) -> Recipe | None:
+    """How the model builds its features from bars, if it keeps the serving contract."""
+    return Recipe.from_config(model.metadata.metadata)
+
+
 def predict_next_day(
     model: PyFuncModel,
     model_uri: str,
@@ -75,8 +83,19 @@ def predict_next_day(
     window: int,
     threshold: float,
 ) -> Prediction:
-    """The model's answer for the day after the last of ``prices``, from the one row of
-    ``feature_set`` those bars give (built by the same code as ``build_features``)."""
+    """The model's answer for the day after the last of ``prices``: a model that keeps the contract
+    is given the bars and builds its own features (``feature_set``, ``window`` and ``threshold``
+    are then its own, not these); an older one, the row of ``feature_set`` those bars give (built
+    by the same code as ``build_features``)."""
+    as_of = pd.Timestamp(prices["Date"].iloc[-1]).date()
+    recipe = recipe_of(model)
+    if recipe is not None:
+        try:
+            answer = pd.DataFrame(model.predict(prices.loc[:, list(contract.BARS)]))
+        except MlflowException as exc:
+            raise PsystockError(f"model {model_uri}: {exc.message}") from None
+        day = date.fromisoformat(str(answer["day"].iloc[0]))
+        return Prediction(ticker, as_of, day, float(answer["p_up"].iloc[0]), model_uri)
     day = data.next_trading_day(prices["Date"])
     latest = features.latest_features(prices, feature_set, window, pd.Timestamp(day), threshold)
     schema = model.metadata.get_input_schema()

@@ -9,7 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,35 +20,68 @@ import pandas as pd
 
 from tests.helpers.runs import Store
 
+Invoke = Callable[[pd.DataFrame], tuple[int, Any]]
 
-def serve_and_invoke(store: Store, model_uri: str, frame: pd.DataFrame, timeout: float = 120) -> Any:
-    """Start ``mlflow models serve -m model_uri``, post ``frame`` to ``/invocations`` once it
-    answers, stop the server and return its ``predictions``."""
+
+def _body(frame: pd.DataFrame) -> bytes:
+    """``frame`` as the scoring server's ``dataframe_split`` JSON (days as ISO text)."""
+    columns = {
+        c: frame[c].dt.strftime("%Y-%m-%d") if pd.api.types.is_datetime64_any_dtype(frame[c]) else frame[c]
+        for c in frame.columns
+    }
+    frame = pd.DataFrame(columns)
+    return json.dumps({"dataframe_split": {"columns": list(frame.columns), "data": frame.values.tolist()}}).encode()
+
+
+@contextmanager
+def served(store: Store, model_uri: str, timeout: float = 120, env: dict[str, str] | None = None) -> Iterator[Invoke]:
+    """Start ``mlflow models serve -m model_uri`` and wait until it answers; the block gets a
+    function that posts a frame to ``/invocations`` and returns the HTTP status and the JSON
+    answer. ``env`` adds variables to the server's (a plugin's ``PYTHONPATH``). The server stops
+    when the block ends."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
     server = subprocess.Popen(
         [mlflow_cli, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env=store.env(),
+        env=store.env() | (env or {}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    body = json.dumps({"dataframe_split": {"columns": list(frame.columns), "data": frame.values.tolist()}}).encode()
+
+    def invoke(frame: pd.DataFrame) -> tuple[int, Any]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations", data=_body(frame), headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
     try:
         deadline = time.time() + timeout
         while True:
             try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/invocations", data=body, headers={"Content-Type": "application/json"}
-                )
-                with urllib.request.urlopen(request, timeout=5) as response:
-                    return json.loads(response.read())["predictions"]
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
+                    break
             except OSError:
                 if time.time() > deadline or server.poll() is not None:
                     raise
                 time.sleep(1)
+        yield invoke
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def serve_and_invoke(
+    store: Store, model_uri: str, frame: pd.DataFrame, timeout: float = 120, env: dict[str, str] | None = None
+) -> Any:
+    """Serve ``model_uri``, post ``frame`` once, and return the ``predictions`` of a 200 answer."""
+    with served(store, model_uri, timeout, env) as invoke:
+        status, answer = invoke(frame)
+    assert status == 200, answer
+    return answer["predictions"]

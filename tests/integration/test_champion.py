@@ -6,13 +6,14 @@ import re
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import names
+from psystock import contract, names
+from psystock.contract import Recipe
+from psystock.features import latest_features
 from tests.helpers.runs import artifacts, finished, mlflow_run
-from tests.helpers.serving import serve_and_invoke
+from tests.helpers.serving import served
 
 pytestmark = pytest.mark.integration
 
@@ -235,6 +236,8 @@ def test_register_registers_a_refit_on_every_day_when_the_interval_clears_the_ba
     assert version.tags["tuned_run_id"] == tuned.info.run_id
     model = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion")
     assert model.metadata.signature is not None and model.metadata.saved_input_example_info is not None
+    # The serving contract: the champion takes the bars and builds the features it was trained on.
+    assert model.metadata.metadata == Recipe("logreg", "updown", 14, 1e-5).config()
     # Not the tuned run's model (fit on the development period only): the refit.
     from psystock.mlflow_io.inputs import load_features
     from psystock.models import get_family
@@ -242,22 +245,28 @@ def test_register_registers_a_refit_on_every_day_when_the_interval_clears_the_ba
     data = load_features(training_data)
     family = get_family("logreg")
     refit = family.fit(data.X, data.y, family.params(best_params(tuned)), 4284)
-    np.testing.assert_allclose(
-        np.asarray(model.predict(data.X.tail(20)))[:, 1], family.predict_proba(refit, data.X.tail(20))
-    )
+    bars = fetched_bars(fetched)
+    for last in (bars.index[-1], bars.index[-200]):  # the newest day, and one inside the refit range
+        answer = model.predict(bars.loc[:last, list(contract.BARS)])
+        row = latest_features(bars.loc[:last], "updown", 14, pd.Timestamp(answer.loc[0, "day"]))
+        assert answer.loc[0, "p_up"] == pytest.approx(float(family.predict_proba(refit, row)[0]), rel=1e-9)
 
 
-def test_predict_gives_the_next_days_direction_from_the_latest_window(module_store, gate, fetched):
+def fetched_bars(fetched) -> pd.DataFrame:
+    """The bars a fetch_data run logged."""
+    uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
+    return pd.read_csv(mlflow.artifacts.download_artifacts(f"{uri}/prices.csv"), parse_dates=["Date"])
+
+
+def test_predict_gives_the_next_days_direction_from_the_latest_bars(module_store, gate, fetched):
     prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
     result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri})
     run = finished(result)
-    from psystock.features import going_up
-
-    # The last 14 labels up to 2020-12-31, oldest first, are what the champion sees.
-    prices = pd.read_csv(mlflow.artifacts.download_artifacts(f"{prices_uri}/prices.csv"), parse_dates=["Date"])
-    window = pd.DataFrame([going_up(prices, 0.00001).to_numpy()[-14:]], columns=[str(i) for i in range(14)])
-    expected = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(window)
-    p_up = float(np.asarray(expected)[0, 1])  # logistic regression answers (P(down), P(up))
+    # The champion is given the bars and builds its last 14 labels up to 2020-12-31 itself
+    # (test_register_registers_a_refit_on_every_day... checks those answers against the refit).
+    bars = fetched_bars(fetched)
+    model = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion")
+    p_up = float(model.predict(bars.loc[:, list(contract.BARS)]).loc[0, "p_up"])
     direction = "up" if p_up > 0.5 else "down"
     assert f"BTC-USD 2021-01-01: {direction} (p={p_up:.2f})" in result.stdout
     assert run.data.metrics["probability_up"] == pytest.approx(p_up)
@@ -276,11 +285,12 @@ def test_predict_reads_the_latest_days_of_a_csv_source(module_store, gate, btc_c
     assert re.search(r"^BTC-USD 2020-07-01: (up|down) \(p=0\.\d\d\)$", result.stdout, re.MULTILINE)
 
 
-def test_predict_refuses_a_feature_set_the_model_was_not_trained_on(module_store, gate, fetched):
+def test_predict_builds_the_features_the_champion_was_trained_on_whatever_it_is_passed(module_store, gate, fetched):
     prices_uri = names.run_uri(fetched.info.run_id, names.PRICES_DIR)
-    result = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri, "features": "returns"})
-    assert result.returncode != 0
-    assert "the model takes 0, 1, 2, 3, ..., not the returns features" in result.stderr
+    plain = finished(mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri}))
+    other = mlflow_run(module_store, "predict", {"ticker": "BTC-USD", "prices": prices_uri, "features": "returns"})
+    assert finished(other).data.metrics["probability_up"] == plain.data.metrics["probability_up"]
+    assert "builds the updown features over 14 days from the bars itself" in other.stderr
 
 
 def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):
@@ -291,8 +301,18 @@ def test_predict_without_a_champion_is_a_clear_error(module_store, fetched):
     assert mlflow.get_run(result.run_id).info.status == "FAILED"
 
 
-def test_the_champion_serves_predictions_over_http(module_store, gate):
-    window = pd.DataFrame([[1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1]], columns=[str(i) for i in range(14)])
-    answer = serve_and_invoke(module_store, "models:/psystock-BTC-USD@champion", window)
-    local = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(window)
-    np.testing.assert_allclose(np.asarray(answer, dtype=float), np.asarray(local, dtype=float))
+def test_the_champion_serves_the_contract_over_http_and_refuses_too_few_bars_with_a_400(module_store, gate, fetched):
+    bars = fetched_bars(fetched).loc[:, list(contract.BARS)]
+    local = mlflow.pyfunc.load_model("models:/psystock-BTC-USD@champion").predict(bars.tail(30))
+    with served(module_store, "models:/psystock-BTC-USD@champion") as invoke:
+        ok, answer = invoke(bars.tail(30))
+        short, refusal = invoke(bars.tail(3))
+        lacking, missing = invoke(bars.tail(30).drop(columns="Volume"))
+    assert ok == 200
+    assert answer["predictions"] == local.to_dict("records")
+    assert answer["predictions"][0]["day"] == "2021-01-01"
+    assert (
+        short == 400 and "3 bar(s) given; the updown features over 14 days need the last 14 days" in refusal["message"]
+    )
+    assert "Traceback" not in refusal["message"]
+    assert lacking == 400 and "Volume" in missing["message"]

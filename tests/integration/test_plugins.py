@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import names
+from psystock import contract, names
 from tests.helpers import throwaway_family
 from tests.helpers.runs import PROJECT, ProjectRun, Store, finished, mlflow_run, step_run, write_plugin
 from tests.helpers.serving import serve_and_invoke
@@ -113,7 +113,7 @@ def knn_alone(module_store, beside_logreg, planted_csv, env):
 
 
 @pytest.mark.slow
-def test_a_plugin_family_is_tuned_gated_registered_and_served(module_store, knn_alone):
+def test_a_plugin_family_is_tuned_gated_registered_and_served(module_store, knn_alone, env):
     _, runs = knn_alone
     tune = runs["tune"]
     assert tune.data.tags[names.TAG_FAMILY] == "knn" and tune.data.metrics["trials"] == 3
@@ -129,11 +129,13 @@ def test_a_plugin_family_is_tuned_gated_registered_and_served(module_store, knn_
     assert champion == f"models:/psystock-{TICKER}/{version.version}"
     assert version.tags["tuned_run_id"] == tune.info.run_id
     assert runs["predict"].info.status == "FINISHED"
-    window = pd.DataFrame([[1, 0, 1, 1, 0, 0, 1, 1, 1, 0, 1, 0, 0, 1]], columns=[str(i) for i in range(14)])
-    served = serve_and_invoke(module_store, champion, window)
-    local = mlflow.pyfunc.load_model(champion).predict(window)
-    np.testing.assert_allclose(np.asarray(served, dtype=float), np.asarray(local, dtype=float))
-    assert np.asarray(local, dtype=float).shape == (1, 2)  # served as predict_proba: P(down), P(up)
+    # Served as every family is, the bars in and the next day's answer out, the same as predict's.
+    prices = names.run_uri(runs["fetch_data"].info.run_id, names.PRICES_DIR)
+    bars = pd.read_csv(mlflow.artifacts.download_artifacts(f"{prices}/prices.csv")).loc[:, list(contract.BARS)]
+    [answer] = serve_and_invoke(module_store, champion, bars.tail(30), env=env)
+    assert list(answer) == list(contract.ANSWER)
+    assert answer["day"] == runs["predict"].data.tags["predicted_day"]
+    assert answer["p_up"] == pytest.approx(runs["predict"].data.metrics["probability_up"])
 
 
 @pytest.mark.slow

@@ -1,4 +1,5 @@
-"""predict's path from bars to an answer: the real logged model of each family, real bars."""
+"""predict's path from bars to an answer: the real logged model of each family, real bars; the
+serving contract's model (bars in, the next day out) and an older version's (a feature row in)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from psystock import PsystockError, data, names
+from psystock import PsystockError, contract, data, names
+from psystock.contract import Recipe
 from psystock.features import DEFAULT_FEATURES, latest_features, make_table
 from psystock.mlflow_io.serving import Prediction, check_columns, load_model, predict_next_day, probability_up
 from psystock.models import all_families, get_family
@@ -44,6 +46,50 @@ def logged(bars, tmp_path_factory):
                 log_fitted_model(family, model, X)
             models[name] = (model, names.run_uri(run.info.run_id, names.MODEL))
         yield models
+
+
+@pytest.fixture(scope="module")
+def served(logged, bars):
+    """Each family's fit wrapped in the serving contract, as register logs a champion."""
+    import mlflow
+
+    from psystock.mlflow_io.served_model import log_served_model
+
+    models = {}
+    for name, (model, _) in logged.items():
+        with mlflow.start_run() as run:
+            log_served_model(get_family(name), model, Recipe(name, DEFAULT_FEATURES, WINDOW, 1e-5), bars)
+        models[name] = names.run_uri(run.info.run_id, names.MODEL)
+    return models
+
+
+@pytest.mark.parametrize("name", all_families())
+def test_each_familys_contract_model_takes_bars_and_answers_the_next_day_as_its_fit_does(name, bars, logged, served):
+    import mlflow
+
+    model, _ = logged[name]
+    loaded = mlflow.pyfunc.load_model(served[name])
+    answer = loaded.predict(bars.loc[:, list(contract.BARS)].tail(40))
+    row = latest_features(bars, DEFAULT_FEATURES, WINDOW, pd.Timestamp("2021-01-01"))
+    expected = float(get_family(name).predict_proba(model, row)[0])
+    assert list(answer.columns) == list(contract.ANSWER) and len(answer) == 1
+    assert answer.loc[0, "day"] == "2021-01-01"
+    assert answer.loc[0, "p_up"] == pytest.approx(expected, rel=1e-6)
+    assert answer.loc[0, "direction"] == ("up" if expected > 0.5 else "down")
+    # Its recipe is readable without loading it; its input example is the bars it needs.
+    assert loaded.metadata.metadata == Recipe(name, DEFAULT_FEATURES, WINDOW, 1e-5).config()
+    assert list(loaded.metadata.get_input_schema().input_names()) == list(contract.BARS)
+    prediction = predict_next_day(loaded, served[name], "BTC-USD", bars, "returns", 3, 0.5)  # not its features
+    assert (prediction.as_of, prediction.day) == (date(2020, 12, 31), date(2021, 1, 1))
+    assert prediction.probability_up == pytest.approx(expected, rel=1e-6)
+
+
+def test_a_contract_model_refuses_too_few_bars_in_one_line(bars, served):
+    uri = served["logreg"]
+    with pytest.raises(
+        PsystockError, match=r"the updown features over 14 days need the last 14 days: send at least 14"
+    ):
+        predict_next_day(load_model(uri, "BTC-USD"), uri, "BTC-USD", bars.tail(5), DEFAULT_FEATURES, WINDOW, 1e-5)
 
 
 @pytest.mark.parametrize("name", all_families())
@@ -120,3 +166,13 @@ def test_without_given_bars_a_csv_source_gives_its_whole_file():
     prices = recent_prices(str(BTC_CSV), "BTC-USD", WINDOW, date(2026, 12, 2))
     assert prices.frame["Date"].iloc[-1] == pd.Timestamp("2020-12-31")
     assert prices.frame.equals(data.validate_prices(data.read_csv(str(BTC_CSV))).frame)
+
+
+def test_a_tuned_run_on_a_csv_of_features_has_no_recipe_to_rebuild_them_from_bars(store):
+    import mlflow
+
+    from psystock.mlflow_io.champion import recipe
+
+    with mlflow.start_run() as run:
+        mlflow.log_param("training_data", "/data/my_features.csv")
+    assert recipe(mlflow.get_run(run.info.run_id), "logreg") is None

@@ -4,7 +4,9 @@
 at least as many days as the feature set needs (:attr:`Recipe.bars_needed`).
 The model builds its features from them with the code ``build_features`` uses.
 **Out:** one row: the day predicted (the next day of the bars' own calendar),
-``p_up`` and ``direction``.
+``p_up`` and ``direction``. Asked for the ``history``, a row for every day of
+the bars that the days before it can predict: what the model would have said
+each day, causally (how a champion is scored on days it never saw).
 
 A :class:`Recipe` is what a model needs to know to do that: its family and the
 feature set, window and threshold it was trained on. It travels as the
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from psystock import PsystockError, data, features
@@ -26,6 +29,7 @@ from psystock import PsystockError, data, features
 CONTRACT = "psystock.next_day/1"
 BARS = ("Date", "Open", "High", "Low", "Close", "Volume")
 ANSWER = ("day", "p_up", "direction")
+HISTORY = "history"  # the model's parameter that asks for every day's answer, not the next day's
 
 
 def direction(p_up: float) -> str:
@@ -78,6 +82,13 @@ class Recipe:
         row = features.latest_features(frame, self.feature_set, self.window, pd.Timestamp(day), self.threshold)
         return row, day
 
+    def history_input(self, bars: pd.DataFrame) -> pd.DataFrame:
+        """For every day of the bars whose features the bars before it define, that row, as the
+        training table holds it (indexed by the day predicted)."""
+        frame = checked_bars(bars, self.bars_needed + 1, self.describe() + " and the day predicted")
+        table = features.make_table(frame, self.feature_set, self.window, self.threshold).frame
+        return features.feature_set(table).X
+
 
 def checked_bars(bars: pd.DataFrame, needed: int, what: str) -> pd.DataFrame:
     """Validated bars in Yahoo's layout (``Close`` stands in for a missing ``Adj Close``), at least
@@ -98,4 +109,10 @@ def checked_bars(bars: pd.DataFrame, needed: int, what: str) -> pd.DataFrame:
 
 def answer(day: date, p_up: float) -> pd.DataFrame:
     """The contract's output: the day predicted (ISO), P(up) and the direction it names."""
-    return pd.DataFrame({"day": [day.isoformat()], "p_up": [float(p_up)], "direction": [direction(p_up)]})
+    return answers(pd.DatetimeIndex([day]), np.asarray([p_up]))
+
+
+def answers(days: pd.DatetimeIndex, p_up: np.ndarray) -> pd.DataFrame:
+    """A row per day predicted: the day (ISO), P(up) (clipped into [0, 1]) and the direction."""
+    p = np.clip(np.asarray(p_up, dtype=float), 0.0, 1.0)
+    return pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "p_up": p, "direction": np.where(p > 0.5, "up", "down")})

@@ -242,6 +242,11 @@ def against(baseline: str, what: str) -> str:
 # --- the model registry ----------------------------------------------------
 
 CHAMPION = "champion"  # the alias of the version predict and serving use
+CHALLENGER = "challenger"  # the alias of a version that beat the baselines but not the champion
+INCUMBENT = "champion"  # register: the comparison with the champion, as ``<what>_vs_champion``
+UNSEEN_DAYS = "unseen_days"  # register: the candidate's holdout days after the champion's refit range
+TAG_INCUMBENT = "psystock.incumbent"  # register: the champion's version the candidate was weighed against
+TAG_CHALLENGE = "psystock.challenge"  # register: how the candidate fared against the champion, in numbers
 # Tags of a registered version.
 VERSION_TAG_DATASET_DIGEST = "dataset_digest"
 VERSION_TAG_PIPELINE_RUN = "pipeline_run_id"
@@ -252,12 +257,14 @@ VERSION_TAG_HOLDOUT = "holdout"  # first..last day of the holdout it was judged 
 VERSION_TAG_EVIDENCE = "holdout_evidence"  # the gate's reason, with its numbers
 VERSION_TAG_REFIT_RANGE = "refit_range"  # first..last label day the registered model was fit on
 VERSION_TAG_REFIT_ROWS = "refit_rows"
+VERSION_TAG_CHALLENGE = "against_champion"  # how it fared against the champion it met, in numbers
 
 
 class Decision(StrEnum):
     """What the registry gate decided (tag ``psystock.decision``)."""
 
-    REGISTERED = "registered"
+    REGISTERED = "registered"  # and the champion: it beat the baselines, and the champion it replaces
+    CHALLENGER = "challenger"  # registered beside the champion: it beat the baselines, not the champion
     REFUSED = "refused"
 
 

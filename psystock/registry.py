@@ -5,7 +5,10 @@ The gate: the paired block bootstrap of
 the tuned model's holdout score against each baseline's (:func:`evidence`)
 must exclude an improvement of ``min_improvement`` or less; MLflow's own
 model-validation API (``mlflow.validate_evaluation_results`` with a
-``MetricThreshold``) checks the interval's low end.
+``MetricThreshold``) checks the interval's low end. A candidate that passes
+must also beat the champion it would replace (:func:`challenge`), by the same
+test on the holdout days the champion never saw; otherwise it is registered
+as the ``challenger`` and the champion stays.
 """
 
 from __future__ import annotations
@@ -75,11 +78,6 @@ def decide(metric: str, evidence: Mapping[str, Comparison], min_improvement: flo
     would then "beat" it. Requiring each comparison to hold is an intersection-union test, so the
     gate's error rate stays that of one comparison.
     """
-    from mlflow import validate_evaluation_results
-    from mlflow.models import MetricThreshold
-    from mlflow.models.evaluation import EvaluationResult
-    from mlflow.models.evaluation.validation import ModelValidationFailedException
-
     check_min_improvement(min_improvement)
     if not evidence:
         reason = "no baseline was scored, so nothing shows the model is worth serving"
@@ -90,17 +88,30 @@ def decide(metric: str, evidence: Mapping[str, Comparison], min_improvement: flo
         f"{metric} on the holdout against {baseline}, the baseline it beats by the least: {d.value:+.3f}, "
         f"{d.confidence:.0%} interval [{d.low:+.3f}, {d.high:+.3f}], one-sided p = {closest.p_value:.3f}"
     )
-    try:
-        if not d.low > min_improvement:  # strict, and refuses an undefined interval
-            raise ModelValidationFailedException("at or below the margin")
-        validate_evaluation_results(
-            {names.IMPROVEMENT_CI_LOW: MetricThreshold(threshold=min_improvement, greater_is_better=True)},
-            EvaluationResult(metrics={names.IMPROVEMENT_CI_LOW: d.low}, artifacts={}),
-        )
-    except ModelValidationFailedException:
+    if not clears(d.low, min_improvement):
         reason = f"{stated}: the interval's low end is not above {min_improvement}"
         return Verdict(names.Decision.REFUSED, reason, baseline, closest)
     return Verdict(names.Decision.REGISTERED, f"{stated}: above {min_improvement}", baseline, closest)
+
+
+def clears(low: float, min_improvement: float) -> bool:
+    """Whether an interval's low end is above the margin: strictly, and never when undefined,
+    as MLflow's own model validation (``validate_evaluation_results``) checks it too."""
+    from mlflow import validate_evaluation_results
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+    from mlflow.models.evaluation.validation import ModelValidationFailedException
+
+    if not low > min_improvement:
+        return False
+    try:
+        validate_evaluation_results(
+            {names.IMPROVEMENT_CI_LOW: MetricThreshold(threshold=min_improvement, greater_is_better=True)},
+            EvaluationResult(metrics={names.IMPROVEMENT_CI_LOW: low}, artifacts={}),
+        )
+    except ModelValidationFailedException:
+        return False
+    return True
 
 
 def _low_end(comparison: Comparison) -> float:
@@ -214,9 +225,12 @@ def version_tags(
     dataset_digest: str,
     refit_days: tuple[str, str],
     rows: int,
+    challenge: Challenge | None = None,
 ) -> dict[str, str]:
-    """The tags of a registered version: the holdout evidence it passed on, and what it was refit on."""
-    return {
+    """The tags of a registered version: the holdout evidence it passed on, how it fared against
+    the champion it met, and what it was refit on."""
+    met = {names.VERSION_TAG_CHALLENGE: challenge.reason} if challenge is not None else {}
+    return met | {
         names.VERSION_TAG_DATASET_DIGEST: dataset_digest or "unknown",
         names.VERSION_TAG_PIPELINE_RUN: pipeline_run,
         names.VERSION_TAG_TUNED_RUN: tuned_run,
@@ -227,3 +241,114 @@ def version_tags(
         names.VERSION_TAG_REFIT_RANGE: "..".join(refit_days),
         names.VERSION_TAG_REFIT_ROWS: str(rows),
     }
+
+
+MIN_UNSEEN_DAYS = 30  # the fewest holdout days after the champion's refit range that can weigh against it
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """The champion a candidate meets: its version, the last day it was refit on, and what it
+    answers (``day``, ``p_up``) each day the candidate's bars let it predict, causally; None with
+    the reason when it cannot be asked."""
+
+    uri: str
+    refit_end: str
+    answers: pd.DataFrame | None
+    unscored: str = ""
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """The candidate against the champion on the candidate's holdout days after the champion's
+    refit range: the days the champion never saw."""
+
+    incumbent: str
+    metric: str
+    days: int
+    wins: bool
+    reason: str
+    candidate_score: float | None = None
+    champion_score: float | None = None
+    evidence: Comparison | None = None
+
+    @property
+    def decision(self) -> names.Decision:
+        return names.Decision.REGISTERED if self.wins else names.Decision.CHALLENGER
+
+    @property
+    def alias(self) -> str:
+        return names.CHAMPION if self.wins else names.CHALLENGER
+
+    def metrics(self) -> dict[str, float]:
+        found = {names.UNSEEN_DAYS: float(self.days)}
+        if self.evidence is not None and self.candidate_score is not None and self.champion_score is not None:
+            d = self.evidence.difference
+            found |= {
+                names.against(names.INCUMBENT, names.gate_candidate_metric(self.metric)): self.candidate_score,
+                names.against(names.INCUMBENT, self.metric): self.champion_score,
+                names.against(names.INCUMBENT, names.IMPROVEMENT): d.value,
+                names.against(names.INCUMBENT, names.IMPROVEMENT_CI_LOW): d.low,
+                names.against(names.INCUMBENT, names.IMPROVEMENT_CI_HIGH): d.high,
+                names.against(names.INCUMBENT, names.P_VALUE): self.evidence.p_value,
+            }
+        return found
+
+    def tags(self) -> dict[str, str]:
+        return {
+            names.TAG_DECISION: self.decision,
+            names.TAG_INCUMBENT: self.incumbent,
+            names.TAG_CHALLENGE: self.reason,
+        }
+
+
+def challenge(
+    metric: str,
+    candidate: pd.DataFrame,
+    incumbent: Incumbent,
+    confidence: float,
+    block_length: int,
+    seed: int,
+    min_improvement: float = 0.0,
+    min_days: int = MIN_UNSEEN_DAYS,
+) -> Challenge:
+    """Whether a candidate that beat the baselines beats the champion too: on the candidate's
+    holdout days after the champion's refit range, the paired block bootstrap of the candidate's
+    ``metric`` minus the champion's (answers the champion gave each day from the bars before it)
+    must have its low end above ``min_improvement``. With fewer than ``min_days`` such days, or a
+    champion that cannot be asked, nothing weighs against the champion: it stays."""
+    from psystock.scores import compute
+
+    who = incumbent.uri
+    if incumbent.answers is None:
+        return Challenge(who, metric, 0, False, f"the champion {who} cannot be scored ({incumbent.unscored}): it stays")
+    days = candidate[names.HOLDOUT_DATE].astype(str)
+    unseen = candidate[days > incumbent.refit_end]
+    champion = incumbent.answers.set_index("day")["p_up"]
+    unseen = unseen[unseen[names.HOLDOUT_DATE].astype(str).isin(champion.index)]
+    n = len(unseen)
+    where = f"{n} holdout day(s) after the champion's refit range (which ends {incumbent.refit_end})"
+    if n < min_days:
+        reason = f"{where}: at least {min_days} are needed to weigh the candidate against {who}, so it stays"
+        return Challenge(who, metric, n, False, reason)
+    truth, answers = unseen["truth"].to_numpy(), unseen["answer"].to_numpy()
+    theirs = champion.loc[unseen[names.HOLDOUT_DATE].astype(str)].to_numpy()
+    found = evidence(metric, truth, answers, theirs, confidence, block_length, seed, min_improvement)
+    d = found.difference
+    stated = (
+        f"{metric} on the {where}, {unseen[names.HOLDOUT_DATE].iloc[0]}..{unseen[names.HOLDOUT_DATE].iloc[-1]}, "
+        f"against {who}: {d.value:+.3f}, {d.confidence:.0%} interval [{d.low:+.3f}, {d.high:+.3f}], "
+        f"one-sided p = {found.p_value:.3f}"
+    )
+    wins = clears(d.low, min_improvement)
+    outcome = "above" if wins else "the interval's low end is not above"
+    return Challenge(
+        who,
+        metric,
+        n,
+        wins,
+        f"{stated}: {outcome} {min_improvement}",
+        candidate_score=compute(metric, truth, answers),
+        champion_score=compute(metric, truth, theirs),
+        evidence=found,
+    )

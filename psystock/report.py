@@ -34,6 +34,7 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
 p.verdict { font-size: 1.15em; padding: 0.8em 1em; border-left: 5px solid #888; background: #f6f6f6; }
 p.verdict.registered { border-color: #2a8a2a; background: #eef7ee; }
 p.verdict.refused { border-color: #b36b00; background: #fdf5e8; }
+p.verdict.challenger { border-color: #2a5d8a; background: #eef3f8; }
 .table { overflow-x: auto; max-width: 100%; margin: 0.8em 0; }
 table { border-collapse: collapse; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
@@ -82,6 +83,8 @@ class Gate:
     confidence: float | None = None
     registered: str = ""  # the version's models:/ URI
     against: pd.DataFrame | None = None  # a row per baseline: its score, the difference, interval, p-value
+    incumbent: str = ""  # the champion the candidate met, if one was in place
+    challenge: str = ""  # how the candidate fared against it, in numbers
 
 
 @dataclass(frozen=True)
@@ -163,11 +166,15 @@ def verdict(gate: Gate, holdout_range: str) -> str:
         f"a difference of {number_text(gate.improvement, True)} "
         f"[{number_text(gate.low, True)}, {number_text(gate.high, True)}] (p = {number_text(gate.p_value)})"
     )
-    if gate.decision == "registered":
+    beats = f"{where} the {gate.tuned} beats every baseline; against the closest, {gate.baseline}: {scored}"
+    if gate.decision == names.Decision.CHALLENGER:
         return (
-            f"{where} the {gate.tuned} beats every baseline; against the closest, {gate.baseline}: {scored}; "
-            f"registered as {gate.registered}."
+            f"{beats}; but not the champion {gate.incumbent}, which stays: {gate.challenge}; "
+            f"registered as {gate.registered}, its {names.CHALLENGER}."
         )
+    if gate.decision == names.Decision.REGISTERED:
+        replaced = f"; it replaces the champion {gate.incumbent}: {gate.challenge}" if gate.incumbent else ""
+        return f"{beats}{replaced}; registered as {gate.registered}."
     return f"{where} no model beats {gate.baseline}: the {gate.tuned} scores {scored}; nothing registered."
 
 
@@ -226,8 +233,12 @@ def _gate_facts(gate: Gate) -> dict[str, object]:
             f"{number_text(gate.high, True)}] at {gate.confidence or 0:.0%}",
             "one-sided p-value": number_text(gate.p_value),
         }
+    if gate.incumbent:
+        facts["champion met"] = gate.incumbent
+        facts["against the champion"] = gate.challenge
     if gate.registered:
-        facts["registered"] = gate.registered
+        alias = names.CHALLENGER if gate.decision == names.Decision.CHALLENGER else names.CHAMPION
+        facts["registered"] = f"{gate.registered} ({alias})"
     return facts
 
 
@@ -389,6 +400,8 @@ def gate_of(
         confidence=confidence,
         registered=tags.get(names.TAG_REGISTERED_MODEL, ""),
         against=comparisons(metrics, baselines, metric),
+        incumbent=tags.get(names.TAG_INCUMBENT, ""),
+        challenge=tags.get(names.TAG_CHALLENGE, ""),
     )
 
 

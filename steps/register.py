@@ -2,10 +2,12 @@
 
 The tuned model's holdout ``metric`` minus each baseline's, bootstrapped on
 the same resampled blocks of days (:func:`psystock.registry.weigh`): it must
-beat every baseline with confidence. Either way the decision, its reason and
-the numbers go on this run; when it passes, the family refit on every row is
-registered as a new version of ``psystock-<ticker>`` with the alias
-``champion`` (docs/entry-points.md#register).
+beat every baseline with confidence, and then the champion it would replace,
+on the holdout days the champion never saw (:func:`psystock.registry.challenge`).
+Either way the decision, its reason and the numbers go on this run; when it
+passes, the family refit on every row is registered as a new version of
+``psystock-<ticker>`` with the alias ``champion``, or ``challenger`` when the
+champion stays (docs/entry-points.md#register).
 """
 
 from __future__ import annotations
@@ -61,11 +63,14 @@ def register(args: Args) -> None:
     if not weighing.verdict.register:
         log.warning("not registered: %s", weighing.verdict.reason)
         return
-    version = champion.refit_and_promote(tuned, args.ticker, weighing, args.seed)
+    challenge = champion.meet(
+        args.ticker, tuned, args.metric, args.confidence, args.block_length, args.seed, args.min_improvement
+    )
+    version = champion.refit_and_promote(tuned, args.ticker, weighing, args.seed, challenge)
     uri = names.model_version_uri(names.model_name(args.ticker), version)
     mlflow.log_metric("registered_version", version)
     mlflow.set_tag(names.TAG_REGISTERED_MODEL, uri)
-    log.info("registered %s as %s: %s", uri, names.CHAMPION, weighing.verdict.reason)
+    log.info("registered %s as %s: %s", uri, challenge.alias if challenge else names.CHAMPION, weighing.verdict.reason)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import PsystockError, names
-from psystock.contract import Recipe
+from psystock.contract import BARS, HISTORY, Recipe
 from psystock.mlflow_io import lineage
 from psystock.mlflow_io.inputs import load_features, load_prices, resolve_input
 from psystock.mlflow_io.lifecycle import active_run, get_run
-from psystock.registry import Weighing, version_tags
+from psystock.registry import Challenge, Incumbent, Weighing, version_tags
 
 log = logging.getLogger("psystock.register")
 
@@ -36,15 +36,42 @@ def champion_uri(ticker: str) -> str | None:
     return names.model_version_uri(name, version.version)
 
 
-def promote(ticker: str, model_run_id: str, tags: dict[str, str]) -> int:
-    """Register the run's model as a new version of ``psystock-<ticker>``, move the champion alias
-    to it, and return the version number."""
+def promote(ticker: str, model_run_id: str, tags: dict[str, str], alias: str = names.CHAMPION) -> int:
+    """Register the run's model as a new version of ``psystock-<ticker>``, move ``alias`` (the
+    champion's, or the challenger's) to it, and return the version number."""
     import mlflow
 
     name = names.model_name(ticker)
     version = mlflow.register_model(names.run_uri(model_run_id, names.MODEL), name, tags=tags)
-    MlflowClient().set_registered_model_alias(name, names.CHAMPION, version.version)
+    MlflowClient().set_registered_model_alias(name, alias, version.version)
     return int(version.version)
+
+
+def incumbent(ticker: str, tuned: Run) -> Incumbent | None:
+    """The champion of ``ticker`` a candidate meets, if there is one, with its answer for every day
+    of the candidate's bars that the bars before it let it predict."""
+    import mlflow
+
+    from psystock.mlflow_io.serving import recipe_of
+
+    name = names.model_name(ticker)
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
+    except MlflowException:
+        return None
+    uri = names.model_version_uri(name, version.version)
+    refit_end = version.tags.get(names.VERSION_TAG_REFIT_RANGE, "").partition("..")[2]
+    if not refit_end[:1].isdigit():
+        return Incumbent(uri, refit_end, None, "its version does not say which days it was refit on")
+    made = recipe(tuned, tuned.data.tags[names.TAG_FAMILY])
+    if made is None:
+        return Incumbent(uri, refit_end, None, "the candidate's training data is a CSV: no bars to ask it with")
+    model = mlflow.pyfunc.load_model(uri)
+    if recipe_of(model) is None:
+        return Incumbent(uri, refit_end, None, "it predates the serving contract and takes feature rows, not bars")
+    log.info("asking the champion %s what it would have said on each day of the candidate's bars", uri)
+    answers = model.predict(made[1].loc[:, list(BARS)], params={HISTORY: True})
+    return Incumbent(uri, refit_end, pd.DataFrame(answers))
 
 
 def tune_run(run: str) -> Run:
@@ -60,10 +87,32 @@ def holdout_answers(run_id: str, what: str) -> pd.DataFrame:
     return pd.read_csv(resolve_input(names.run_uri(run_id, names.HOLDOUT_PREDICTIONS), "predictions.csv", what))
 
 
-def refit_and_promote(tuned: Run, ticker: str, weighing: Weighing, seed: int) -> int:
+def meet(
+    ticker: str, tuned: Run, metric: str, confidence: float, block_length: int, seed: int, min_improvement: float
+) -> Challenge | None:
+    """The tuned model against the champion of ``ticker``, if there is one (:func:`registry.challenge`),
+    its numbers and reason logged to the active run."""
+    import mlflow
+
+    from psystock.registry import challenge
+
+    met = incumbent(ticker, tuned)
+    if met is None:
+        return None
+    candidate = holdout_answers(tuned.info.run_id, "tuned_run")
+    found = challenge(metric, candidate, met, confidence, block_length, seed, min_improvement)
+    mlflow.log_metrics(found.metrics())
+    mlflow.set_tags(found.tags())
+    log.info("against the champion: %s", found.reason)
+    return found
+
+
+def refit_and_promote(
+    tuned: Run, ticker: str, weighing: Weighing, seed: int, challenge: Challenge | None = None
+) -> int:
     """Refit the tuned family with its tuned parameters on every row, log it as this run's model
     (serving contract: bars in, the next day's answer out), register it as the champion of
-    ``ticker`` and return the version's number."""
+    ``ticker`` (or its challenger, when it did not beat the champion) and return the version's number."""
     # Imported here: only a model that passed the gate needs its framework loaded.
     from psystock.mlflow_io.model_outputs import log_fitted_model
     from psystock.mlflow_io.served_model import log_served_model
@@ -92,8 +141,9 @@ def refit_and_promote(tuned: Run, ticker: str, weighing: Weighing, seed: int) ->
         dataset_digest=lineage.dataset_digest(tuned) or "",
         refit_days=days,
         rows=len(data),
+        challenge=challenge,
     )
-    return promote(ticker, run.info.run_id, tags)
+    return promote(ticker, run.info.run_id, tags, challenge.alias if challenge else names.CHAMPION)
 
 
 def recipe(tuned: Run, family: str) -> tuple[Recipe, pd.DataFrame] | None:

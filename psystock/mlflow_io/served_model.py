@@ -21,7 +21,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
-from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+from mlflow.types import ColSpec, DataType, ParamSchema, ParamSpec, Schema, TensorSpec
 
 from psystock import PsystockError, contract, names
 from psystock.contract import Recipe
@@ -36,11 +36,16 @@ _ANSWER: list[ColSpec | TensorSpec] = [
     ColSpec(DataType.double, "p_up"),
     ColSpec(DataType.string, "direction"),
 ]
-SIGNATURE = ModelSignature(inputs=Schema(_BARS), outputs=Schema(_ANSWER))
+SIGNATURE = ModelSignature(
+    inputs=Schema(_BARS),
+    outputs=Schema(_ANSWER),
+    params=ParamSchema([ParamSpec(contract.HISTORY, DataType.boolean, False)]),
+)
 
 
 class NextDayModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
-    """Bars in, the next day's ``day, p_up, direction`` out, whatever the family."""
+    """Bars in, the next day's ``day, p_up, direction`` out, whatever the family; with
+    ``params={"history": True}``, the answer of every day the bars before it can predict."""
 
     def load_context(self, context: Any) -> None:
         recipe = Recipe.from_config(context.model_config)
@@ -53,13 +58,18 @@ class NextDayModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
         self._model = flavor.load_model(context.artifacts[FAMILY_MODEL])
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
+        history = bool((params or {}).get(contract.HISTORY, False))
         try:
-            row, day = self._recipe.model_input(model_input)
+            if history:
+                rows = self._recipe.history_input(model_input)
+                days = pd.DatetimeIndex(rows.index)
+            else:
+                rows, day = self._recipe.model_input(model_input)
+                days = pd.DatetimeIndex([day])
         except PsystockError as exc:
             # The scoring server answers an MlflowException of this code with a 400 and its message.
             raise MlflowException(str(exc), INVALID_PARAMETER_VALUE) from None
-        p_up = float(self._family.predict_proba(self._model, self._family.as_model_input(row))[0])
-        return contract.answer(day, min(max(p_up, 0.0), 1.0))
+        return contract.answers(days, self._family.predict_proba(self._model, self._family.as_model_input(rows)))
 
 
 def log_served_model(family: Family[Any], model: Any, recipe: Recipe, bars: pd.DataFrame) -> None:

@@ -316,3 +316,86 @@ def test_the_champion_serves_the_contract_over_http_and_refuses_too_few_bars_wit
     )
     assert "Traceback" not in refusal["message"]
     assert lacking == 400 and "Volume" in missing["message"]
+
+
+@pytest.fixture(scope="module")
+def rematch(module_store, tuned, gate):
+    """register again on the same days, with the first register's champion in place."""
+    *_, wrong = gate
+    return finished(
+        mlflow_run(
+            module_store, "register", {"tuned_run": tuned.info.run_id, "compare_run": wrong, "ticker": "BTC-USD"}
+        )
+    )
+
+
+def test_a_candidate_that_meets_the_champion_on_no_day_it_never_saw_becomes_its_challenger(rematch, gate):
+    tags, metrics = rematch.data.tags, rematch.data.metrics
+    assert tags["psystock.decision"] == "challenger"
+    assert tags["psystock.incumbent"] == "models:/psystock-BTC-USD/1"
+    reason = (
+        "0 holdout day(s) after the champion's refit range (which ends 2020-12-31): at least 30 are needed "
+        "to weigh the candidate against models:/psystock-BTC-USD/1, so it stays"
+    )
+    assert tags["psystock.challenge"] == reason
+    assert metrics["unseen_days"] == 0 and metrics["registered_version"] == 2
+    client = mlflow.MlflowClient()
+    assert int(client.get_model_version_by_alias("psystock-BTC-USD", "champion").version) == 1
+    challenger = client.get_model_version_by_alias("psystock-BTC-USD", "challenger")
+    assert int(challenger.version) == 2 and challenger.run_id == rematch.info.run_id
+    assert challenger.tags["against_champion"] == reason
+
+
+@pytest.fixture(scope="module")
+def older_champion(module_store, tuned, training_data):
+    """A champion of another name, refit only on the development period with the tuned parameters:
+    the tuned model itself, registered as register registers one, its refit range ending where the
+    holdout begins."""
+    from psystock.features import FeatureSet
+    from psystock.mlflow_io.champion import promote, recipe
+    from psystock.mlflow_io.inputs import load_features
+    from psystock.mlflow_io.served_model import log_served_model
+    from psystock.models import get_family
+
+    data = load_features(training_data)
+    assert data.dates is not None
+    last = tuned.data.tags[names.TAG_TRAIN_LAST_DATE]
+    early = (data.dates.astype(str).str[:10] <= last).to_numpy()
+    development = FeatureSet(data.X[early], data.y[early])
+    family = get_family("logreg")
+    model = family.fit(development.X, development.y, family.params(best_params(tuned)), 4284)
+    made = recipe(tuned, "logreg")
+    assert made is not None
+    with mlflow.start_run(run_name="older champion") as run:
+        log_served_model(family, model, *made)
+    first = str(data.dates.iloc[0])[:10]
+    promote("OLD-USD", run.info.run_id, {names.VERSION_TAG_REFIT_RANGE: f"{first}..{last}"})
+    return model
+
+
+def test_a_champion_is_scored_causally_on_the_days_it_never_saw_and_an_equal_candidate_does_not_replace_it(
+    module_store, tuned, gate, older_champion
+):
+    *_, wrong = gate
+    run = finished(
+        mlflow_run(
+            module_store, "register", {"tuned_run": tuned.info.run_id, "compare_run": wrong, "ticker": "OLD-USD"}
+        )
+    )
+    tags, metrics = run.data.tags, run.data.metrics
+    holdout = pd.read_csv(mlflow.artifacts.download_artifacts(f"runs:/{tuned.info.run_id}/holdout/predictions.csv"))
+    # Every holdout day comes after the champion's refit range: it is asked each of them from the
+    # bars before it, and, being the tuned model, answers each exactly as the candidate did.
+    assert metrics["unseen_days"] == len(holdout) == 754
+    assert metrics["mcc_vs_champion"] == pytest.approx(metrics["candidate_mcc_vs_champion"], abs=1e-12)
+    assert metrics["candidate_mcc_vs_champion"] == pytest.approx(tuned.data.metrics["test_mcc"])
+    assert metrics["improvement_vs_champion"] == pytest.approx(0, abs=1e-12)
+    assert tags["psystock.decision"] == "challenger"
+    assert tags["psystock.challenge"].startswith(
+        "mcc on the 754 holdout day(s) after the champion's refit range (which ends 2018-12-08), "
+        "2018-12-09..2020-12-31, against models:/psystock-OLD-USD/1: +0.000"
+    )
+    assert tags["psystock.challenge"].endswith("the interval's low end is not above 0.0")
+    client = mlflow.MlflowClient()
+    assert int(client.get_model_version_by_alias("psystock-OLD-USD", "champion").version) == 1
+    assert int(client.get_model_version_by_alias("psystock-OLD-USD", "challenger").version) == 2

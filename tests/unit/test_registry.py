@@ -27,7 +27,7 @@ from psystock.names import (
     gate_candidate_metric,
     model_name,
 )
-from psystock.registry import check_same_days, decide, holdout_range, version_tags, weigh
+from psystock.registry import Incumbent, challenge, check_same_days, decide, holdout_range, version_tags, weigh
 from psystock.scores import compute
 
 
@@ -196,3 +196,75 @@ def test_a_registered_version_carries_its_evidence_and_what_it_was_refit_on():
         VERSION_TAG_REFIT_RANGE: "2014-09-17..2020-12-31",
         VERSION_TAG_REFIT_ROWS: "9",
     }
+
+
+def champion_said(candidate: pd.DataFrame, p_up: np.ndarray) -> pd.DataFrame:
+    """A champion's answers (``day``, ``p_up``) on the candidate's days, as its history gives them."""
+    return pd.DataFrame({"day": candidate["date"], "p_up": p_up})
+
+
+def test_a_candidate_surely_better_on_the_days_the_champion_never_saw_replaces_it():
+    candidate, _ = planted()
+    coin = np.random.default_rng(5).random(len(candidate))
+    met = Incumbent("models:/psystock-X/3", "2020-03-31", champion_said(candidate, coin))
+    found = challenge("mcc", candidate, met, 0.95, 0, 7)
+    unseen = candidate[candidate["date"] > "2020-03-31"]
+    assert found.days == len(unseen) == 300 - 91
+    assert found.wins and found.decision == Decision.REGISTERED and found.alias == "champion"
+    assert found.candidate_score == pytest.approx(compute("mcc", unseen["truth"], unseen["answer"]))
+    assert found.champion_score == pytest.approx(compute("mcc", unseen["truth"], coin[91:]))
+    metrics = found.metrics()
+    assert metrics["unseen_days"] == 209 and metrics["improvement_ci_low_vs_champion"] > 0
+    assert metrics["mcc_vs_champion"] == found.champion_score
+    assert found.reason.startswith(
+        "mcc on the 209 holdout day(s) after the champion's refit range (which ends 2020-03-31), "
+        "2020-04-01..2020-10-26, against models:/psystock-X/3: "
+    )
+    assert found.reason.endswith(": above 0.0")
+    assert found.tags() == {
+        "psystock.decision": "registered",
+        "psystock.incumbent": "models:/psystock-X/3",
+        "psystock.challenge": found.reason,
+    }
+
+
+def test_a_candidate_no_better_than_the_champion_is_its_challenger():
+    candidate, _ = planted()
+    met = Incumbent("models:/psystock-X/3", "2020-03-31", champion_said(candidate, candidate["answer"].to_numpy()))
+    found = challenge("mcc", candidate, met, 0.95, 0, 7)
+    assert not found.wins and found.decision == Decision.CHALLENGER and found.alias == "challenger"
+    assert found.metrics()["improvement_vs_champion"] == 0
+    assert found.reason.endswith("the interval's low end is not above 0.0")
+    assert found.tags()["psystock.decision"] == "challenger"
+
+
+def test_too_few_unseen_days_or_a_champion_that_cannot_be_asked_leave_the_champion_in_place():
+    candidate, _ = planted()
+    late = Incumbent("models:/psystock-X/3", "2020-10-10", champion_said(candidate, np.full(300, 0.5)))
+    found = challenge("mcc", candidate, late, 0.95, 0, 7)
+    assert (found.days, found.wins, found.evidence) == (16, False, None)
+    assert found.reason == (
+        "16 holdout day(s) after the champion's refit range (which ends 2020-10-10): at least 30 are needed "
+        "to weigh the candidate against models:/psystock-X/3, so it stays"
+    )
+    assert found.metrics() == {"unseen_days": 16.0}
+    assert challenge("mcc", candidate, late, 0.95, 0, 7, min_days=10).evidence is not None
+    mute = Incumbent("models:/psystock-X/3", "2020-03-31", None, "it predates the serving contract")
+    found = challenge("mcc", candidate, mute, 0.95, 0, 7)
+    assert not found.wins and found.reason == (
+        "the champion models:/psystock-X/3 cannot be scored (it predates the serving contract): it stays"
+    )
+
+
+def test_a_version_that_met_a_champion_says_how_it_fared():
+    candidate, baselines = planted()
+    weighing = weigh("mcc", candidate, baselines, 0.95, 0, 7)
+    met = Incumbent("models:/psystock-X/3", "2020-10-10", champion_said(candidate, np.full(300, 0.5)))
+    found = challenge("mcc", candidate, met, 0.95, 0, 7)
+    tags = version_tags(
+        weighing, tuned_run="t", pipeline_run="p", dataset_digest="d", refit_days=("a", "b"), rows=3, challenge=found
+    )
+    assert tags["against_champion"] == found.reason
+    assert "against_champion" not in version_tags(
+        weighing, tuned_run="t", pipeline_run="p", dataset_digest="d", refit_days=("a", "b"), rows=3
+    )

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import numpy as np
@@ -99,6 +100,27 @@ def test_the_verdict_says_what_was_found_with_its_numbers():
         "mcc 0.410 against 0.000, a difference of +0.410 [+0.330, +0.490] (p = 0.001); registered as "
         "models:/psystock-X/2."
     )
+
+
+def test_the_verdict_says_whether_the_candidate_replaced_the_champion_it_met_or_waits_as_its_challenger():
+    incumbent, challenge = "models:/psystock-X/1", "mcc on the 40 holdout day(s) ...: +0.010"
+    waits = dataclasses.replace(REGISTERED, decision="challenger", incumbent=incumbent, challenge=challenge)
+    assert verdict(waits, "a..b").endswith(
+        "(p = 0.001); but not the champion models:/psystock-X/1, which stays: mcc on the 40 holdout day(s) ...: "
+        "+0.010; registered as models:/psystock-X/2, its challenger."
+    )
+    replaced = dataclasses.replace(REGISTERED, incumbent=incumbent, challenge=challenge)
+    assert verdict(replaced, "a..b").endswith(
+        "(p = 0.001); it replaces the champion models:/psystock-X/1: mcc on the 40 holdout day(s) ...: +0.010; "
+        "registered as models:/psystock-X/2."
+    )
+    page = render_html(findings(waits))
+    assert '<p class="verdict challenger">' in page and "champion met" in page
+    assert "models:/psystock-X/2 (challenger)" in page
+    gate = gate_of(
+        "mcc", {"psystock.incumbent": "models:/psystock-X/1", "psystock.challenge": "why"}, {}, 0.95, "t", []
+    )
+    assert (gate.incumbent, gate.challenge) == ("models:/psystock-X/1", "why")
 
 
 def test_best_per_column_respects_direction_and_leaves_spreads_alone():

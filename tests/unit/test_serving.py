@@ -176,3 +176,24 @@ def test_a_tuned_run_on_a_csv_of_features_has_no_recipe_to_rebuild_them_from_bar
     with mlflow.start_run() as run:
         mlflow.log_param("training_data", "/data/my_features.csv")
     assert recipe(mlflow.get_run(run.info.run_id), "logreg") is None
+
+
+@pytest.mark.parametrize("name", ["logreg", "keras"])
+def test_asked_for_its_history_a_contract_model_answers_every_day_as_the_training_table_would(
+    name, bars, logged, served
+):
+    """What a champion would have said each day, from the bars before it: the rows of the training
+    table, answered by the fit (how register weighs a champion on days it never saw)."""
+    import mlflow
+
+    model, _ = logged[name]
+    loaded = mlflow.pyfunc.load_model(served[name])
+    history = loaded.predict(bars.loc[:, list(contract.BARS)], params={contract.HISTORY: True})
+    table = make_table(bars, DEFAULT_FEATURES, WINDOW).frame
+    assert list(history.columns) == list(contract.ANSWER)
+    assert list(history["day"]) == list(table.index.strftime("%Y-%m-%d"))  # the first 14 days predict nothing
+    expected = get_family(name).predict_proba(model, table.iloc[:, :-1])
+    np.testing.assert_allclose(history["p_up"], expected, rtol=1e-6)
+    # Each day's answer depends on the days before it only: cut the bars there, the answer stays.
+    cut = loaded.predict(bars.loc[:199, list(contract.BARS)], params={contract.HISTORY: True})
+    pd.testing.assert_frame_equal(cut, history.iloc[: len(cut)])

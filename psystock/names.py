@@ -258,6 +258,8 @@ VERSION_TAG_EVIDENCE = "holdout_evidence"  # the gate's reason, with its numbers
 VERSION_TAG_REFIT_RANGE = "refit_range"  # first..last label day the registered model was fit on
 VERSION_TAG_REFIT_ROWS = "refit_rows"
 VERSION_TAG_CHALLENGE = "against_champion"  # how it fared against the champion it met, in numbers
+VERSION_TAG_CONTRACT = "contract"  # the serving contract it keeps (psystock.contract.CONTRACT), if any
+VERSION_TAG_HOLDOUT_CI = "holdout_interval"  # "low..high": the holdout score's interval, monitor's yardstick
 
 
 class Decision(StrEnum):
@@ -266,6 +268,26 @@ class Decision(StrEnum):
     REGISTERED = "registered"  # and the champion: it beat the baselines, and the champion it replaces
     CHALLENGER = "challenger"  # registered beside the champion: it beat the baselines, not the champion
     REFUSED = "refused"
+
+
+class Health(StrEnum):
+    """How a champion does on the days after its refit range (tag ``psystock.health``, monitor)."""
+
+    OK = "ok"
+    DEGRADED = "degraded"
+    TOO_FEW_DAYS = "too_few_days"
+
+
+TAG_HEALTH = "psystock.health"
+TAG_HEALTH_REASON = "psystock.health_reason"
+TAG_MONITORED_MODEL = "psystock.monitored_model"  # monitor: the version it watched
+MONITOR_DAYS = "monitor/days.csv"  # monitor: a row per day scored
+MONITOR_RUNNING = "monitor/running.csv"  # monitor: the figures as they stood after each day
+
+
+def live(what: str) -> str:
+    """monitor: a figure of the days after the refit range (``live_mcc``, ``live_hit_rate``)."""
+    return f"live_{what}"
 
 
 def model_name(ticker: str) -> str:

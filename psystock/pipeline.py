@@ -48,7 +48,7 @@ from psystock.validation import (
 log = logging.getLogger("psystock.main")
 
 _BEFORE_TRAINING = ("fetch_data", "build_features")
-_AFTER_TRAINING = ("baselines", "compare", "tune", "register", "report", "predict")
+_AFTER_TRAINING = ("baselines", "compare", "tune", "register", "report", "predict", "monitor")
 
 
 def step_names(families: tuple[str, ...] = BOOK_FAMILIES) -> tuple[str, ...]:
@@ -122,9 +122,9 @@ RENAMED = {
 }
 # main's parameters that configure the driver itself and reach no step.
 DRIVER_ONLY = ("families", "env_manager", "launcher", "use_cache", "rerun", "max_parallel")
-# Step parameters that main could forward but that a wired input supersedes: predict
-# reads the bars fetch_data fetched (its ``prices``), so main's ``source`` is not its.
-SUPERSEDED = {("predict", "source")}
+# Step parameters that main could forward but that a wired input supersedes: predict and
+# monitor read the bars fetch_data fetched (their ``prices``), so main's ``source`` is not theirs.
+SUPERSEDED = {("predict", "source"), ("monitor", "source")}
 
 
 def forwarded(
@@ -416,6 +416,13 @@ def run_pipeline(args: MainArgs, runner: StepRunner, today: date | None = None) 
     inputs = caching.source_identity(args.source, parse_day(args.end, "end"), today or date.today())
     fetch = runner.run(step("fetch_data", {"min_rows": str(args.window + 1)}, inputs=inputs))
     prices = names.run_uri(fetch, names.PRICES_DIR)
+    watched = champion.champion_refit_end(args.ticker)
+    if watched is not None and watched[1] < args.end:
+        # The champion as it stands before this run's gate, on the days after its refit range; the
+        # version enters the cache key: a new champion is watched anew.
+        runner.run(step("monitor", {"prices": prices}, inputs=watched[0]))
+    else:
+        log.info("monitor: skipped, %s has no champion with days after its refit range", args.ticker)
     features = runner.run(step("build_features", {"prices": prices}))
     training_data = {"training_data": names.run_uri(features, names.FEATURES_DIR)}
     families = [family_info(name) for name in choose_families(args.families)]

@@ -226,10 +226,13 @@ def version_tags(
     refit_days: tuple[str, str],
     rows: int,
     challenge: Challenge | None = None,
+    holdout_interval: tuple[float, float] | None = None,
 ) -> dict[str, str]:
     """The tags of a registered version: the holdout evidence it passed on, how it fared against
     the champion it met, and what it was refit on."""
     met = {names.VERSION_TAG_CHALLENGE: challenge.reason} if challenge is not None else {}
+    if holdout_interval is not None:
+        met[names.VERSION_TAG_HOLDOUT_CI] = f"{holdout_interval[0]!r}..{holdout_interval[1]!r}"
     return met | {
         names.VERSION_TAG_DATASET_DIGEST: dataset_digest or "unknown",
         names.VERSION_TAG_PIPELINE_RUN: pipeline_run,

@@ -33,6 +33,7 @@ EXPECTED_ARTIFACTS: dict[str, tuple[str, ...]] = {
         names.artifact(names.REPORT_DIR, names.REPORT_SUMMARY),
     ),
     "predict": (names.PREDICTIONS_FILE,),
+    "monitor": (names.MONITOR_DAYS,),
 }
 
 

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import PsystockError, names
-from psystock.contract import BARS, HISTORY, Recipe
+from psystock.contract import BARS, CONTRACT, HISTORY, Recipe
 from psystock.mlflow_io import lineage
 from psystock.mlflow_io.inputs import load_features, load_prices, resolve_input
 from psystock.mlflow_io.lifecycle import active_run, get_run
@@ -34,6 +34,20 @@ def champion_uri(ticker: str) -> str | None:
     except MlflowException:
         return None
     return names.model_version_uri(name, version.version)
+
+
+def champion_refit_end(ticker: str) -> tuple[str, str] | None:
+    """The champion's ``models:/`` version URI and the last day of its refit range, if it has one
+    that keeps the serving contract."""
+    name = names.model_name(ticker)
+    try:
+        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
+    except MlflowException:
+        return None
+    end = version.tags.get(names.VERSION_TAG_REFIT_RANGE, "").partition("..")[2]
+    if not end[:1].isdigit() or names.VERSION_TAG_CONTRACT not in version.tags:
+        return None  # a version from before the serving contract cannot be asked for its history
+    return names.model_version_uri(name, version.version), end
 
 
 def promote(ticker: str, model_run_id: str, tags: dict[str, str], alias: str = names.CHAMPION) -> int:
@@ -124,6 +138,7 @@ def refit_and_promote(
     log.info("refitting %s with the tuned parameters on all %d rows", family.name, len(data))
     model = fit_on(family, data, family.params(_best_params(tuned)), int(tuned.data.params.get("seed", seed)))
     made = recipe(tuned, family.name)
+    kept = {names.VERSION_TAG_CONTRACT: CONTRACT} if made is not None else {}
     if made is None:
         log.warning(
             "the training data is not a build_features run's, so the features cannot be rebuilt from bars: "
@@ -142,8 +157,9 @@ def refit_and_promote(
         refit_days=days,
         rows=len(data),
         challenge=challenge,
+        holdout_interval=_holdout_interval(tuned, weighing.metric),
     )
-    return promote(ticker, run.info.run_id, tags, challenge.alias if challenge else names.CHAMPION)
+    return promote(ticker, run.info.run_id, tags | kept, challenge.alias if challenge else names.CHAMPION)
 
 
 def recipe(tuned: Run, family: str) -> tuple[Recipe, pd.DataFrame] | None:
@@ -155,6 +171,13 @@ def recipe(tuned: Run, family: str) -> tuple[Recipe, pd.DataFrame] | None:
     params = features_run.data.params
     made = Recipe(family, params["features"], int(params["window"]), float(params["threshold"]))
     return made, load_prices(params["prices"]).frame
+
+
+def _holdout_interval(tuned: Run, metric: str) -> tuple[float, float] | None:
+    """The tuned model's holdout score interval, as its run logged it."""
+    found = tuned.data.metrics
+    low, high = found.get(names.ci_low(metric)), found.get(names.ci_high(metric))
+    return (low, high) if low is not None and high is not None else None
 
 
 def _best_params(tuned: Run) -> dict[str, Any]:

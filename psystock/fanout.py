@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, fields
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import mlflow
@@ -27,8 +27,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_SOURCE_NAME
 from psystock import PsystockError, caching, names, plots, universe
 from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, format_value
+from psystock.mlflow_io import champion
 from psystock.mlflow_io.inputs import artifact_bytes
-from psystock.mlflow_io.lifecycle import get_run
+from psystock.mlflow_io.lifecycle import active_run, get_run
 from psystock.mlflow_io.outputs import log_csv
 from psystock.models import choose_families
 from psystock.names import REMOTE_SOURCES
@@ -129,7 +130,8 @@ def git_source(run_tags: dict[str, str]) -> tuple[str, str | None]:
 
 
 def results(runner: StepRunner, tickers: list[str]) -> list[TickerResult]:
-    """How each ticker's pipeline ended and, unless it failed, its report's summary."""
+    """How each ticker's pipeline ended, unless it failed its report's summary, and its champion's life."""
+    experiment_id, now = active_run().info.experiment_id, datetime.now(UTC)
     found = []
     for ticker in tickers:
         outcome = runner.outcomes[ticker]
@@ -144,6 +146,7 @@ def results(runner: StepRunner, tickers: list[str]) -> list[TickerResult]:
                 outcome.seconds,
                 summary,
                 error,
+                champion.life(ticker, experiment_id, now),
             )
         )
     return found

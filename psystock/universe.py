@@ -5,8 +5,10 @@ Pure functions. Each pipeline's report step writes a :class:`PipelineSummary`
 per ticker and renders the cross-ticker report: a one-line headline, one row
 per ticker (the family the selection chose, its CV score and spread, the best
 baseline, the gate's decision with its interval, the backtest's Sharpe ratio
-against buy-and-hold, the registered version), a heat map of ticker by
-candidate on the selection score, and how often each family won.
+against buy-and-hold, the registered version; and the champion's life: its
+version, its age, its health as ``monitor`` last found it, and whether a
+challenger waits), a heat map of ticker by candidate on the selection score,
+and how often each family won.
 """
 
 from __future__ import annotations
@@ -25,6 +27,44 @@ from psystock.report import PipelineSummary, number_text
 REGISTERED = Decision.REGISTERED
 
 
+UNWATCHED = "unwatched"  # a champion no monitor run has scored yet
+
+
+@dataclass(frozen=True)
+class ChampionLife:
+    """A ticker's champion after its registration: which version, how many days ago it was
+    registered, its health as the latest ``monitor`` of it found it, and a challenger waiting."""
+
+    version: str = ""  # its models:/ URI, "" without a champion
+    age_days: int | None = None
+    health: str = ""  # ok / degraded / too_few_days, or unwatched
+    challenger: str = ""  # the models:/ URI of a newer version with the challenger alias, or ""
+
+    def cells(self) -> dict[str, object]:
+        """The columns of ``tickers.csv`` it adds."""
+        return {
+            "champion": self.version,
+            "champion age (days)": math.nan if self.age_days is None else self.age_days,
+            "health": self.health,
+            "challenger": self.challenger,
+        }
+
+    def shown(self) -> dict[str, str]:
+        """The columns of the table a person reads."""
+        if not self.version:
+            return {"champion": "", "health": "", "challenger": ""}
+        age = f" ({self.age_days} d)" if self.age_days is not None else ""
+        return {
+            "champion": f"v{_version(self.version)}{age}",
+            "health": self.health,
+            "challenger": f"v{_version(self.challenger)}" if self.challenger else "",
+        }
+
+
+def _version(uri: str) -> str:
+    return uri.rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class TickerResult:
     """One ticker's pipeline in a universe: how it ended and, unless it failed, what it found."""
@@ -35,6 +75,7 @@ class TickerResult:
     seconds: float | None = None
     summary: PipelineSummary | None = None
     error: str = ""
+    life: ChampionLife = ChampionLife()
 
     @property
     def failed(self) -> bool:
@@ -80,6 +121,7 @@ def tickers_table(results: Sequence[TickerResult]) -> pd.DataFrame:
                 "sharpe": _or_nan(s.sharpe if s else None),
                 "buy-and-hold sharpe": _or_nan(s.buy_and_hold_sharpe if s else None),
                 "registered": s.registered if s else "",
+                **r.life.cells(),
                 "error": r.error,
                 "run_id": r.run_id,
             }
@@ -107,9 +149,9 @@ def display_table(results: Sequence[TickerResult]) -> pd.DataFrame:
                 "improvement [interval]": f"{number_text(s.improvement, True)} {interval}",
                 "against": _short(s.gate_baseline),
                 "Sharpe (buy-and-hold)": f"{number_text(s.sharpe)} ({number_text(s.buy_and_hold_sharpe)})",
-                "registered": f"v{s.registered.rsplit('/', 1)[-1]}" if s.registered else "",
+                "registered": f"v{_version(s.registered)}" if s.registered else "",
             }
-        rows.append(row)
+        rows.append(row | r.life.shown())
     return pd.DataFrame(rows)
 
 
@@ -204,7 +246,8 @@ def render_html(title: str, results: Sequence[TickerResult], heat_map_png: bytes
 walk-forward folds of the development period); the best baseline on the same score; the registry gate's
 decision on the holdout ({html.escape(metric)} difference against the baseline it turned on, with its
 bootstrap interval); the tuned model's backtest Sharpe ratio against buy-and-hold over the holdout; the
-registered version, if any.</p>
+registered version, if any; the champion (its version and its age in days), its health as its latest
+monitor run found it on the days after its refit range, and a challenger waiting, if one is.</p>
 {report.html_table(display_table(results), mark_best=False)}
 {_failure_list(results)}
 <h2>Selection score by ticker and candidate</h2>

@@ -8,6 +8,7 @@ gate's to say (:mod:`psystock.registry`, pure).
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -22,6 +23,7 @@ from psystock.mlflow_io import lineage
 from psystock.mlflow_io.inputs import load_features, load_prices, resolve_input
 from psystock.mlflow_io.lifecycle import active_run, get_run
 from psystock.registry import Challenge, Incumbent, Weighing, version_tags
+from psystock.universe import UNWATCHED, ChampionLife
 
 log = logging.getLogger("psystock.register")
 
@@ -48,6 +50,33 @@ def champion_refit_end(ticker: str) -> tuple[str, str] | None:
     if not end[:1].isdigit() or names.VERSION_TAG_CONTRACT not in version.tags:
         return None  # a version from before the serving contract cannot be asked for its history
     return names.model_version_uri(name, version.version), end
+
+
+def life(ticker: str, experiment_id: str, now: datetime) -> ChampionLife:
+    """The champion of ``ticker`` as the universe report shows it: its version, its age, its health
+    from the latest finished ``monitor`` of it in ``experiment_id``, and a challenger waiting."""
+    client = MlflowClient()
+    name = names.model_name(ticker)
+    try:
+        version = client.get_model_version_by_alias(name, names.CHAMPION)
+    except MlflowException:
+        return ChampionLife()
+    uri = names.model_version_uri(name, version.version)
+    age = int((now.timestamp() * 1000 - version.creation_timestamp) // 86_400_000)
+    watched = client.search_runs(
+        [experiment_id],
+        f"tags.`{names.TAG_MONITORED_MODEL}` = '{uri}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    health = watched[0].data.tags.get(names.TAG_HEALTH, UNWATCHED) if watched else UNWATCHED
+    try:
+        waiting = client.get_model_version_by_alias(name, names.CHALLENGER)
+    except MlflowException:
+        waiting = None
+    newer = waiting is not None and int(waiting.version) > int(version.version)
+    challenger = names.model_version_uri(name, waiting.version) if waiting is not None and newer else ""
+    return ChampionLife(uri, age, health, challenger)
 
 
 def promote(ticker: str, model_run_id: str, tags: dict[str, str], alias: str = names.CHAMPION) -> int:

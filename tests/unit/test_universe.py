@@ -157,7 +157,14 @@ def summary(ticker: str, family: str = "logreg", decision: str = "refused", **ch
 
 
 RESULTS = [
-    TickerResult("SPY", "finished", "r1", 60.0, summary("SPY", "logreg", "registered")),
+    TickerResult(
+        "SPY",
+        "finished",
+        "r1",
+        60.0,
+        summary("SPY", "logreg", "registered"),
+        life=universe.ChampionLife("models:/psystock-SPY/3", 40, "degraded", "models:/psystock-SPY/4"),
+    ),
     TickerResult(
         "GLD",
         "cached",
@@ -212,6 +219,47 @@ def test_the_readable_table_puts_each_finding_in_one_cell():
     assert table.at["SPY", "registered"] == "v1" and table.at["GLD", "registered"] == ""
     assert table.at["BAD", "status"] == "FAILED" and table.at["BAD", "family"] == ""
     assert universe.failures(RESULTS) == ["BAD: main: error: step failed: fetch_data: no prices"]
+
+
+def test_each_tickers_champion_shows_its_version_age_health_and_a_challenger_waiting():
+    shown = universe.display_table(RESULTS).set_index("ticker")
+    assert (shown.at["SPY", "champion"], shown.at["SPY", "health"], shown.at["SPY", "challenger"]) == (
+        "v3 (40 d)",
+        "degraded",
+        "v4",
+    )
+    assert (shown.at["GLD", "champion"], shown.at["GLD", "health"]) == ("", "")
+    table = universe.tickers_table(RESULTS).set_index("ticker")
+    assert table.at["SPY", "champion"] == "models:/psystock-SPY/3" and table.at["SPY", "champion age (days)"] == 40
+    assert table.at["SPY", "challenger"] == "models:/psystock-SPY/4" and math.isnan(
+        table.at["GLD", "champion age (days)"]
+    )
+    assert "degraded" in universe.render_html("u", RESULTS, None, "mcc")
+
+
+def test_a_champions_life_is_read_from_the_registry_and_its_latest_monitor(store):
+    from datetime import UTC, datetime, timedelta
+
+    import mlflow
+    from sklearn.dummy import DummyClassifier
+
+    from psystock.mlflow_io.champion import life, promote
+
+    with mlflow.start_run() as run:
+        mlflow.sklearn.log_model(DummyClassifier().fit([[0], [1]], [0, 1]), name="model", pip_requirements=[])
+    assert life("SPY", store.experiment_id, datetime.now(UTC)) == universe.ChampionLife()
+    promote("SPY", run.info.run_id, {})  # version 1, the champion
+    assert life("SPY", store.experiment_id, datetime.now(UTC) + timedelta(days=3)) == universe.ChampionLife(
+        "models:/psystock-SPY/1", 3, "unwatched", ""
+    )
+    for health in ("degraded", "ok"):  # the latest monitor of it counts
+        with mlflow.start_run(experiment_id=store.experiment_id):
+            mlflow.set_tags({"psystock.monitored_model": "models:/psystock-SPY/1", "psystock.health": health})
+    promote("SPY", run.info.run_id, {}, alias="challenger")  # version 2 waits
+    found = life("SPY", store.experiment_id, datetime.now(UTC))
+    assert (found.health, found.challenger, found.age_days) == ("ok", "models:/psystock-SPY/2", 0)
+    promote("SPY", run.info.run_id, {})  # version 3 becomes champion: the older challenger no longer waits
+    assert life("SPY", store.experiment_id, datetime.now(UTC)).challenger == ""
 
 
 def test_status_lines_and_gate_text():

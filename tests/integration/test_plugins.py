@@ -26,6 +26,7 @@ from tests.helpers.synthetic import bars_from_labels, planted_labels, write
 pytestmark = pytest.mark.integration
 
 TICKER = "PLUG"
+KNN_TICKER = "PLUGK"
 QUICK = {"ticker": TICKER, "start": "2018-01-01", "end": "2020-12-31", "max_evals": 3, "cv_folds": 3}
 
 
@@ -59,9 +60,10 @@ def planted_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def main(
-    store: Store, csv: Path, env: dict[str, str], families: str
+    store: Store, csv: Path, env: dict[str, str], families: str, ticker: str = TICKER
 ) -> tuple[ProjectRun, dict[str, mlflow.entities.Run]]:
-    result = mlflow_run(store, "main", {**QUICK, "source": csv, "families": families}, env=env, timeout=900)
+    params = {**QUICK, "ticker": ticker, "source": csv, "families": families}
+    result = mlflow_run(store, "main", params, env=env, timeout=900)
     run = finished(result)
     steps = json.loads(run.data.tags[names.TAG_STEP_RUNS])
     return result, {"main": run, **{step: mlflow.get_run(run_id) for step, run_id in steps.items()}}
@@ -108,8 +110,10 @@ def test_an_edit_of_the_plugin_reruns_its_steps_and_leaves_the_others_cached(
 
 @pytest.fixture(scope="module")
 def knn_alone(module_store, beside_logreg, planted_csv, env):
-    """main over the plugin alone: it wins, is tuned and gated, and becomes the champion."""
-    return main(module_store, planted_csv, env, "knn")
+    """main over the plugin alone, for a ticker of its own (PLUG has the champion beside_logreg
+    registered, which a candidate on the same days cannot unseat): it wins, is tuned and gated,
+    and becomes the champion."""
+    return main(module_store, planted_csv, env, "knn", ticker=KNN_TICKER)
 
 
 @pytest.mark.slow
@@ -125,8 +129,8 @@ def test_a_plugin_family_is_tuned_gated_registered_and_served(module_store, knn_
     register = runs["register"]
     assert register.data.tags[names.TAG_DECISION] == "registered", register.data.tags[names.TAG_REASON]
     champion = runs["main"].data.tags[names.TAG_CHAMPION]
-    version = mlflow.MlflowClient().get_model_version_by_alias(f"psystock-{TICKER}", "champion")
-    assert champion == f"models:/psystock-{TICKER}/{version.version}"
+    version = mlflow.MlflowClient().get_model_version_by_alias(f"psystock-{KNN_TICKER}", "champion")
+    assert champion == f"models:/psystock-{KNN_TICKER}/{version.version}"
     assert version.tags["tuned_run_id"] == tune.info.run_id
     assert runs["predict"].info.status == "FINISHED"
     # Served as every family is, the bars in and the next day's answer out, the same as predict's.
@@ -139,7 +143,9 @@ def test_a_plugin_family_is_tuned_gated_registered_and_served(module_store, knn_
 
 
 @pytest.mark.slow
-def test_a_family_from_a_test_module_goes_through_train_compare_tune_and_register(module_store, beside_logreg, env):
+def test_a_family_from_a_test_module_goes_through_train_compare_tune_and_register(
+    module_store, beside_logreg, env, site, monkeypatch
+):
     """The throwaway family, declared as any family is, entered by one entry point, and taken by
     every step with no code of its own."""
     _, runs = beside_logreg
@@ -175,11 +181,16 @@ def test_a_family_from_a_test_module_goes_through_train_compare_tune_and_registe
     assert register.data.tags[names.TAG_DECISION] == "registered", register.data.tags[names.TAG_REASON]
     version = mlflow.MlflowClient().get_model_version_by_alias("psystock-TREE", "champion")
     assert version.tags["tuned_run_id"] == tune.info.run_id
-    rows = pd.read_csv(mlflow.artifacts.download_artifacts(f"{data}/training_data.csv")).iloc[-5:, :-1]
-    answers = np.asarray(mlflow.pyfunc.load_model("models:/psystock-TREE@champion").predict(rows), dtype=float)
-    assert answers.shape == (5, 2) and np.allclose(answers.sum(axis=1), 1)
+    # The version keeps the serving contract: this process finds the family as the steps did.
+    monkeypatch.syspath_prepend(str(site))
+    prices = names.run_uri(runs["fetch_data"].info.run_id, names.PRICES_DIR)
+    bars = pd.read_csv(mlflow.artifacts.download_artifacts(f"{prices}/prices.csv")).loc[:, list(contract.BARS)]
+    answer = mlflow.pyfunc.load_model("models:/psystock-TREE@champion").predict(bars.tail(30))
+    assert list(answer.columns) == list(contract.ANSWER) and 0 <= answer.loc[0, "p_up"] <= 1
+    assert answer.loc[0, "day"] == (pd.Timestamp(bars["Date"].iloc[-1]) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")
 
 
+@pytest.mark.slow
 def test_an_unknown_family_or_bad_hyperparameters_fail_the_run_with_one_line(
     module_store, beside_logreg, env, tmp_path
 ):

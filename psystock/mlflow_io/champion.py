@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -28,54 +29,57 @@ from psystock.universe import UNWATCHED, ChampionLife
 log = logging.getLogger("psystock.register")
 
 
-def champion_uri(ticker: str) -> str | None:
-    """``models:/psystock-<ticker>/<version>`` of the champion, or None if the ticker has none yet."""
-    name = names.model_name(ticker)
+def version_by_alias(ticker: str, alias: str = names.CHAMPION) -> ModelVersion | None:
+    """The version of ``psystock-<ticker>`` that holds ``alias``, or None."""
     try:
-        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
+        return MlflowClient().get_model_version_by_alias(names.model_name(ticker), alias)
     except MlflowException:
         return None
-    return names.model_version_uri(name, version.version)
+
+
+def version_uri(version: ModelVersion) -> str:
+    return names.model_version_uri(version.name, version.version)
+
+
+def refit_end(version: ModelVersion) -> str:
+    """The last day a version was refit on (its ``refit_range`` tag), or "" when it does not say."""
+    end = version.tags.get(names.VERSION_TAG_REFIT_RANGE, "").partition("..")[2]
+    return end if end[:1].isdigit() else ""
+
+
+def champion_uri(ticker: str) -> str | None:
+    """``models:/psystock-<ticker>/<version>`` of the champion, or None if the ticker has none yet."""
+    version = version_by_alias(ticker)
+    return version_uri(version) if version is not None else None
 
 
 def champion_refit_end(ticker: str) -> tuple[str, str] | None:
     """The champion's ``models:/`` version URI and the last day of its refit range, if it has one
     that keeps the serving contract."""
-    name = names.model_name(ticker)
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
-    except MlflowException:
-        return None
-    end = version.tags.get(names.VERSION_TAG_REFIT_RANGE, "").partition("..")[2]
-    if not end[:1].isdigit() or names.VERSION_TAG_CONTRACT not in version.tags:
+    version = version_by_alias(ticker)
+    if version is None or not refit_end(version) or names.VERSION_TAG_CONTRACT not in version.tags:
         return None  # a version from before the serving contract cannot be asked for its history
-    return names.model_version_uri(name, version.version), end
+    return version_uri(version), refit_end(version)
 
 
 def life(ticker: str, experiment_id: str, now: datetime) -> ChampionLife:
     """The champion of ``ticker`` as the universe report shows it: its version, its age, its health
     from the latest finished ``monitor`` of it in ``experiment_id``, and a challenger waiting."""
-    client = MlflowClient()
-    name = names.model_name(ticker)
-    try:
-        version = client.get_model_version_by_alias(name, names.CHAMPION)
-    except MlflowException:
+    version = version_by_alias(ticker)
+    if version is None:
         return ChampionLife()
-    uri = names.model_version_uri(name, version.version)
+    uri = version_uri(version)
     age = int((now.timestamp() * 1000 - version.creation_timestamp) // 86_400_000)
-    watched = client.search_runs(
+    watched = MlflowClient().search_runs(
         [experiment_id],
         f"tags.`{names.TAG_MONITORED_MODEL}` = '{uri}' and attributes.status = 'FINISHED'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
     health = watched[0].data.tags.get(names.TAG_HEALTH, UNWATCHED) if watched else UNWATCHED
-    try:
-        waiting = client.get_model_version_by_alias(name, names.CHALLENGER)
-    except MlflowException:
-        waiting = None
+    waiting = version_by_alias(ticker, names.CHALLENGER)
     newer = waiting is not None and int(waiting.version) > int(version.version)
-    challenger = names.model_version_uri(name, waiting.version) if waiting is not None and newer else ""
+    challenger = version_uri(waiting) if waiting is not None and newer else ""
     return ChampionLife(uri, age, health, challenger)
 
 
@@ -97,24 +101,21 @@ def incumbent(ticker: str, tuned: Run) -> Incumbent | None:
 
     from psystock.mlflow_io.serving import recipe_of
 
-    name = names.model_name(ticker)
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
-    except MlflowException:
+    version = version_by_alias(ticker)
+    if version is None:
         return None
-    uri = names.model_version_uri(name, version.version)
-    refit_end = version.tags.get(names.VERSION_TAG_REFIT_RANGE, "").partition("..")[2]
-    if not refit_end[:1].isdigit():
-        return Incumbent(uri, refit_end, None, "its version does not say which days it was refit on")
+    uri, end = version_uri(version), refit_end(version)
+    if not end:
+        return Incumbent(uri, end, None, "its version does not say which days it was refit on")
     made = recipe(tuned, tuned.data.tags[names.TAG_FAMILY])
     if made is None:
-        return Incumbent(uri, refit_end, None, "the candidate's training data is a CSV: no bars to ask it with")
+        return Incumbent(uri, end, None, "the candidate's training data is a CSV: no bars to ask it with")
     model = mlflow.pyfunc.load_model(uri)
     if recipe_of(model) is None:
-        return Incumbent(uri, refit_end, None, "it predates the serving contract and takes feature rows, not bars")
+        return Incumbent(uri, end, None, "it predates the serving contract and takes feature rows, not bars")
     log.info("asking the champion %s what it would have said on each day of the candidate's bars", uri)
     answers = model.predict(made[1].loc[:, list(BARS)], params={HISTORY: True})
-    return Incumbent(uri, refit_end, pd.DataFrame(answers))
+    return Incumbent(uri, end, pd.DataFrame(answers))
 
 
 def tune_run(run: str) -> Run:

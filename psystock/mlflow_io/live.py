@@ -9,12 +9,12 @@ from datetime import date, timedelta
 import mlflow
 import pandas as pd
 from mlflow.entities import Metric
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from psystock import PsystockError, names, price_store
 from psystock.contract import BARS, HISTORY, Recipe
 from psystock.features import day_returns, going_up
+from psystock.mlflow_io.champion import refit_end, version_by_alias, version_uri
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import active_run
 from psystock.mlflow_io.outputs import log_csv
@@ -40,14 +40,12 @@ class LiveDays:
 def champion_days(ticker: str, prices: str, source: str, today: date) -> LiveDays:
     """The champion of ``ticker`` asked, from the bars before each day, for every day after its
     refit range: from ``prices`` (a run URI or CSV) or the bars of ``source`` up to ``today``."""
-    name = names.model_name(ticker)
-    try:
-        version = MlflowClient().get_model_version_by_alias(name, names.CHAMPION)
-    except MlflowException:
-        raise PsystockError(f"no champion model for {ticker} yet ({name}@{names.CHAMPION}): run main") from None
-    uri = names.model_version_uri(name, version.version)
-    since = version.tags.get(names.VERSION_TAG_REFIT_RANGE, "").partition("..")[2]
-    if not since[:1].isdigit():
+    version = version_by_alias(ticker)
+    if version is None:
+        name = names.model_name(ticker)
+        raise PsystockError(f"no champion model for {ticker} yet ({name}@{names.CHAMPION}): run main")
+    uri, since = version_uri(version), refit_end(version)
+    if not since:
         raise PsystockError(f"{uri} does not say which days it was refit on (tag refit_range): register it anew")
     model = load_model(uri, ticker)
     recipe = recipe_of(model)

@@ -184,7 +184,8 @@ def test_a_family_from_a_test_module_goes_through_train_compare_tune_and_registe
     # The version keeps the serving contract: this process finds the family as the steps did.
     monkeypatch.syspath_prepend(str(site))
     prices = names.run_uri(runs["fetch_data"].info.run_id, names.PRICES_DIR)
-    bars = pd.read_csv(mlflow.artifacts.download_artifacts(f"{prices}/prices.csv")).loc[:, list(contract.BARS)]
+    csv = mlflow.artifacts.download_artifacts(f"{prices}/prices.csv")
+    bars = pd.read_csv(csv, parse_dates=["Date"]).loc[:, list(contract.BARS)]  # from Python: days as datetimes
     answer = mlflow.pyfunc.load_model("models:/psystock-TREE@champion").predict(bars.tail(30))
     assert list(answer.columns) == list(contract.ANSWER) and 0 <= answer.loc[0, "p_up"] <= 1
     assert answer.loc[0, "day"] == (pd.Timestamp(bars["Date"].iloc[-1]) + pd.Timedelta(days=1)).strftime("%Y-%m-%d")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from psystock import backtest, baselines, bootstrap, names, scores
+from psystock import backtest, baselines, bootstrap, names, registry, scores
 from psystock.bootstrap import Comparison, Interval
 from psystock.features import YESTERDAY_UP
 
@@ -111,19 +111,17 @@ def watch(
         reason = f"{where}: at least {min_days} are needed to judge the champion"
         return Watch(metric, scored, None, hit_rate, trades, {}, None, names.Health.TOO_FEW_DAYS, reason)
 
-    def of(answers: np.ndarray):  # type: ignore[no-untyped-def]
-        return lambda indices: scores.resampled(metric, truth, answers, indices)
-
     hits = scored["hit"].to_numpy(dtype=float)
-    score = bootstrap.interval(of(p_up), n, hits, confidence, block_length, seed=seed)
+    score = bootstrap.interval(
+        lambda indices: scores.resampled(metric, truth, p_up, indices), n, hits, confidence, block_length, seed=seed
+    )
     X = pd.DataFrame({YESTERDAY_UP: days["yesterday_up"].to_numpy(dtype=int)})
     naive = {
         baselines.run_name(name): baselines.candidate(name, seed).answer(up_rate, X) for name in baselines.BASELINES
     }
     baseline_scores = {name: scores.compute(metric, truth, answers) for name, answers in naive.items()}
     best = max(baseline_scores, key=lambda name: baseline_scores[name])
-    hits_apart = hits - (naive[best] == truth).astype(float)
-    against = bootstrap.paired_difference(of(p_up), of(naive[best]), n, hits_apart, confidence, block_length, seed=seed)
+    against = registry.evidence(metric, truth, p_up, naive[best], confidence, block_length, seed)
     d = against.difference
     live = f"{metric} over the {where}: {score}"
     versus = f"against {best}, the best baseline over those days: {d.value:+.3f} [{d.low:+.3f}, {d.high:+.3f}]"

@@ -6,6 +6,7 @@ not pay for it.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +32,7 @@ class KerasParams:
     validation_split: float = 0.05  # the last share of training rows Keras holds out per epoch
 
 
-def _quiet_tensorflow() -> None:
+def quiet_tensorflow() -> None:
     # TensorFlow's C++ start-up chatter hides the step's own progress lines;
     # oneDNN's reordered floating-point sums would make results seed-independent noise.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -39,7 +40,7 @@ def _quiet_tensorflow() -> None:
 
 
 def _keras(seed: int) -> Any:
-    _quiet_tensorflow()
+    quiet_tensorflow()
     import keras
     import tensorflow as tf
 
@@ -107,7 +108,16 @@ def train(
         shuffle=True,
         verbose=2 if verbose else 0,
         callbacks=callbacks or [],
+        steps_per_epoch=steps_per_epoch(len(features), params),
     )
+
+
+def steps_per_epoch(rows: int, params: KerasParams) -> int:
+    """The batches of an epoch on ``rows`` training rows, less the ``validation_split`` share, as
+    Keras counts them. Told this, Keras (3.15) makes one iterator over the data per epoch, not
+    two (the second thrown away at the epoch's end): the same batches, a tenth less time a fit."""
+    kept = math.floor(rows * (1.0 - params.validation_split)) if params.validation_split else rows
+    return math.ceil(kept / params.batch_size)
 
 
 def check_params(params: KerasParams) -> None:
@@ -215,7 +225,7 @@ FAMILY = Family(
     # mlflow.keras.log_model fails to save an input example (mlflow issue 16183);
     # the tensorflow flavor saves Keras 3 models with one.
     model_flavor="tensorflow",
-    prepare=_quiet_tensorflow,
+    prepare=quiet_tensorflow,
     pip_requirements=requirements("tensorflow-cpu", "keras"),
     as_model_input=as_model_input,
 )

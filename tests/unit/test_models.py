@@ -153,3 +153,36 @@ def test_a_watched_keras_fit_learns_exactly_what_a_quiet_one_does():
     quiet = fam.predict_proba(fam.fit(X, y, params, seed=2), X)
     watched = fam.predict_proba(fam.fit(X, y, params, seed=2, verbose=True), X)
     np.testing.assert_array_equal(quiet, watched)
+
+
+@pytest.mark.parametrize("validation_split", [0.05, 0.0])
+def test_keras_is_told_the_batches_of_an_epoch_and_fits_as_if_it_counted_them(validation_split):
+    """train passes steps_per_epoch (one data iterator an epoch instead of two); the count must be
+    Keras's own: fewer batches would learn less, more would warn that the data ran out."""
+    import warnings
+
+    import keras
+
+    from psystock.models import keras_net
+
+    fam = get_family("keras")
+    X, y = learnable(203)  # 192 training rows (12 whole batches of 16), or 203 (a 13th of 11)
+    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16, "validation_split": validation_split})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Your input ran out of data"
+        told = keras_net.train(keras_net.build(X, params, seed=4), X, y, params, seed=4)
+    counted_model = keras_net.build(X, params, seed=4)
+    keras.utils.set_random_seed(4)
+    counted = counted_model.fit(
+        keras_net.as_model_input(X),
+        np.asarray(y, dtype="float32"),
+        epochs=3,
+        batch_size=16,
+        validation_split=validation_split,
+        validation_freq=3,
+        shuffle=True,
+        verbose=0,
+    )
+    assert keras_net.steps_per_epoch(len(X), params) == (12 if validation_split else 13)
+    np.testing.assert_array_equal(told.history["loss"], counted.history["loss"])
+    np.testing.assert_array_equal(fam.predict_proba(told.model, X), fam.predict_proba(counted_model, X))

@@ -16,6 +16,13 @@ run, metrics ``tuned_<metric>`` and ``best_cv_f1``.
 
 from __future__ import annotations
 
+import sys
+
+if __name__ == "__main__":  # the steps' servers import MLflow as this process does, not after it
+    from psystock import forking
+
+    forking.warm_up_driver(sys.argv[1:])
+
 import json
 import os
 

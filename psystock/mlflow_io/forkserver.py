@@ -1,15 +1,16 @@
 """An MLflow project backend that starts each step warm: forked from a server that has already
-imported MLflow, pandas and scikit-learn.
+imported MLflow, pandas and scikit-learn (:mod:`psystock.forking`).
 
 Registered as ``psystock-forkserver`` in the ``mlflow.project_backend`` entry-point group and
 chosen by ``mlflow.projects.run(backend=...)``. A step is still an MLflow Project run of its
 entry point, in a process of its own with its own run: MLflow resolves the project, creates or
 takes the run and computes the entry point's command as it does for its local backend; then,
-instead of a new interpreter for ``python -m steps.<name> ...``, a process forked from
-Python's ``multiprocessing`` forkserver runs that module. The server is started by the first
-step a driver (``main``) launches and ends with it; it only imports libraries, so every step
-starts from the same state: a fresh environment (the driver's at launch, with the run's MLflow
-variables), the project folder as its working directory, no active run, no logging handlers.
+instead of a new interpreter for ``python -m steps.<name> ...``, a process forked from one of
+the driver's servers runs that module: the server that also preloads the step's family's
+framework, if it names one (``train_<family>``, or any entry point given ``family=<family>``).
+A server only imports libraries, so every step starts from the same state: a fresh environment
+(the driver's at launch, with the run's MLflow variables), the project folder as its working
+directory, no active run, no logging handlers.
 
 Anything but the ``local`` environment manager, or a command that is not ``python -m``, goes to
 MLflow's own local backend.
@@ -17,13 +18,8 @@ MLflow's own local backend.
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
 import os
-import runpy
 import shlex
-import sys
-from multiprocessing.context import ForkServerContext
 from typing import Any
 
 from mlflow.entities import RunStatus
@@ -41,43 +37,7 @@ from mlflow.projects.utils import (
     load_project,
 )
 
-# What every step imports before it does anything: a few seconds of each process's start-up.
-# Frameworks with thread pools of their own (XGBoost, LightGBM, TensorFlow) are left to the steps.
-PRELOAD = (
-    "mlflow",
-    "mlflow.pyfunc",
-    "mlflow.sklearn",
-    "mlflow.data.pandas_dataset",
-    "pandas",
-    "sklearn.linear_model",
-    "sklearn.metrics",
-    "sklearn.model_selection",
-    "scipy.stats",
-    "matplotlib.pyplot",
-    "hyperopt",
-)
-
-_context: ForkServerContext | None = None
-
-
-def context() -> ForkServerContext:
-    """This process's forkserver, its preloads set before it first starts."""
-    global _context
-    if _context is None:
-        _context = multiprocessing.get_context("forkserver")
-        _context.set_forkserver_preload(list(PRELOAD))
-    return _context
-
-
-def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
-    """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(work_dir)
-    sys.path.insert(0, work_dir)  # as `python -m` puts the working directory first
-    logging.getLogger().handlers.clear()
-    sys.argv = [module, *args]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+from psystock.forking import StepProcess, preload_of, run_module
 
 
 class ForkedRun(SubmittedRun):
@@ -133,8 +93,11 @@ class ForkserverBackend(AbstractBackend):
             params,
         )
         env = {**os.environ, **get_run_env_vars(run.info.run_id, experiment_id), "MLFLOW_TRACKING_URI": tracking_uri}
-        process = context().Process(
-            target=run_module, args=(work_dir, command[2], command[3:], env), name=f"step {entry_point}"
+        process = StepProcess(
+            preload_of(entry_point, params),
+            target=run_module,
+            args=(work_dir, command[2], command[3:], env),
+            name=f"step {entry_point}",
         )
         process.start()
         return ForkedRun(run.info.run_id, process)

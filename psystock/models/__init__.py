@@ -43,6 +43,8 @@ class FamilyInfo:
     module: str  # the module that defines FAMILY
     cost: int = 1  # relative training time: the costliest start first when steps queue
     plugin: str = ""  # the distribution that installed it, for a plugin family
+    # modules its steps' forkserver imports before they fork (psystock.forking)
+    preload: tuple[str, ...] = ()
 
     @property
     def entry_point(self) -> str:
@@ -55,13 +57,15 @@ class FamilyInfo:
         return f"train_{self.name}"
 
 
+# TensorFlow, loaded in the Keras steps' own forkserver (psystock.forking).
+KERAS_PRELOAD = "psystock.models.keras_preload"
 # One line per built-in family.
 BUILT_IN = {
     info.name: info
     for info in (
         FamilyInfo("logreg", "logistic_regression_model_baseline", "psystock.models.logreg"),
         FamilyInfo("xgboost", "xgboost_model_baseline", "psystock.models.xgb"),
-        FamilyInfo("keras", "keras_model_baseline", "psystock.models.keras_net", cost=3),
+        FamilyInfo("keras", "keras_model_baseline", "psystock.models.keras_net", cost=3, preload=(KERAS_PRELOAD,)),
         FamilyInfo("lightgbm", "lightgbm_model", "psystock.models.lgbm"),
         FamilyInfo("forest", "random_forest_model", "psystock.models.forest"),
     )

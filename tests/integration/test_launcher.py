@@ -42,10 +42,12 @@ def step(store, entry_point: str, parameters: dict[str, str], launcher: str, pro
     )
 
 
-def test_both_launchers_give_the_same_run_to_the_last_digit(module_store, training_data):
+# Keras: forked from the server that has imported TensorFlow as well.
+@pytest.mark.parametrize(("entry_point", "changes"), [("train_xgboost", {}), ("train_keras", {"epochs": "3"})])
+def test_both_launchers_give_the_same_run_to_the_last_digit(module_store, training_data, entry_point, changes):
     runs = {}
     for launcher in BACKENDS:
-        done = launch(step(module_store, "train_xgboost", {"training_data": training_data}, launcher))
+        done = launch(step(module_store, entry_point, {"training_data": training_data, **changes}, launcher))
         assert done.ok, done.error
         runs[launcher] = mlflow.get_run(done.run_id)
     warm, cold = runs[names.FORKSERVER], runs[names.SUBPROCESS]
@@ -96,6 +98,7 @@ PROBE = textwrap.dedent(
         "active_run": mlflow.active_run() is not None,
         "handlers": len(logging.getLogger().handlers),
         "run": os.environ["MLFLOW_RUN_ID"],
+        "tensorflow": "tensorflow" in sys.modules,
     }
     with open(sys.argv[1], "a") as out:
         out.write(json.dumps(seen) + "\\n")
@@ -108,20 +111,33 @@ PROBE = textwrap.dedent(
 )
 
 
-def test_nothing_of_one_forked_step_reaches_the_next(module_store, tmp_path):
+def probe(store, tmp_path, runs: list[dict[str, str]]) -> list[dict[str, object]]:
+    """What a probe step saw in each forked run, given ``runs``' parameters besides ``out``."""
     project = tmp_path / "probe-project"
     project.mkdir()
     (project / "MLproject").write_text(
         "name: probe\nentry_points:\n  probe:\n    parameters:\n      out: {type: string}\n"
-        "    command: python -m probe {out}\n"
+        "      family: {type: string, default: ''}\n    command: python -m probe {out}\n"
     )
     (project / "probe.py").write_text(PROBE)
     out = tmp_path / "seen.jsonl"
-    for _ in range(2):
-        done = launch(step(module_store, "probe", {"out": str(out)}, names.FORKSERVER, project))
+    for parameters in runs:
+        done = launch(step(store, "probe", {"out": str(out), **parameters}, names.FORKSERVER, project))
         assert done.ok, done.error
-    first, second = (json.loads(line) for line in out.read_text().splitlines())
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_nothing_of_one_forked_step_reaches_the_next(module_store, tmp_path):
+    first, second = probe(module_store, tmp_path, [{}, {}])
     assert first["run"] != second["run"]
     for seen in (first, second):
-        assert seen["variable"] is None and seen["cwd"] == str(project)
+        assert seen["variable"] is None and seen["cwd"] == str(tmp_path / "probe-project")
         assert not seen["active_run"] and seen["handlers"] == 0
+        assert not seen["tensorflow"]  # a step that trains no Keras carries no TensorFlow
+
+
+def test_a_keras_step_forks_from_a_server_that_has_imported_tensorflow(module_store, tmp_path):
+    keras, logreg, keras_again = probe(module_store, tmp_path, [{"family": f} for f in ("keras", "logreg", "keras")])
+    assert keras["tensorflow"] and keras_again["tensorflow"]
+    assert not logreg["tensorflow"]
+    assert keras["run"] != keras_again["run"]

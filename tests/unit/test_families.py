@@ -14,6 +14,7 @@ from psystock import PsystockError
 from psystock.models import (
     BOOK_FAMILIES,
     BUILT_IN,
+    KERAS_PRELOAD,
     FamilyInfo,
     all_families,
     choose_families,
@@ -189,3 +190,36 @@ def test_main_refuses_unknown_families_and_names_a_familys_step_for_rerun_before
     assert parse_rerun("train_forest", ("logreg", "forest")) == {"train_forest"}
     with pytest.raises(PsystockError, match="rerun names unknown steps train_keras"):
         parse_rerun("train_keras", ("logreg", "forest"))
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "params", "preload"),
+    [
+        ("train_keras", {}, (KERAS_PRELOAD,)),
+        ("tune", {"family": "keras"}, (KERAS_PRELOAD,)),
+        ("train", {"family": "keras", "hyperparameters": ""}, (KERAS_PRELOAD,)),
+        ("train_logreg", {}, ()),
+        ("tune", {"family": "xgboost"}, ()),
+        ("fetch_data", {}, ()),
+        ("train", {}, ()),
+    ],
+)
+def test_a_step_forks_from_the_server_of_its_familys_preloads(entry_point, params, preload):
+    from psystock.forking import preload_of
+
+    assert preload_of(entry_point, params) == preload
+
+
+def driver(launcher="forkserver", env_manager="local", families="logreg,xgboost,keras"):
+    return ["--ticker", "BTC-USD", "--launcher", launcher, "--env_manager", env_manager, "--families", families]
+
+
+def test_main_starts_the_plain_server_first_then_its_families_own_and_none_when_steps_start_cold():
+    from psystock.forking import driver_servers
+
+    assert driver_servers(driver()) == [(), (KERAS_PRELOAD,)]
+    assert driver_servers(driver(families="all")) == [(), (KERAS_PRELOAD,)]
+    assert driver_servers(driver(families="logreg,xgboost")) == [()]
+    assert driver_servers(driver(launcher="subprocess")) == []
+    assert driver_servers(driver(env_manager="virtualenv")) == []
+    assert driver_servers(["--ticker", "BTC-USD"]) == []

@@ -1,0 +1,125 @@
+"""Warm step processes: forked from servers that have already imported MLflow, pandas and
+scikit-learn, and for a family that names more (:attr:`psystock.models.FamilyInfo.preload`;
+Keras: TensorFlow), from a server of its own that has imported those too.
+
+The servers are Python's ``multiprocessing`` forkservers, one for each set of preloads, and end
+with the driver (``main``) that started them. This module imports neither MLflow nor pandas, so
+``main`` starts its servers first thing (:func:`warm_up_driver`), and they import while it does;
+a server not started so starts with its first step. :mod:`psystock.mlflow_io.forkserver` is the
+MLflow project backend that launches steps here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import runpy
+import sys
+import threading
+from multiprocessing import forkserver, popen_forkserver
+from multiprocessing.context import ForkServerProcess
+from typing import Any
+
+from psystock.names import FORKSERVER
+
+# What every step imports before it does anything: a few seconds of each process's start-up.
+# Frameworks with thread pools of their own (XGBoost, LightGBM) are left to the steps; TensorFlow
+# starts none at import, and its family preloads it in a server of its own.
+PRELOAD = (
+    "mlflow",
+    "mlflow.pyfunc",
+    "mlflow.sklearn",
+    "mlflow.data.pandas_dataset",
+    "pandas",
+    "sklearn.linear_model",
+    "sklearn.metrics",
+    "sklearn.model_selection",
+    "scipy.stats",
+    "matplotlib.pyplot",
+    "hyperopt",
+)
+
+_servers: dict[tuple[str, ...], forkserver.ForkServer] = {}
+_servers_lock = threading.Lock()
+# multiprocessing's forkserver Popen asks its module's one server for a new process: a step's
+# Popen points that at its own server while it launches, one launch at a time.
+_launch_lock = threading.Lock()
+
+
+def server(extra: tuple[str, ...] = ()) -> forkserver.ForkServer:
+    """This process's forkserver that has imported :data:`PRELOAD` and ``extra``; one for each
+    ``extra``, made on first use (it starts on :func:`warm_up_driver` or with its first step)."""
+    with _servers_lock:
+        if extra not in _servers:
+            _servers[extra] = forkserver.ForkServer()
+            _servers[extra].set_forkserver_preload([*PRELOAD, *extra])
+        return _servers[extra]
+
+
+def warm_up_driver(argv: list[str]) -> None:
+    """Start the servers a driver's steps fork from (:func:`driver_servers`), now."""
+    for extra in driver_servers(argv):
+        server(extra).ensure_running()
+
+
+def driver_servers(argv: list[str]) -> list[tuple[str, ...]]:
+    """The servers, by their extra preloads, that a driver's command line (``main``'s: its entry
+    point's command gives every parameter) says its steps fork from: none unless they fork warm;
+    else the plain one first (the first step's), then its families' own."""
+    parser = argparse.ArgumentParser(add_help=False)
+    for name in ("--launcher", "--env_manager", "--families"):
+        parser.add_argument(name, default="")
+    given, _ = parser.parse_known_args(argv)
+    if given.launcher != FORKSERVER or given.env_manager != "local":
+        return []
+    from psystock.models import all_families
+
+    known = all_families()
+    chosen = known if given.families == "all" else [f.strip() for f in given.families.split(",")]
+    return [(), *sorted({known[f].preload for f in chosen if f in known} - {()})]
+
+
+def preload_of(entry_point: str, params: dict[str, Any]) -> tuple[str, ...]:
+    """The modules a step's family preloads (:attr:`psystock.models.FamilyInfo.preload`): the
+    family of ``train_<family>``, or of a ``family`` parameter; none for other steps, or a family
+    this process does not know."""
+    from psystock.models import all_families
+
+    name = str(params.get("family") or "") or entry_point.removeprefix("train_")
+    info = all_families().get(name)
+    return info.preload if info is not None else ()
+
+
+class _Popen(popen_forkserver.Popen):
+    def _launch(self, process_obj: Any) -> None:
+        own = server(process_obj.preload).connect_to_new_process
+        with _launch_lock:
+            default, forkserver.connect_to_new_process = forkserver.connect_to_new_process, own
+            try:
+                super()._launch(process_obj)  # type: ignore[misc]  # typeshed omits it
+            finally:
+                forkserver.connect_to_new_process = default
+
+
+class StepProcess(ForkServerProcess):
+    """A step's process, forked from the server that preloads ``preload`` as well."""
+
+    def __init__(self, preload: tuple[str, ...], **kwargs: Any):
+        super().__init__(**kwargs)
+        self.preload = preload
+
+    @staticmethod
+    def _Popen(process_obj: Any) -> Any:  # noqa: N802 -- multiprocessing's name
+        return _Popen(process_obj)
+
+
+def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
+    """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(work_dir)
+    sys.path.insert(0, work_dir)  # as `python -m` puts the working directory first
+    logging.getLogger().handlers.clear()
+    sys.argv = [module, *args]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)

@@ -38,6 +38,7 @@ PRELOAD = (
     "scipy.stats",
     "matplotlib.pyplot",
     "hyperopt",
+    "psystock.mlflow_io.store_preload",
 )
 
 _servers: dict[tuple[str, ...], forkserver.ForkServer] = {}

@@ -90,9 +90,12 @@ def test_a_killed_forked_step_is_failed(module_store, training_data):
 PROBE = textwrap.dedent(
     """
     import json, logging, os, sys
+
+    sql_store = "mlflow.store.tracking.sqlalchemy_store" in sys.modules  # before this step asks for it
     import mlflow
 
     seen = {
+        "sql_store": sql_store,
         "variable": os.environ.get("PROBE_LEFT_BEHIND"),
         "cwd": os.getcwd(),
         "active_run": mlflow.active_run() is not None,
@@ -134,6 +137,7 @@ def test_nothing_of_one_forked_step_reaches_the_next(module_store, tmp_path):
         assert seen["variable"] is None and seen["cwd"] == str(tmp_path / "probe-project")
         assert not seen["active_run"] and seen["handlers"] == 0
         assert not seen["tensorflow"]  # a step that trains no Keras carries no TensorFlow
+        assert seen["sql_store"]  # MLflow's SQL store, imported by the server, not by each step
 
 
 def test_a_keras_step_forks_from_a_server_that_has_imported_tensorflow(module_store, tmp_path):

@@ -4,8 +4,10 @@ Keras: TensorFlow), from a server of its own that has imported those too.
 
 The servers are Python's ``multiprocessing`` forkservers, one for each set of preloads, and end
 with the driver (``main``) that started them. This module imports neither MLflow nor pandas, so
-``main`` starts its servers first thing (:func:`warm_up_driver`), and they import while it does;
-a server not started so starts with its first step. :mod:`psystock.mlflow_io.forkserver` is the
+``main`` starts the plain server first thing (:func:`warm_up_driver`), to import while it does;
+its families' own start as its first step launches, to import while the steps before their
+training run (a pipeline whose steps are all cached starts none). A server not started so starts
+with its first step. :mod:`psystock.mlflow_io.forkserver` is the
 MLflow project backend that launches steps here.
 """
 
@@ -59,26 +61,20 @@ def server(extra: tuple[str, ...] = ()) -> forkserver.ForkServer:
 
 
 def warm_up_driver(argv: list[str]) -> None:
-    """Start the servers a driver's steps fork from (:func:`driver_servers`), now."""
-    for extra in driver_servers(argv):
-        server(extra).ensure_running()
-
-
-def driver_servers(argv: list[str]) -> list[tuple[str, ...]]:
-    """The servers, by their extra preloads, that a driver's command line (``main``'s: its entry
-    point's command gives every parameter) says its steps fork from: none unless they fork warm;
-    else the plain one first (the first step's), then its families' own."""
+    """Start the plain server now if a driver's command line (``main``'s: its entry point's
+    command gives every parameter) says its steps fork warm: it imports while the driver does."""
     parser = argparse.ArgumentParser(add_help=False)
-    for name in ("--launcher", "--env_manager", "--families"):
+    for name in ("--launcher", "--env_manager"):
         parser.add_argument(name, default="")
     given, _ = parser.parse_known_args(argv)
-    if given.launcher != FORKSERVER or given.env_manager != "local":
-        return []
-    from psystock.models import all_families
+    if given.launcher == FORKSERVER and given.env_manager == "local":
+        server().ensure_running()
 
-    known = all_families()
-    chosen = known if given.families == "all" else [f.strip() for f in given.families.split(",")]
-    return [(), *sorted({known[f].preload for f in chosen if f in known} - {()})]
+
+def warm_up(preloads: set[tuple[str, ...]]) -> None:
+    """Start the servers that also import each of ``preloads``, now."""
+    for extra in sorted(preloads):
+        server(extra).ensure_running()
 
 
 def preload_of(entry_point: str, params: dict[str, Any]) -> tuple[str, ...]:

@@ -24,7 +24,7 @@ from typing import Any
 import mlflow
 from mlflow.entities import Run
 
-from psystock import PsystockError, caching, names
+from psystock import PsystockError, caching, forking, names
 from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
 from psystock.features import DEFAULT_FEATURES, check_feature_set
@@ -202,8 +202,14 @@ class StepRunner:
     max_parallel: int = 1
     outcomes: dict[str, Outcome] = field(default_factory=dict)
     remote: RemoteLauncher | None = None
+    families: tuple[str, ...] = ()  # the pipeline's: their own servers start with its first launch
     project_uri: str = ""
     version: str | None = None
+
+    def _warm_up(self) -> None:
+        """Start the servers the steps of :attr:`families` fork from (:mod:`psystock.forking`)."""
+        if self.launcher == names.FORKSERVER and self.env_manager == "local" and self.remote is None:
+            forking.warm_up({family_info(f).preload for f in self.families} - {()})
 
     def run(self, step: Step) -> str:
         """Run (or reuse) one step; its run id, or an error naming the step."""
@@ -239,6 +245,8 @@ class StepRunner:
         if self.remote is not None and to_launch:
             self._launch_remotely(to_launch)
             return
+        if to_launch:
+            self._warm_up()  # with the first launch; then already running
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
             list(pool.map(lambda item: self._launch(*item), to_launch))
 

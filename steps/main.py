@@ -55,6 +55,7 @@ def main(args: Args) -> None:
         use_cache=args.use_cache.lower() == "true",
         rerun=pipeline.parse_rerun(args.rerun, choose_families(args.families)),
         max_parallel=args.max_parallel or os.cpu_count() or 1,
+        families=choose_families(args.families),
     )
     try:
         steps = pipeline.run_pipeline(args, runner)

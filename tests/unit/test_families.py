@@ -223,7 +223,7 @@ class Started:
 def test_main_starts_the_plain_server_first_thing_only_when_its_steps_fork_warm(monkeypatch):
     from psystock import forking
 
-    started = []
+    started: list[tuple[str, ...]] = []
     monkeypatch.setattr(forking, "server", lambda extra=(): Started(started, extra))
     argv = ["--ticker", "BTC-USD", "--launcher", "forkserver", "--env_manager", "local", "--families", "keras"]
     forking.warm_up_driver(argv)

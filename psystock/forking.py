@@ -40,7 +40,8 @@ PRELOAD = (
     "scipy.stats",
     "matplotlib.pyplot",
     "hyperopt",
-    "psystock.mlflow_io.store_preload",
+    "psystock.mlflow_io.warm_imports",
+    "skops.io",
 )
 
 _servers: dict[tuple[str, ...], forkserver.ForkServer] = {}

@@ -18,6 +18,7 @@ import functools
 import gc
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 
@@ -111,7 +112,7 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
         mlflow.set_tags({names.TAG_STEP: entry_point, names.TAG_PROCESS: this_process()})
         if MLFLOW_PARENT_RUN_ID not in run.data.tags:  # a run of its own: its experiment may be new
-            MlflowClient().set_experiment_tag(run.info.experiment_id, names.EXPERIMENT_KIND, names.MODEL_DEVELOPMENT)
+            mark_model_development(run.info.experiment_id)
         log_params_once(run.info.run_id, raw)
         try:
             # A driver names the runs it creates ("main SPY"); any other run is named after its step.
@@ -138,6 +139,31 @@ def server_unreachable(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+# What a tracking store's database says when a row with the same key was committed first.
+_DUPLICATE_KEY = re.compile(r"UniqueViolation|duplicate key|UNIQUE constraint failed|Duplicate entry", re.IGNORECASE)
+
+
+def is_duplicate_key(error: MlflowException) -> bool:
+    """Whether ``error`` is the tracking store refusing a row another writer committed first."""
+    return bool(_DUPLICATE_KEY.search(str(error)))
+
+
+def mark_model_development(experiment_id: str) -> None:
+    """Tag the experiment as model development, what the MLflow UI opens on, unless it is already.
+
+    Pipelines started together on a new experiment all tag it; the store inserts the tag when it
+    finds none, so on PostgreSQL all but the first can be refused on its unique key. Those find
+    the same tag in place, and go on."""
+    client = MlflowClient()
+    if client.get_experiment(experiment_id).tags.get(names.EXPERIMENT_KIND) == names.MODEL_DEVELOPMENT:
+        return
+    try:
+        client.set_experiment_tag(experiment_id, names.EXPERIMENT_KIND, names.MODEL_DEVELOPMENT)
+    except MlflowException as exc:
+        if not is_duplicate_key(exc):
+            raise
 
 
 def log_params_once(run_id: str, params: dict[str, str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 
 import mlflow
@@ -13,12 +12,9 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 
 from psystock import names
-from psystock.mlflow_io.lifecycle import get_run
+from psystock.mlflow_io.lifecycle import get_run, is_duplicate_key
 
 log = logging.getLogger("psystock.lineage")
-
-# What a tracking store's database says when a row with the same key was committed first.
-_DUPLICATE_KEY = re.compile(r"UniqueViolation|duplicate key|UNIQUE constraint failed|Duplicate entry", re.IGNORECASE)
 
 
 def upstream_run(run: Run, param: str) -> Run | None:
@@ -81,11 +77,6 @@ def prices_source(source: str, ticker: str, start: str, end: str) -> DatasetSour
         # A local path matches two artifact-source types that are the same to us.
         warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
         return resolve_dataset_source(source)
-
-
-def is_duplicate_key(error: MlflowException) -> bool:
-    """Whether ``error`` is the tracking store refusing a row another writer committed first."""
-    return bool(_DUPLICATE_KEY.search(str(error)))
 
 
 def log_dataset(dataset: Dataset, context: str, attempts: int = 3) -> None:

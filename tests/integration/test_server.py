@@ -3,10 +3,12 @@ PostgreSQL backends, proxied artifacts, basic-auth, outages and restarts."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import subprocess
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -21,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from psystock import names
 from psystock.mlflow_io import cache_store
+from psystock.mlflow_io.lifecycle import mark_model_development
 from psystock.mlflow_io.lineage import log_dataset
 from tests.helpers.runs import Store, mlflow_run, project_command, small_pipeline, step_run
 from tests.helpers.services import Postgres, TrackingServer, free_port, wait_until
@@ -176,47 +179,82 @@ def test_four_pipelines_at_once_on_postgresql(tmp_path_factory, btc_csv):
         postgres.stop()
 
 
-def test_two_runs_logging_one_new_dataset_at_once_both_get_it_on_postgresql(tmp_path, monkeypatch, caplog):
-    """The race four pipelines met: both runs find the dataset missing and insert it; the later insert
-    hits the unique key. Made certain here by holding the first insert open until the second waits on it."""
+@contextlib.contextmanager
+def server_on_postgresql(tmp_path, monkeypatch) -> Iterator[tuple[Postgres, MlflowClient]]:
+    """A tracking server on a new PostgreSQL, the tracking URI of this test."""
     postgres = Postgres().start()
     server = TrackingServer(tmp_path, backend_store_uri=postgres.uri)
     try:
         server.start()
         monkeypatch.setenv("MLFLOW_TRACKING_URI", server.url)
-        client = MlflowClient(server.url)
+        yield postgres, MlflowClient(server.url)
+    finally:
+        server.stop()
+        postgres.stop()
+
+
+def while_a_row_is_held(postgres: Postgres, insert: str, values: tuple[object, ...], writer) -> list[BaseException]:
+    """Run ``writer`` while another session holds ``insert`` uncommitted; commit it once the server's own
+    insert waits on it (the later insert then hits the unique key). What ``writer`` raised."""
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            writer()
+        except BaseException as error:  # the test reports it
+            failures.append(error)
+
+    with psycopg.connect(postgres.uri) as other:
+        other.execute(insert, values)
+        thread = threading.Thread(target=write)
+        thread.start()
+        waiting = "SELECT 1 FROM pg_locks WHERE NOT granted"  # the server's session, seen from this one
+        wait_until(lambda: other.execute(waiting).fetchone() is not None, 60, "the server's insert waiting")
+        other.commit()
+        thread.join(120)
+    return failures
+
+
+def test_two_runs_logging_one_new_dataset_at_once_both_get_it_on_postgresql(tmp_path, monkeypatch, caplog):
+    """The race four pipelines met: both runs find the dataset missing and insert it; the later insert
+    hits the unique key. Made certain here by holding the first insert open until the second waits on it."""
+    with server_on_postgresql(tmp_path, monkeypatch) as (postgres, client):
         experiment = client.create_experiment("race")
         dataset = from_pandas(pd.DataFrame({"Open": [1.0, 2.0]}), source="prices.csv", name="BTC-USD daily")
         run = client.create_run(experiment)
-        failures: list[BaseException] = []
 
         def log_it() -> None:
-            try:
-                with mlflow.start_run(run_id=run.info.run_id):
-                    log_dataset(dataset, context="prices")
-            except BaseException as error:  # the test reports it below
-                failures.append(error)
+            with mlflow.start_run(run_id=run.info.run_id):
+                log_dataset(dataset, context="prices")
 
-        with psycopg.connect(postgres.uri) as other, caplog.at_level(logging.INFO, "psystock.lineage"):
-            other.execute(
+        with caplog.at_level(logging.INFO, "psystock.lineage"):
+            failures = while_a_row_is_held(
+                postgres,
                 "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source)"
                 " VALUES (%s, %s, %s, %s, 'local', '{}')",
                 (uuid.uuid4().hex, int(experiment), dataset.name, dataset.digest),
+                log_it,
             )
-            logger = threading.Thread(target=log_it)
-            logger.start()
-            waiting = "SELECT 1 FROM pg_locks WHERE NOT granted"  # the server's session, seen from this one
-            wait_until(lambda: other.execute(waiting).fetchone() is not None, 60, "the server's insert waiting")
-            other.commit()
-            logger.join(120)
         assert not failures, failures
         assert "linking this run to it" in caplog.text
         inputs = client.get_run(run.info.run_id).inputs
         assert inputs is not None
         assert [(i.dataset.name, i.dataset.digest) for i in inputs.dataset_inputs] == [(dataset.name, dataset.digest)]
-    finally:
-        server.stop()
-        postgres.stop()
+
+
+def test_two_pipelines_tagging_a_new_experiment_at_once_both_start_on_postgresql(tmp_path, monkeypatch):
+    """Four pipelines met this too: each tags the new experiment as model development, and the store
+    inserts the tag when it finds none; the later insert hits the unique key."""
+    with server_on_postgresql(tmp_path, monkeypatch) as (postgres, client):
+        experiment = client.create_experiment("race")
+        failures = while_a_row_is_held(
+            postgres,
+            "INSERT INTO experiment_tags (key, value, experiment_id) VALUES (%s, %s, %s)",
+            (names.EXPERIMENT_KIND, names.MODEL_DEVELOPMENT, int(experiment)),
+            lambda: mark_model_development(experiment),
+        )
+        assert not failures, failures
+        assert client.get_experiment(experiment).tags[names.EXPERIMENT_KIND] == names.MODEL_DEVELOPMENT
 
 
 ADMIN_PASSWORD = "admin-" + uuid.uuid4().hex  # made up per test run, never stored

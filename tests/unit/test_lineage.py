@@ -14,7 +14,8 @@ import pytest
 from mlflow.data.pandas_dataset import PandasDataset, from_pandas
 from mlflow.exceptions import MlflowException
 
-from psystock.mlflow_io.lineage import is_duplicate_key, log_dataset
+from psystock.mlflow_io.lifecycle import is_duplicate_key
+from psystock.mlflow_io.lineage import log_dataset
 
 
 def prices() -> PandasDataset:

@@ -19,6 +19,7 @@ import os
 import runpy
 import sys
 import threading
+from collections.abc import Sequence
 from multiprocessing import forkserver, popen_forkserver
 from multiprocessing.context import ForkServerProcess
 from typing import Any
@@ -46,9 +47,8 @@ PRELOAD = (
 
 _servers: dict[tuple[str, ...], forkserver.ForkServer] = {}
 _servers_lock = threading.Lock()
-# multiprocessing's forkserver Popen asks its module's one server for a new process: a step's
-# Popen points that at its own server while it launches, one launch at a time.
-_launch_lock = threading.Lock()
+# The server a launch in this thread asks for its process (see _connect).
+_launching = threading.local()
 
 
 def server(extra: tuple[str, ...] = ()) -> forkserver.ForkServer:
@@ -89,15 +89,25 @@ def preload_of(entry_point: str, params: dict[str, Any]) -> tuple[str, ...]:
     return info.preload if info is not None else ()
 
 
+def _connect(fds: Sequence[int]) -> tuple[int, int]:
+    """multiprocessing's forkserver Popen asks its module's one server for a new process; this, put
+    in that server's place, asks the server of the step this thread is launching, if any. Launches
+    in other threads go on meanwhile: one may wait for a server that is still importing."""
+    chosen = getattr(_launching, "server", None) or _default_server
+    return chosen.connect_to_new_process(fds)
+
+
+_default_server = forkserver._forkserver
+forkserver.connect_to_new_process = _connect
+
+
 class _Popen(popen_forkserver.Popen):
     def _launch(self, process_obj: Any) -> None:
-        own = server(process_obj.preload).connect_to_new_process
-        with _launch_lock:
-            default, forkserver.connect_to_new_process = forkserver.connect_to_new_process, own
-            try:
-                super()._launch(process_obj)  # type: ignore[misc]  # typeshed omits it
-            finally:
-                forkserver.connect_to_new_process = default
+        _launching.server = server(process_obj.preload)
+        try:
+            super()._launch(process_obj)  # type: ignore[misc]  # typeshed omits it
+        finally:
+            _launching.server = None
 
 
 class StepProcess(ForkServerProcess):

@@ -145,3 +145,29 @@ def test_a_keras_step_forks_from_a_server_that_has_imported_tensorflow(module_st
     assert keras["tensorflow"] and keras_again["tensorflow"]
     assert not logreg["tensorflow"]
     assert keras["run"] != keras_again["run"]
+
+
+def test_a_launch_waits_for_its_own_server_only(tmp_path, monkeypatch):
+    """A Keras step launched while its server still imports TensorFlow must not hold up a step
+    launched beside it from the plain server."""
+    from psystock import forking
+
+    (tmp_path / "slow_import_probe.py").write_text("import time\ntime.sleep(4)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the new server's sys.path is this process's
+    warm = forking.StepProcess((), target=time.sleep, args=(0,))
+    warm.start()
+    warm.join()
+    slow = forking.StepProcess(("slow_import_probe",), target=time.sleep, args=(0,))
+    started = time.monotonic()
+    launching = threading.Thread(target=slow.start)
+    launching.start()
+    time.sleep(0.5)  # the slow server is importing; its launch waits on it
+    quick = forking.StepProcess((), target=time.sleep, args=(0,))
+    quick.start()
+    quick.join()
+    quick_done = time.monotonic() - started
+    launching.join()
+    slow.join()
+    slow_done = time.monotonic() - started
+    assert quick.exitcode == 0 and slow.exitcode == 0
+    assert quick_done < 3 < slow_done, (quick_done, slow_done)

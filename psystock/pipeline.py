@@ -206,9 +206,14 @@ class StepRunner:
     project_uri: str = ""
     version: str | None = None
 
+    @property
+    def _warm(self) -> bool:
+        """Whether steps fork from warm servers (:mod:`psystock.forking`)."""
+        return self.launcher == names.FORKSERVER and self.env_manager == "local" and self.remote is None
+
     def _warm_up(self) -> None:
-        """Start the servers the steps of :attr:`families` fork from (:mod:`psystock.forking`)."""
-        if self.launcher == names.FORKSERVER and self.env_manager == "local" and self.remote is None:
+        """Start the servers the steps of :attr:`families` fork from."""
+        if self._warm:
             forking.warm_up({family_info(f).preload for f in self.families} - {()})
 
     def run(self, step: Step) -> str:
@@ -259,7 +264,7 @@ class StepRunner:
             **cache_tags,
             **step.tags,
         }
-        warm = self.launcher == names.FORKSERVER and self.env_manager == "local" and self.remote is None
+        warm = self._warm
         tags[names.TAG_LAUNCHER] = names.FORKSERVER if warm else names.SUBPROCESS
         return Launch(
             uri=self.project_uri or self.project_dir,

@@ -47,15 +47,16 @@ def main(args: Args) -> None:
     os.environ[LOG_CONTEXT] = args.ticker  # every step's log lines name the ticker
     run = active_run()
     end_unseen_runs(run.info.experiment_id)  # a killed pipeline's, before the cache looks for finished runs
+    families = choose_families(args.families)
     runner = pipeline.StepRunner(
         run.info.experiment_id,
         run.info.run_id,
         env_manager=args.env_manager,
         launcher=args.launcher,
         use_cache=args.use_cache.lower() == "true",
-        rerun=pipeline.parse_rerun(args.rerun, choose_families(args.families)),
+        rerun=pipeline.parse_rerun(args.rerun, families),
         max_parallel=args.max_parallel or os.cpu_count() or 1,
-        families=choose_families(args.families),
+        families=families,
     )
     try:
         steps = pipeline.run_pipeline(args, runner)

@@ -2,8 +2,8 @@
 scikit-learn, and for a family that names more (:attr:`psystock.models.FamilyInfo.preload`;
 Keras: TensorFlow), from a server of its own that has imported those too.
 
-The servers are Python's ``multiprocessing`` forkservers, one for each set of preloads, and end
-with the driver (``main``) that started them. This module imports neither MLflow nor pandas, so
+The servers are Python's ``multiprocessing`` forkservers, one for each set of preloads, ended
+as the driver (``main``) that started them exits. This module imports neither MLflow nor pandas, so
 ``main`` starts the plain server first thing (:func:`warm_up_driver`), to import while it does;
 its families' own start as its first step launches, to import while the steps before their
 training run (a pipeline whose steps are all cached starts none). A server not started so starts
@@ -14,9 +14,11 @@ MLflow project backend that launches steps here.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import runpy
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -55,10 +57,26 @@ def server(extra: tuple[str, ...] = ()) -> forkserver.ForkServer:
     """This process's forkserver that has imported :data:`PRELOAD` and ``extra``; one for each
     ``extra``, made on first use (it starts on :func:`warm_up_driver` or with its first step)."""
     with _servers_lock:
+        if not _servers:
+            atexit.register(stop_servers)
         if extra not in _servers:
             _servers[extra] = forkserver.ForkServer()
             _servers[extra].set_forkserver_preload([*PRELOAD, *extra])
         return _servers[extra]
+
+
+def stop_servers() -> None:
+    """End this process's servers now, run when it exits: its steps are over by then. A server
+    left to notice that its driver is gone would first finish its imports (a driver whose steps
+    were all cached, or that refused its parameters, ends within them), taking a core from
+    whatever runs next."""
+    with _servers_lock:
+        for started in _servers.values():
+            pid = started._forkserver_pid  # type: ignore[attr-defined]  # not in typeshed
+            if pid is not None:
+                os.kill(pid, signal.SIGTERM)
+                started._stop()  # type: ignore[attr-defined]  # reaps it
+        _servers.clear()
 
 
 def warm_up_driver(argv: list[str]) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -171,3 +173,29 @@ def test_a_launch_waits_for_its_own_server_only(tmp_path, monkeypatch):
     slow_done = time.monotonic() - started
     assert quick.exitcode == 0 and slow.exitcode == 0
     assert quick_done < 3 < slow_done, (quick_done, slow_done)
+
+
+def test_a_driver_ends_its_servers_as_it_exits_even_one_still_importing(tmp_path):
+    """A driver that ends within its servers' imports (all cached, or parameters refused) must not
+    leave them importing, on a core the next run needs."""
+    (tmp_path / "slow_import_probe.py").write_text("import time\ntime.sleep(120)\n")
+    driver = textwrap.dedent(
+        """
+        from psystock import forking
+        started = forking.server(("slow_import_probe",))
+        started.ensure_running()
+        print(started._forkserver_pid, flush=True)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PROJECT)]))
+    out = tmp_path / "out"  # not a pipe: a server left behind would hold it open
+    with out.open("w") as stdout:
+        done = subprocess.run([sys.executable, "-c", driver], env=env, stdout=stdout, stderr=stdout, timeout=60)
+    assert done.returncode == 0, out.read_text()
+    pid = int(out.read_text())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return  # gone, and reaped by the driver
+    os.kill(pid, signal.SIGKILL)
+    pytest.fail(f"the driver exited, its server {pid} still runs")

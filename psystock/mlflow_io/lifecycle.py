@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 
 import mlflow
 from mlflow.entities import Param, Run, RunStatus
+from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import (
@@ -68,6 +69,14 @@ def configure_logging(entry_point: str = "", context: str = "") -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def prompt_async_logging() -> None:
+    """Let a run end as soon as its queued metrics are written. Autologging queues them (MLflow's
+    async logging); unbuffered, the queue's thread blocks up to a second on its empty queue, and
+    the end of the run waits for it. Buffered, it waits on the run's end itself, and writes what
+    each second brought as one batch. A value the user set is kept."""
+    os.environ.setdefault(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name, "1")
+
+
 def run_step(
     args_type: type[A],
     body: Callable[[A], None],
@@ -81,6 +90,7 @@ def run_step(
     entry_point = args_type.entry_point
     args, raw = parse_args(args_type, argv)
     configure_logging(entry_point, str(getattr(args, "ticker", "")))
+    prompt_async_logging()
     name: Callable[[], str | None] = (lambda: run_name(args)) if callable(run_name) else (lambda: run_name)
     try:
         _run(entry_point, lambda: body(args), raw, name)

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import time
 
+import mlflow
+from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.tracking import MlflowClient
 
 from psystock import names, process_ended, this_process
-from psystock.mlflow_io.lifecycle import end_unseen_runs
+from psystock.mlflow_io.lifecycle import end_unseen_runs, prompt_async_logging
 
 
 def ended_pid() -> str:
@@ -87,3 +89,23 @@ def test_main_refuses_a_launcher_it_does_not_know():
 def test_mains_description_is_its_verdict_then_where_its_report_is():
     note = names.pipeline_note("On the holdout ... nothing registered.", "abc123")
     assert note == "On the holdout ... nothing registered.\n\nThe report: runs:/abc123/report/report.html"
+
+
+def test_a_run_ends_once_its_queued_metrics_are_written_not_at_the_queues_next_poll(store, monkeypatch):
+    monkeypatch.setenv(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name, "")
+    monkeypatch.delenv(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name)  # restored as unset afterwards
+    prompt_async_logging()
+    with mlflow.start_run(experiment_id=store.experiment_id) as run:
+        for step in range(5):  # as autologging logs each epoch's
+            mlflow.log_metric("loss", 1 / (step + 1), step=step, synchronous=False)
+        time.sleep(0.2)  # the queue's thread has had them; unbuffered, it now blocks for a second
+        ending = time.perf_counter()
+    ended_in = time.perf_counter() - ending
+    assert [m.step for m in MlflowClient().get_metric_history(run.info.run_id, "loss")] == list(range(5))
+    assert ended_in < 0.5, ended_in
+
+
+def test_a_buffering_the_user_set_is_kept(monkeypatch):
+    monkeypatch.setenv(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name, "3")
+    prompt_async_logging()
+    assert MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get() == 3

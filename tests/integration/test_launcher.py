@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import mlflow
 import pytest
@@ -87,6 +88,7 @@ def test_a_killed_forked_step_is_failed(module_store, training_data):
     thread.join(timeout=120)
     (done,) = result
     assert not done.ok and mlflow.get_run(done.run_id).info.status == "FAILED"
+    assert done.error == f"train_keras: its process {process.rpartition(':')[2]} was killed by SIGKILL"
 
 
 PROBE = textwrap.dedent(
@@ -175,27 +177,59 @@ def test_a_launch_waits_for_its_own_server_only(tmp_path, monkeypatch):
     assert quick_done < 3 < slow_done, (quick_done, slow_done)
 
 
+def drive(tmp_path: Path, body: str) -> list[str]:
+    """Run ``body`` as a driver process of its own, with ``tmp_path`` importable; what it printed."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PROJECT)]))
+    out = tmp_path / "out"  # not a pipe: a server left behind would hold it open
+    with out.open("w") as stdout:
+        code = f"from psystock import forking\n{textwrap.dedent(body)}"
+        done = subprocess.run([sys.executable, "-c", code], env=env, stdout=stdout, stderr=stdout, timeout=60)
+    assert done.returncode == 0, out.read_text()
+    return out.read_text().split()
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    os.kill(pid, signal.SIGKILL)
+    return False
+
+
 def test_a_driver_ends_its_servers_as_it_exits_even_one_still_importing(tmp_path):
     """A driver that ends within its servers' imports (all cached, or parameters refused) must not
     leave them importing, on a core the next run needs."""
     (tmp_path / "slow_import_probe.py").write_text("import time\ntime.sleep(120)\n")
-    driver = textwrap.dedent(
+    pids = drive(
+        tmp_path,
         """
-        from psystock import forking
-        started = forking.server(("slow_import_probe",))
-        started.ensure_running()
-        print(started._forkserver_pid, flush=True)
-        """
+        slow = forking.server(("slow_import_probe",))
+        slow.ensure_running()
+        print(slow._forkserver_pid, forking.server()._forkserver_pid, flush=True)
+        """,
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PROJECT)]))
-    out = tmp_path / "out"  # not a pipe: a server left behind would hold it open
-    with out.open("w") as stdout:
-        done = subprocess.run([sys.executable, "-c", driver], env=env, stdout=stdout, stderr=stdout, timeout=60)
-    assert done.returncode == 0, out.read_text()
-    pid = int(out.read_text())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return  # gone, and reaped by the driver
-    os.kill(pid, signal.SIGKILL)
-    pytest.fail(f"the driver exited, its server {pid} still runs")
+    assert [pid for pid in map(int, pids) if not gone(pid)] == [], "the driver exited, its servers still run"
+
+
+def test_a_familys_server_is_forked_from_the_plain_one_and_imports_only_its_own_modules(tmp_path):
+    """A family's server (Keras's: TensorFlow) starts from the plain server's imports, not from a
+    new interpreter that imports MLflow, pandas and scikit-learn again."""
+    seen = tmp_path / "seen"
+    (tmp_path / "parent_probe.py").write_text(
+        f"import os, sys\nopen({str(seen)!r}, 'w').write(f'{{os.getppid()}} {{\"pandas\" in sys.modules}}')\n"
+    )
+    (plain,) = drive(
+        tmp_path,
+        f"""
+        import pathlib, time
+        forking.server(("parent_probe",)).ensure_running()
+        deadline = time.monotonic() + 50
+        while not pathlib.Path({str(seen)!r}).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print(forking.server()._forkserver_pid, flush=True)
+        """,
+    )
+    parent, had_pandas = seen.read_text().split()
+    assert parent == plain  # the family's server is the plain server's child
+    assert had_pandas == "True"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 from typing import Any
 
 from mlflow.entities import RunStatus
@@ -36,14 +37,17 @@ from mlflow.projects.utils import (
     get_run_env_vars,
     load_project,
 )
+from mlflow.tracking import MlflowClient
 
 from psystock.forking import StepProcess, preload_of, run_module
+from psystock.names import TAG_ERROR
 
 
 class ForkedRun(SubmittedRun):
-    def __init__(self, run_id: str, process: Any):
+    def __init__(self, run_id: str, process: Any, entry_point: str, tracking_uri: str):
         self._run_id = run_id
         self.process = process
+        self.entry_point, self.tracking_uri = entry_point, tracking_uri
 
     @property
     def run_id(self) -> str:
@@ -51,7 +55,18 @@ class ForkedRun(SubmittedRun):
 
     def wait(self) -> bool:
         self.process.join()
+        if self.process.exitcode != 0:
+            self._say_how_it_ended()
         return bool(self.process.exitcode == 0)
+
+    def _say_how_it_ended(self) -> None:
+        """A step that failed without its error line (killed, or crashed in the interpreter) gets
+        one on its run saying how its process ended."""
+        code = self.process.exitcode
+        how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        client = MlflowClient(self.tracking_uri)
+        if TAG_ERROR not in client.get_run(self._run_id).data.tags:
+            client.set_tag(self._run_id, TAG_ERROR, f"{self.entry_point}: its process {self.process.pid} {how}")
 
     def get_status(self) -> str:
         if self.process.exitcode is None:
@@ -100,7 +115,7 @@ class ForkserverBackend(AbstractBackend):
             name=f"step {entry_point}",
         )
         process.start()
-        return ForkedRun(run.info.run_id, process)
+        return ForkedRun(run.info.run_id, process, entry_point, tracking_uri)
 
 
 def _local(*args: Any) -> SubmittedRun:

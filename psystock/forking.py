@@ -88,8 +88,9 @@ class _ForkedServer(forkserver.ForkServer):
     """A forkserver forked from the plain server, which has already imported :data:`PRELOAD`: it
     imports only its ``extra`` modules (Keras: TensorFlow, about 2.3 s) where a server started as
     a new interpreter would import everything again (about 6.6 s). It asks the plain server for
-    its process as a step does, then serves as multiprocessing's own servers do, on a socket and
-    an "alive" pipe made here: it ends when this process closes its end, or on :meth:`stop`.
+    its process as a step does, then serves as multiprocessing's own servers do, on a listening
+    socket and an "alive" socket pair made here: it ends when this process closes its end of the
+    pair, or on :meth:`stop`.
 
     It runs with this process's ``sys.path``, working directory and environment as of its start,
     as a server started as a new interpreter would."""
@@ -139,6 +140,9 @@ class _ForkedServer(forkserver.ForkServer):
             if self._process is not None and self._process.exitcode is None:
                 self._process.terminate()
             self._close()
+
+    def _stop(self) -> None:  # multiprocessing's name; its own would wait for a child it lacks
+        self.stop()
 
     def _close(self) -> None:
         if self._process is not None:

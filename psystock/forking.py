@@ -48,7 +48,7 @@ PRELOAD = (
     "skops.io",
 )
 
-_servers: dict[tuple[str, ...], forkserver.ForkServer] = {}
+_servers: dict[tuple[str, ...], _Server] = {}
 _servers_lock = threading.Lock()
 # The server a launch in this thread asks for its process (see _connect).
 _launching = threading.local()
@@ -62,7 +62,7 @@ def server(extra: tuple[str, ...] = ()) -> forkserver.ForkServer:
         if not _servers:
             atexit.register(stop_servers)
         if extra not in _servers:
-            _servers[extra] = _ForkedServer(extra) if extra else forkserver.ForkServer()
+            _servers[extra] = _ForkedServer(extra) if extra else _Server()
             _servers[extra].set_forkserver_preload([*PRELOAD, *extra])
         return _servers[extra]
 
@@ -71,20 +71,25 @@ def stop_servers() -> None:
     """End this process's servers now, run when it exits: its steps are over by then. A server
     left to notice that its driver is gone would first finish its imports (a driver whose steps
     were all cached, or that refused its parameters, ends within them), taking a core from
-    whatever runs next. The servers forked from the plain one end first."""
+    whatever runs next. The servers forked from the plain one end first, while it lives to reap
+    them."""
     with _servers_lock:
-        for forked in _servers.values():  # while the plain server lives to reap them
-            if isinstance(forked, _ForkedServer):
-                forked.stop()
-        for plain in _servers.values():
-            pid = None if isinstance(plain, _ForkedServer) else plain._forkserver_pid  # type: ignore[attr-defined]
-            if pid is not None:
-                os.kill(pid, signal.SIGTERM)
-                plain._stop()  # type: ignore[attr-defined]  # reaps it
+        for started in sorted(_servers.values(), key=lambda s: not isinstance(s, _ForkedServer)):
+            started.stop()
         _servers.clear()
 
 
-class _ForkedServer(forkserver.ForkServer):
+class _Server(forkserver.ForkServer):
+    """multiprocessing's forkserver, a new interpreter, that can be ended at once."""
+
+    def stop(self) -> None:
+        """End the server now, whatever it is doing, and reap it."""
+        if self._forkserver_pid is not None:  # type: ignore[attr-defined]  # not in typeshed
+            os.kill(self._forkserver_pid, signal.SIGTERM)  # type: ignore[attr-defined]
+            self._stop()  # type: ignore[attr-defined]
+
+
+class _ForkedServer(_Server):
     """A forkserver forked from the plain server, which has already imported :data:`PRELOAD`: it
     imports only its ``extra`` modules (Keras: TensorFlow, about 2.3 s) where a server started as
     a new interpreter would import everything again (about 6.6 s). It asks the plain server for

@@ -210,6 +210,22 @@ forkserver.connect_to_new_process = _connect
 
 
 class _Popen(popen_forkserver.Popen):
+    def __init__(self, process_obj: Any):
+        self._reading = threading.Lock()
+        super().__init__(process_obj)
+
+    def poll(self, flag: int = os.WNOHANG) -> int | None:
+        """multiprocessing's, but one thread at a time reads the exit status the server sends
+        (CPython gh-130895). A step's thread waits in ``join`` while another thread starts the
+        next step, and ``Process.start`` first polls every child; of two threads that both see the
+        status arrive, the one that finds it already read would take the process to have exited
+        with status 255, and a step that finished would be called failed."""
+        if self.returncode is None and flag != os.WNOHANG:
+            connection.wait([self.sentinel])  # block outside the lock: a poll beside it must not
+        with self._reading:
+            returncode: int | None = super().poll(os.WNOHANG)
+        return returncode
+
     def _launch(self, process_obj: Any) -> None:
         _launching.server = server(process_obj.preload)
         try:

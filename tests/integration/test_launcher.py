@@ -177,6 +177,32 @@ def test_a_launch_waits_for_its_own_server_only(tmp_path, monkeypatch):
     assert quick_done < 3 < slow_done, (quick_done, slow_done)
 
 
+def test_a_step_waited_for_while_the_next_starts_keeps_its_exit_status():
+    """A step's thread waits for it while the driver's other threads start steps, and starting a
+    process first polls every child (as ``active_children`` does): the status the server sends
+    must be read once, and a step that finished must not be taken for one that exited with 255."""
+    import multiprocessing
+
+    from psystock import forking
+
+    def poll_children(waited: threading.Event) -> None:
+        while not waited.is_set():
+            multiprocessing.active_children()
+
+    statuses = []
+    for _ in range(20):
+        finished_step = forking.StepProcess((), target=time.sleep, args=(0.05,))
+        finished_step.start()
+        waited = threading.Event()
+        poller = threading.Thread(target=poll_children, args=(waited,))
+        poller.start()
+        finished_step.join()
+        waited.set()
+        poller.join()
+        statuses.append(finished_step.exitcode)
+    assert statuses == [0] * 20
+
+
 def drive(tmp_path: Path, body: str) -> list[str]:
     """Run ``body`` as a driver process of its own, with ``tmp_path`` importable; what it printed."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(PROJECT)]))

@@ -158,7 +158,8 @@ def test_a_watched_keras_fit_learns_exactly_what_a_quiet_one_does():
 @pytest.mark.parametrize("validation_split", [0.05, 0.0])
 def test_keras_is_told_the_batches_of_an_epoch_and_fits_as_if_it_counted_them(validation_split):
     """train passes steps_per_epoch (one data iterator an epoch instead of two); the count must be
-    Keras's own: fewer batches would learn less, more would warn that the data ran out."""
+    Keras's own: fewer batches would learn less, more would warn that the data ran out. A quiet fit
+    holds out the validation rows itself and learns exactly what Keras's own split does."""
     import warnings
 
     import keras
@@ -184,5 +185,6 @@ def test_keras_is_told_the_batches_of_an_epoch_and_fits_as_if_it_counted_them(va
         verbose=0,
     )
     assert keras_net.steps_per_epoch(len(X), params) == (12 if validation_split else 13)
+    assert "val_loss" not in told.history  # a quiet fit scores no held-out rows: nobody reads them
     np.testing.assert_array_equal(told.history["loss"], counted.history["loss"])
     np.testing.assert_array_equal(fam.predict_proba(told.model, X), fam.predict_proba(counted_model, X))

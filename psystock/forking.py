@@ -46,6 +46,7 @@ PRELOAD = (
     "hyperopt",
     "psystock.mlflow_io.warm_imports",
     "skops.io",
+    "psystock.protocol",  # every training, baselines, tune and register: arch and statsmodels
 )
 
 _servers: dict[tuple[str, ...], _Server] = {}

@@ -96,10 +96,12 @@ PROBE = textwrap.dedent(
     import json, logging, os, sys
 
     sql_store = "mlflow.store.tracking.sqlalchemy_store" in sys.modules  # before this step asks for it
+    protocol = "psystock.protocol" in sys.modules
     import mlflow
 
     seen = {
         "sql_store": sql_store,
+        "protocol": protocol,
         "variable": os.environ.get("PROBE_LEFT_BEHIND"),
         "cwd": os.getcwd(),
         "active_run": mlflow.active_run() is not None,
@@ -142,6 +144,7 @@ def test_nothing_of_one_forked_step_reaches_the_next(module_store, tmp_path):
         assert not seen["active_run"] and seen["handlers"] == 0
         assert not seen["tensorflow"]  # a step that trains no Keras carries no TensorFlow
         assert seen["sql_store"]  # MLflow's SQL store, imported by the server, not by each step
+        assert seen["protocol"]  # and the protocol, with its statistics libraries
 
 
 def test_a_keras_step_forks_from_a_server_that_has_imported_tensorflow(module_store, tmp_path):

@@ -202,8 +202,16 @@ def fit(
     return Trainer(params, seed)(X, y, verbose, log_dir)
 
 
+PREDICT_BATCH = 32  # Keras's batch size for predict when it is given none
+
+
 def predict_proba(model: Any, X: Any) -> np.ndarray:
-    return np.asarray(model.predict(as_model_input(X), verbose=0)).ravel()
+    """The network's probabilities of "up", batch by batch as ``model.predict`` gives them (the
+    same batches through the same traced function: identical to the digit), without the data
+    pipeline predict builds anew on every call: 0.1-0.2 s of each fold's and trial's scoring."""
+    rows = as_model_input(X)
+    batches = [model.predict_on_batch(rows[at : at + PREDICT_BATCH]) for at in range(0, len(rows), PREDICT_BATCH)]
+    return np.concatenate([np.asarray(batch).ravel() for batch in batches]) if batches else np.empty(0, "float32")
 
 
 def as_model_input(X: Any) -> np.ndarray:

@@ -155,6 +155,22 @@ def test_a_watched_keras_fit_learns_exactly_what_a_quiet_one_does():
     np.testing.assert_array_equal(quiet, watched)
 
 
+def test_keras_probabilities_are_predicts_own_to_the_digit():
+    """predict_proba feeds the network predict's batches itself: the numbers must be predict's,
+    whatever the rows (a last batch of one row, and one of 31), plain or normalised."""
+    from psystock.models import keras_net
+
+    fam = get_family("keras")
+    X, y = learnable(240)
+    params = fam.params(defaults("keras") | {"epochs": 2, "layers": 2, "dropout": 0.2})
+    for scale in (1.0, 0.02):
+        model = fam.fit(X * scale, y, params, seed=6)
+        for rows in (1, 31, 33, 64, 240):
+            expected = np.asarray(model.predict(keras_net.as_model_input(X.iloc[:rows] * scale), verbose=0)).ravel()
+            np.testing.assert_array_equal(fam.predict_proba(model, X.iloc[:rows] * scale), expected)
+    assert fam.predict_proba(model, X.iloc[:0]).shape == (0,)
+
+
 @pytest.mark.parametrize("validation_split", [0.05, 0.0])
 def test_keras_is_told_the_batches_of_an_epoch_and_fits_as_if_it_counted_them(validation_split):
     """train passes steps_per_epoch (one data iterator an epoch instead of two); the count must be

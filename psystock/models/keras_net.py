@@ -89,33 +89,62 @@ def train(
     """Fit a network as :func:`build` left it: adapt its normalisation to ``X``, then train with
     shuffles drawn from ``seed`` (whatever drew from the random state before). Returns the history.
 
-    The last ``validation_split`` share of the rows is held out of training either way; it is
-    scored, after every epoch, only when the fit is watched (``verbose``: a step's final fit,
-    whose curves are logged). A quiet fit (cross-validation's folds, tuning's trials) trains on
-    the kept rows alone, as Keras would split them: the same fit, without an evaluation whose
-    scores nobody reads (a twentieth of a fold's time, and its first call's tracing)."""
+    The last ``validation_split`` share of the rows is held out of training either way. A watched
+    fit (``verbose``: a step's final fit, whose curves are logged) is Keras's own epoch by epoch,
+    the held-out rows scored after each. A quiet fit (cross-validation's folds, tuning's trials)
+    is one pass over every epoch's batches (:func:`epochs_of_batches`): the same updates in the
+    same order, without the data iterator, callbacks and metric resets Keras makes for each
+    epoch, nor an evaluation whose scores nobody reads. Its history holds one entry."""
     import keras
 
     features = as_model_input(X)
     if isinstance(model.layers[0], keras.layers.Normalization):
         model.layers[0].adapt(features)  # on every row, the held-out ones too, as before
     labels = np.asarray(y, dtype="float32")
-    steps = steps_per_epoch(len(features), params)
     if not verbose:
         kept = kept_rows(len(features), params)
-        features, labels = features[:kept], labels[:kept]
+        batches = epochs_of_batches(features[:kept], labels[:kept], params, seed)
+        keras.utils.set_random_seed(seed)
+        return model.fit(batches, epochs=1, shuffle=False, verbose=0, callbacks=callbacks or [])
     keras.utils.set_random_seed(seed)
     return model.fit(
         features,
         labels,
         epochs=params.epochs,
         batch_size=params.batch_size,
-        validation_split=params.validation_split if verbose else 0.0,
+        validation_split=params.validation_split,
         shuffle=True,
-        verbose=2 if verbose else 0,
+        verbose=2,
         callbacks=callbacks or [],
-        steps_per_epoch=steps,
+        steps_per_epoch=steps_per_epoch(len(features), params),
     )
+
+
+def epochs_of_batches(features: np.ndarray, labels: np.ndarray, params: KerasParams, seed: int) -> Any:
+    """Every batch of every epoch of a fit on these rows, in the order Keras's own ``fit`` feeds
+    them, as one finite ``tf.data`` dataset.
+
+    Keras (3.15) shuffles numpy rows inside a new data iterator each epoch, and with its seed set
+    that draws the same order every epoch; the order is taken from Keras's own array adapter, so it
+    is Keras's. The dataset ends after the last epoch's last batch: Keras runs
+    ``steps_per_execution`` steps per call into TensorFlow and stops only where the data ends.
+    ``tests/unit/test_models.py`` checks that the fit learns what Keras's own does, to the digit."""
+    import keras
+    import tensorflow as tf
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    rows, size = len(features), params.batch_size
+    keras.utils.set_random_seed(seed)
+    positions = np.arange(rows, dtype="float32")  # rows and labels alike, as fit hands them over
+    shuffled = ArrayDataAdapter(positions[:, None], positions, batch_size=size, shuffle=True).get_tf_dataset()
+    order = np.concatenate([labels_of_batch.numpy() for _, labels_of_batch in shuffled]).astype(int)
+    whole = rows - rows % size
+    epoch = tf.data.Dataset.from_tensor_slices(
+        (features[order[:whole]].reshape(-1, size, features.shape[1]), labels[order[:whole]].reshape(-1, size))
+    )
+    if whole < rows:
+        epoch = epoch.concatenate(tf.data.Dataset.from_tensors((features[order[whole:]], labels[order[whole:]])))
+    return epoch.repeat(params.epochs)
 
 
 def kept_rows(rows: int, params: KerasParams) -> int:
@@ -125,8 +154,8 @@ def kept_rows(rows: int, params: KerasParams) -> int:
 
 def steps_per_epoch(rows: int, params: KerasParams) -> int:
     """The batches of an epoch on ``rows`` training rows, less the ``validation_split`` share, as
-    Keras counts them. Told this, Keras (3.15) makes one iterator over the data per epoch, not
-    two (the second thrown away at the epoch's end): the same batches, a tenth less time a fit."""
+    Keras counts them. Told this, a watched fit makes one iterator over the data per epoch, not
+    two (Keras 3.15 throws a second away at each epoch's end): the same batches, a tenth less time."""
     return math.ceil(kept_rows(rows, params) / params.batch_size)
 
 

@@ -171,36 +171,80 @@ def test_keras_probabilities_are_predicts_own_to_the_digit():
     assert fam.predict_proba(model, X.iloc[:0]).shape == (0,)
 
 
-@pytest.mark.parametrize("validation_split", [0.05, 0.0])
-def test_keras_is_told_the_batches_of_an_epoch_and_fits_as_if_it_counted_them(validation_split):
-    """train passes steps_per_epoch (one data iterator an epoch instead of two); the count must be
-    Keras's own: fewer batches would learn less, more would warn that the data ran out. A quiet fit
-    holds out the validation rows itself and learns exactly what Keras's own split does."""
-    import warnings
-
+def _keras_own_fit(X, y, params, seed, validation_freq):
+    """A network trained by Keras's own ``fit`` on the numpy rows, as build made it."""
     import keras
 
     from psystock.models import keras_net
 
-    fam = get_family("keras")
-    X, y = learnable(203)  # 192 training rows (12 whole batches of 16), or 203 (a 13th of 11)
-    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16, "validation_split": validation_split})
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # "Your input ran out of data"
-        told = keras_net.train(keras_net.build(X, params, seed=4), X, y, params, seed=4)
-    counted_model = keras_net.build(X, params, seed=4)
-    keras.utils.set_random_seed(4)
-    counted = counted_model.fit(
+    model = keras_net.build(keras_net.as_model_input(X), params, seed=seed)
+    if isinstance(model.layers[0], keras.layers.Normalization):
+        model.layers[0].adapt(keras_net.as_model_input(X))
+    keras.utils.set_random_seed(seed)
+    history = model.fit(
         keras_net.as_model_input(X),
         np.asarray(y, dtype="float32"),
-        epochs=3,
-        batch_size=16,
-        validation_split=validation_split,
-        validation_freq=3,
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        validation_split=params.validation_split,
+        validation_freq=validation_freq,
         shuffle=True,
         verbose=0,
     )
+    return model, history
+
+
+@pytest.mark.parametrize(
+    ("rows", "changes", "scale"),
+    [
+        (203, {"validation_split": 0.05}, 1.0),  # 192 kept rows: 12 whole batches of 16
+        (203, {"validation_split": 0.0}, 1.0),  # 13 batches, the last of 11 rows
+        (203, {"dropout": 0.3, "layers": 2}, 1.0),
+        (203, {"validation_split": 0.1}, 0.02),  # real-valued: normalised inside the network
+        (150, {"batch_size": 64, "epochs": 12}, 1.0),  # one execution of 32 steps ends mid-epoch
+    ],
+)
+def test_a_quiet_keras_fit_learns_exactly_what_kerass_own_fit_does(rows, changes, scale):
+    """A quiet fit (folds, trials) runs every epoch's batches in one pass, in Keras's own order,
+    the validation rows held out as Keras holds them out: the weights and the answers must be
+    those of Keras's own fit, to the digit, whatever the batches, the dropout or the scaling."""
+    import warnings
+
+    from psystock.models import keras_net
+
+    fam = get_family("keras")
+    X, y = learnable(rows)
+    X = X * scale
+    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16} | changes)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Your input ran out of data": a step too many
+        quiet = keras_net.train(keras_net.build(keras_net.as_model_input(X), params, seed=4), X, y, params, seed=4)
+    own, _ = _keras_own_fit(X, y, params, seed=4, validation_freq=params.epochs)
+    assert "val_loss" not in quiet.history  # a quiet fit scores no held-out rows: nobody reads them
+    for mine, theirs in zip(quiet.model.weights, own.weights, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    np.testing.assert_array_equal(fam.predict_proba(quiet.model, X), fam.predict_proba(own, X))
+
+
+@pytest.mark.parametrize("validation_split", [0.05, 0.0])
+def test_a_watched_keras_fit_is_told_the_batches_of_an_epoch_and_keeps_kerass_curves(validation_split):
+    """A watched fit (a step's final one) passes steps_per_epoch (one data iterator an epoch
+    instead of two); the count must be Keras's own: fewer batches would learn less, more would
+    warn that the data ran out. Its curves are Keras's, epoch by epoch."""
+    import warnings
+
+    from psystock.models import keras_net
+
+    fam = get_family("keras")
+    X, y = learnable(203)
+    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16, "validation_split": validation_split})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        watched = keras_net.train(keras_net.build(X, params, seed=4), X, y, params, seed=4, verbose=True)
+    own, counted = _keras_own_fit(X, y, params, seed=4, validation_freq=1)
     assert keras_net.steps_per_epoch(len(X), params) == (12 if validation_split else 13)
-    assert "val_loss" not in told.history  # a quiet fit scores no held-out rows: nobody reads them
-    np.testing.assert_array_equal(told.history["loss"], counted.history["loss"])
-    np.testing.assert_array_equal(fam.predict_proba(told.model, X), fam.predict_proba(counted_model, X))
+    assert watched.history.keys() == counted.history.keys()
+    for curve, values in counted.history.items():
+        assert len(values) == 3
+        np.testing.assert_array_equal(watched.history[curve], values)
+    np.testing.assert_array_equal(fam.predict_proba(watched.model, X), fam.predict_proba(own, X))

@@ -1,7 +1,8 @@
 """Tracking stores in temporary folders, and entry points run as real processes.
 
-``mlflow_run`` goes through the real ``mlflow run`` CLI; ``step_run`` runs a
-step's module as the entry point's command would, skipping the CLI's start-up
+``mlflow_run`` goes through the real ``mlflow run`` command (MLflow's click CLI, forked warm:
+:mod:`tests.helpers.warm_cli`); ``make_run`` through ``make run`` and the ``mlflow`` executable;
+``step_run`` runs a step's module as the entry point's command would, skipping the CLI
 where a test is about the step itself.
 """
 
@@ -21,6 +22,7 @@ from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from psystock import names
+from tests.helpers import warm_cli
 from tests.helpers.services import mlflow_run_command
 
 PROJECT = Path(__file__).resolve().parent.parent.parent
@@ -182,11 +184,10 @@ def mlflow_run(
     env_manager: str = "local",
 ) -> ProjectRun:
     """Run an entry point through the real ``mlflow run`` and wait for it (``env``: extra variables,
-    ``extra_args``: more options of ``mlflow run``, e.g. ``--version``)."""
+    ``extra_args``: more options of ``mlflow run``, e.g. ``--version``): MLflow's own command in a
+    process of its own, forked warm (:mod:`tests.helpers.warm_cli`)."""
     command = project_command(store, entry_point, params, project, env_manager) + list(extra_args)
-    done = subprocess.run(
-        command, capture_output=True, text=True, env=store.env() | (env or {}), timeout=timeout, cwd=store.root
-    )
+    done = warm_cli.run(command[1:], store.env() | (env or {}), store.root, timeout)
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
 

@@ -1,0 +1,77 @@
+"""``mlflow`` commands as the tests run them: MLflow's own click command, in a process of its own,
+forked from a server that has already imported it.
+
+The ``mlflow`` executable spends about 3.5 s of every run importing its CLI and tearing its
+interpreter down, more than most steps' work; the tests start it about a hundred times. Here each
+command is still a new process with its own environment, working directory, output and exit
+status, running what the executable runs (``mlflow.cli.cli``, its exit handlers included), and
+whatever it starts (the entry point's process, MLflow's local backend) is what a user's command
+starts. The executable itself stays under test where the path to it matters: ``make run`` (the
+cold pipeline) and the tests that start ``mlflow run`` with ``subprocess.Popen``.
+
+One server per test process (pytest-xdist worker), started on first use and ended with it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+_PRELOAD = ["mlflow.cli"]
+_context = multiprocessing.get_context("forkserver")
+
+
+def run(argv: list[str], env: Mapping[str, str], cwd: Path | str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``mlflow <argv>`` in ``cwd`` with exactly ``env``, as ``subprocess.run(..., capture_output=True,
+    text=True, timeout=timeout)`` runs the executable: its exit status and what it (and every process
+    it starts) wrote. Past ``timeout`` the command is killed and ``subprocess.TimeoutExpired`` raised."""
+    _context.set_forkserver_preload(_PRELOAD)
+    with tempfile.TemporaryDirectory(prefix="mlflow-cli-") as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        process = _context.Process(target=_command, args=(argv, dict(env), str(cwd), str(out), str(err)))
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(["mlflow", *argv], timeout, _read(out), _read(err))
+        return subprocess.CompletedProcess(["mlflow", *argv], process.exitcode, _read(out), _read(err))
+
+
+def _read(path: Path) -> str:
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+    """The forked process: the executable's ``mlflow`` command with its standard streams on files
+    (inherited by the processes it starts), ended as an interpreter would end, exit handlers run."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    for fd, path in ((1, out), (2, err)):
+        opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115 -- the process's own stream
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    sys.argv = ["mlflow", *argv]
+    from mlflow.cli import cli
+
+    code = 1
+    try:
+        cli.main(args=argv, prog_name="mlflow")
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+    finally:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

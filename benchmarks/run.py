@@ -2,7 +2,7 @@
 
 Usage: python -m benchmarks.run [--data PATH] [--repeat N]
        [--only pipeline,evaluation,tuning,server,envs,cache,universe]
-       [--out FILE]
+       [--universe-sizes 1,2,4,8] [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           store, default parameters) with each step's own time; the warm
@@ -38,9 +38,10 @@ cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           for a miss, the query for the step's newest run (what changed).
 universe: `mlflow run . -e universe` on 1, 2, 4 and 8 tickers (the
           committed SPY, GLD and IBM bars, 2005-2012, under new names;
-          default parameters; max_pipelines one per CPU) vs a cold main of
-          one of them; the 8 again with nothing changed; 2 tickers with
-          spark_master=local[2] vs the same 2 locally.
+          default parameters; max_pipelines one per CPU; other sizes with
+          --universe-sizes) vs a cold main of one of them; the largest again
+          with nothing changed; 2 tickers with spark_master=local[2] vs the
+          same 2 locally.
 
 Step times are each step run's start to end as MLflow recorded them,
 including the step process's start-up.
@@ -525,10 +526,11 @@ def bench_environments(data: Path) -> dict[str, float]:
     return result
 
 
-def bench_universe(sizes=(1, 2, 4, 8)) -> dict[str, float]:
-    """``universe`` on 1, 2, 4 and 8 tickers (the committed SPY, GLD and IBM bars under new names,
-    2005-2012, default parameters), each into an empty store; a cold main of one of them; the
-    8-ticker universe again with nothing changed; 2 tickers with spark_master=local[2]."""
+def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
+    """``universe`` on each of ``sizes`` tickers (the committed SPY, GLD and IBM bars under new
+    names, 2005-2012, default parameters), each into an empty store; a cold main of one of them;
+    the largest universe again with nothing changed; with 2 among the sizes, 2 tickers with
+    spark_master=local[2]."""
     import shutil
 
     fixtures = PROJECT / "tests" / "fixtures"
@@ -554,6 +556,8 @@ def bench_universe(sizes=(1, 2, 4, 8)) -> dict[str, float]:
     extra = (result[f"universe, {high} tickers (wall)"] - result[f"universe, {low} tickers (wall)"]) / (high - low)
     result["each extra ticker (wall)"] = extra
     result["each extra ticker / cold main"] = extra / cold
+    if 2 not in sizes:
+        return result
     print("  universe of 2 tickers on Spark local[2] ...", file=sys.stderr, flush=True)
     on_spark = ("tickers=T1,T2", f"source={folder.name}", *span, "spark_master=local[2]")
     result["universe, 2 tickers, Spark local[2] (wall)"] = Store().mlflow_run(
@@ -571,6 +575,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
     parser.add_argument("--only", default="pipeline,evaluation,tuning,server,envs,cache,universe")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
+    parser.add_argument("--universe-sizes", default="1,2,4,8", help="tickers in each universe measured")
     args = parser.parse_args()
     # Every `python` an entry point runs must be this interpreter, however the benchmark was started.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
@@ -601,7 +606,7 @@ def main() -> None:
         results.update(bench_cache())
     if "universe" in parts:
         print("universes of tickers ...", file=sys.stderr, flush=True)
-        results.update(bench_universe())
+        results.update(bench_universe(tuple(int(n) for n in args.universe_sizes.split(","))))
 
     width = max([len("measure"), *map(len, results)])
     print(f"\n{'measure':<{width}} {'value':>9}   ({os.cpu_count()} CPUs; seconds unless marked)")

@@ -6,7 +6,11 @@ ticker, and goes through the same step cache as a step of ``main`` does
 and data are unchanged is reused whole, a failed one runs again, a new
 ticker runs alone. On this machine the pipelines are ``mlflow.projects.run``
 calls from this process, ``max_pipelines`` at a time, so none pays the
-``mlflow`` command's start-up; with ``spark_master`` each is one Spark task
+``mlflow`` command's start-up; each ``main`` is forked from this process's
+plain server and forks its steps from this process's servers
+(:func:`psystock.forking.lent_servers`), so none pays for an interpreter or
+servers of its own either (``launcher=subprocess``: a new interpreter per
+pipeline, with servers of its own); with ``spark_master`` each is one Spark task
 (:func:`psystock.spark.run_launches`), from the same Git URL and commit
 when the universe itself runs from Git.
 """
@@ -213,9 +217,13 @@ def make_runner(args: UniverseArgs, experiment_id: str, run_id: str, run_tags: d
         experiment_id,
         run_id,
         env_manager=args.env_manager,
+        # Each main forked warm from this process's servers, and its steps from the same ones: a
+        # ticker pays for neither a new interpreter nor servers of its own.
+        launcher=args.launcher,
         project_dir=str(PROJECT_ROOT),
         use_cache=args.use_cache.lower() == "true",
         max_parallel=slots,
+        families=choose_families(args.families),
     )
     if args.spark_master:
         from psystock import spark

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import logging
 import os
 import runpy
@@ -49,6 +50,9 @@ PRELOAD = (
     "psystock.protocol",  # every training, baselines, tune and register: arch and statsmodels
 )
 
+# In the environment of a process a driver forks: the driver's servers, which it may fork from too.
+LENT_SERVERS = "PSYSTOCK_LENT_SERVERS"
+
 _servers: dict[tuple[str, ...], _Server] = {}
 _servers_lock = threading.Lock()
 # The server a launch in this thread asks for its process (see _connect).
@@ -58,14 +62,46 @@ _launching = threading.local()
 def server(extra: tuple[str, ...] = ()) -> forkserver.ForkServer:
     """This process's forkserver that has imported :data:`PRELOAD` and ``extra``; one for each
     ``extra``, made on first use (it starts on :func:`warm_up_driver` or with its first step).
-    A server with ``extra`` modules is forked from the plain one (:class:`_ForkedServer`)."""
+    A server with ``extra`` modules is forked from the plain one (:class:`_ForkedServer`); in a
+    process forked by a driver that lent its servers, the driver's own (:class:`_Lent`)."""
     with _servers_lock:
         if not _servers:
             atexit.register(stop_servers)
         if extra not in _servers:
-            _servers[extra] = _ForkedServer(extra) if extra else _Server()
+            _servers[extra] = _lent(extra) or (_ForkedServer(extra) if extra else _Server())
             _servers[extra].set_forkserver_preload([*PRELOAD, *extra])
         return _servers[extra]
+
+
+def lent_servers() -> dict[str, str]:
+    """The environment that lends this process's running servers to a process it forks from one of
+    them: that process's steps fork from the same servers (:func:`server`)."""
+    with _servers_lock:
+        running = {
+            ",".join(extra): [started._forkserver_address, started._forkserver_pid]  # type: ignore[attr-defined]
+            for extra, started in _servers.items()
+            if started._forkserver_pid is not None  # type: ignore[attr-defined]
+        }
+    return {LENT_SERVERS: json.dumps(running)} if running else {}
+
+
+def _lent(extra: tuple[str, ...]) -> _Lent | None:
+    """The server lent for ``extra`` by the driver that forked this process, if any: only a process
+    whose parent is one of the lent servers takes them (a variable inherited by any other process,
+    a new interpreter, means nothing to it)."""
+    lent = {tuple(filter(None, key.split(","))): (address, pid) for key, (address, pid) in _lent_servers().items()}
+    forked_with = forkserver._forkserver._forkserver_alive_fd  # type: ignore[attr-defined]  # not in typeshed
+    if extra not in lent or forked_with is None or os.getppid() not in {pid for _, pid in lent.values()}:
+        return None
+    return _Lent(*lent[extra], forked_with)
+
+
+def _lent_servers() -> dict[str, list[Any]]:
+    try:
+        lent = json.loads(os.environ.get(LENT_SERVERS) or "{}")
+    except ValueError:
+        return {}
+    return lent if isinstance(lent, dict) else {}
 
 
 def stop_servers() -> None:
@@ -88,6 +124,23 @@ class _Server(forkserver.ForkServer):
         if self._forkserver_pid is not None:  # type: ignore[attr-defined]  # not in typeshed
             os.kill(self._forkserver_pid, signal.SIGTERM)  # type: ignore[attr-defined]
             self._stop()  # type: ignore[attr-defined]
+
+
+class _Lent(_Server):
+    """A server of the driver that forked this process: this process's steps fork from it, as the
+    driver's own do. It is the driver's to end, so :meth:`stop` leaves it running. A process forked
+    from it gets the "alive" pipe's write end this process was forked with."""
+
+    def __init__(self, address: str, pid: int, alive_fd: int):
+        super().__init__()
+        self._forkserver_address, self._forkserver_pid = address, pid
+        self._forkserver_alive_fd = alive_fd
+
+    def ensure_running(self) -> None:
+        resource_tracker.ensure_running()  # the driver's, inherited with the fork
+
+    def stop(self) -> None:
+        """Not this process's to end."""
 
 
 class _ForkedServer(_Server):
@@ -247,8 +300,18 @@ class StepProcess(ForkServerProcess):
         return _Popen(process_obj)
 
 
+_forked_from = ""
+
+
+def forked_from() -> str:
+    """``host:pid`` of the server this step's process was forked from; empty in any other process."""
+    return _forked_from
+
+
 def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
     """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
+    global _forked_from
+    _forked_from = f"{socket.gethostname()}:{os.getppid()}"  # as psystock.this_process writes one
     os.environ.clear()
     os.environ.update(env)
     os.chdir(work_dir)

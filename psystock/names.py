@@ -62,6 +62,7 @@ def plot(name: str) -> str:
 TAG_STEP = "psystock.step"  # the entry point a run belongs to
 TAG_PIPELINE = "psystock.pipeline_run_id"
 TAG_PROCESS = "psystock.process"  # host:pid that created the run
+TAG_FORKED_FROM = "psystock.forked_from"  # host:pid of the server a forked step's process came from
 TAG_LAUNCHER = "psystock.launcher"  # how main started the step's process: forkserver or subprocess
 FORKSERVER = "forkserver"  # main's launcher: steps forked warm (psystock.forking)
 SUBPROCESS = "subprocess"  # main's launcher: a new interpreter per step (MLflow's local backend)

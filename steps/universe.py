@@ -3,9 +3,11 @@
 Reads: ``tickers`` (``SPY,GLD,IBM`` or ``@file``, one per line, ``#``
 comments), ``source`` (``yahoo`` or a folder of ``<TICKER>.csv`` files),
 ``max_pipelines`` (0: one per CPU) and every parameter of ``main`` but
-``ticker``, passed to each pipeline by the same name. With ``spark_master``
-each pipeline is a Spark task (from the same Git URL and commit when the
-universe runs from Git); its tuning then runs in its own process.
+``ticker``, passed to each pipeline by the same name. Each pipeline's
+``main`` is forked warm (``launcher``), and forks its steps from this
+process's servers. With ``spark_master`` each pipeline is a Spark task (from
+the same Git URL and commit when the universe runs from Git); its tuning then
+runs in its own process.
 Writes: one child run per ticker (``main``, tagged ``ticker``; a cached one
 as a small run pointing at the reused pipeline), ``universe/report.html``,
 ``report.md``, ``tickers.csv``, ``scores.csv``, ``wins.csv`` and
@@ -16,6 +18,13 @@ results stand.
 """
 
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__":  # the pipelines' servers import MLflow as this process does, not after it
+    from psystock import forking
+
+    forking.warm_up_driver(sys.argv[1:])
 
 from psystock import fanout, universe
 from psystock.fanout import UniverseArgs as Args

@@ -10,7 +10,8 @@ the driver's servers runs that module: the server that also preloads the step's 
 framework, if it names one (``train_<family>``, or any entry point given ``family=<family>``).
 A server only imports libraries, so every step starts from the same state: a fresh environment
 (the driver's at launch, with the run's MLflow variables), the project folder as its working
-directory, no active run, no logging handlers.
+directory, no active run, no logging handlers. The driver lends its servers to what it forks: an
+entry point that is itself a driver (a universe's ``main``) forks its steps from them too.
 
 Anything but the ``local`` environment manager, or a command that is not ``python -m``, goes to
 MLflow's own local backend.
@@ -39,7 +40,7 @@ from mlflow.projects.utils import (
 )
 from mlflow.tracking import MlflowClient
 
-from psystock.forking import StepProcess, preload_of, run_module
+from psystock.forking import StepProcess, lent_servers, preload_of, run_module
 from psystock.names import TAG_ERROR
 
 
@@ -107,7 +108,12 @@ class ForkserverBackend(AbstractBackend):
             entry_point,
             params,
         )
-        env = {**os.environ, **get_run_env_vars(run.info.run_id, experiment_id), "MLFLOW_TRACKING_URI": tracking_uri}
+        env = {
+            **os.environ,
+            **get_run_env_vars(run.info.run_id, experiment_id),
+            "MLFLOW_TRACKING_URI": tracking_uri,
+            **lent_servers(),  # a forked driver (a universe's main) forks its own steps from them too
+        }
         process = StepProcess(
             preload_of(entry_point, params),
             target=run_module,

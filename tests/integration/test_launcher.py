@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -262,3 +263,57 @@ def test_a_familys_server_is_forked_from_the_plain_one_and_imports_only_its_own_
     parent, had_pandas = seen.read_text().split()
     assert parent == plain  # the family's server is the plain server's child
     assert had_pandas == "True"
+
+
+LENT_PROBE = textwrap.dedent(
+    """
+    import os, subprocess, sys
+    from psystock import forking
+
+    def child(out):
+        with open(out, "w") as seen:
+            seen.write(f"{os.getppid()} {forking.forked_from()}")
+
+    if __name__ == "__main__":
+        lent = forking.server()  # this process was forked by a driver that lent its servers
+        step = forking.StepProcess(
+            (), target=forking.run_module, args=(os.getcwd(), "lent_probe_step", sys.argv[1:], dict(os.environ))
+        )
+        step.start()
+        step.join()
+        # A new interpreter handed the same variable is no process the driver forked: nothing is lent to it.
+        other = subprocess.run(
+            [sys.executable, "-c", "from psystock import forking; print(type(forking.server()).__name__)"],
+            capture_output=True, text=True, env=dict(os.environ), check=True,
+        ).stdout.strip()
+        print(lent._forkserver_pid, type(lent).__name__, step.exitcode, other, flush=True)
+    """
+)
+
+
+def test_a_process_forked_by_a_driver_forks_its_own_steps_from_the_drivers_servers(tmp_path):
+    """A universe's pipelines: each main, forked from the universe's plain server, forks its steps
+    from that same server instead of starting servers of its own; a step records its server."""
+    (tmp_path / "lent_probe.py").write_text(LENT_PROBE)
+    (tmp_path / "lent_probe_step.py").write_text("import sys\nfrom lent_probe import child\nchild(sys.argv[1])\n")
+    seen = tmp_path / "seen"
+    lent_pid, kind, step_exit, other_kind, plain = drive(
+        tmp_path,
+        f"""
+        import os
+        forking.server().ensure_running()
+        driver = forking.StepProcess(
+            (),
+            target=forking.run_module,
+            args=({str(tmp_path)!r}, "lent_probe", [{str(seen)!r}], {{**os.environ, **forking.lent_servers()}}),
+        )
+        driver.start()
+        driver.join()
+        print(forking.server()._forkserver_pid, flush=True)
+        """,
+    )
+    assert (kind, step_exit, other_kind) == ("_Lent", "0", "_Server")
+    assert lent_pid == plain
+    parent, server = seen.read_text().split()
+    assert parent == plain  # the forked driver's step came from the driver's own server
+    assert server == f"{socket.gethostname()}:{plain}"

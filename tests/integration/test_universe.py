@@ -124,6 +124,22 @@ def test_the_report_says_per_ticker_what_the_pipelines_found(first: ProjectRun):
     assert html.escape(headline) in page and "<img" in page
 
 
+def test_every_pipeline_and_its_steps_fork_from_the_universes_own_server(first: ProjectRun):
+    """A ticker pays for neither a new interpreter nor servers of its own: each main is forked from
+    the universe's plain server, and so is every step of every pipeline (these families need no
+    other server)."""
+    runs = pipelines(first.run_id)
+    universe_process = mlflow.get_run(first.run_id).data.tags[names.TAG_PROCESS]
+    servers = {r.data.tags[names.TAG_FORKED_FROM] for r in runs.values()}
+    assert len(servers) == 1 and universe_process not in servers
+    for ticker in ("SPY", "GLD"):
+        assert runs[ticker].data.tags[names.TAG_LAUNCHER] == names.FORKSERVER
+        steps = json.loads(runs[ticker].data.tags[names.TAG_STEP_RUNS])
+        assert {"fetch_data", "train_logreg", "tune", "report"} <= steps.keys()
+        for step, run_id in steps.items():
+            assert {mlflow.get_run(run_id).data.tags[names.TAG_FORKED_FROM]} == servers, step
+
+
 @pytest.fixture(scope="module")
 def resumed(first: ProjectRun, module_store: Store, folder) -> ProjectRun:
     """The same tickers once BAD's file holds prices (IBM's bars), and one more, NEW (the same bars)."""

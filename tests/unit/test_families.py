@@ -4,6 +4,7 @@ hyper-parameters parse from one string, and the training entry points follow the
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
@@ -231,3 +232,26 @@ def test_main_starts_the_plain_server_first_thing_only_when_its_steps_fork_warm(
     forking.warm_up_driver([*argv, "--launcher", "subprocess"])
     forking.warm_up_driver([*argv, "--env_manager", "virtualenv"])
     assert started == [()]
+
+
+@pytest.mark.parametrize(
+    "lent",
+    [
+        '{"": ["/tmp/no-such-socket", PID]}',  # lent to another process: this one's parent is no server
+        "not json",
+        '["", 1]',
+        "",
+    ],
+)
+def test_only_a_process_forked_by_a_lending_server_borrows_it(monkeypatch, lent):
+    from psystock import forking
+
+    monkeypatch.setenv(forking.LENT_SERVERS, lent.replace("PID", str(os.getpid())))  # never its own parent
+    assert forking._lent(()) is None
+
+
+def test_a_driver_lends_only_servers_that_are_running(monkeypatch):
+    from psystock import forking
+
+    monkeypatch.setattr(forking, "_servers", {(): forking._Server()})  # made, never started
+    assert forking.lent_servers() == {}

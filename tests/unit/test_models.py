@@ -157,7 +157,8 @@ def test_a_watched_keras_fit_learns_exactly_what_a_quiet_one_does():
 
 def test_keras_probabilities_are_predicts_own_to_the_digit():
     """predict_proba feeds the network predict's batches itself: the numbers must be predict's,
-    whatever the rows (a last batch of one row, and one of 31), plain or normalised."""
+    whatever the rows (a last batch of one row, and one of 31), plain or normalised, from one
+    function traced once per network."""
     from psystock.models import keras_net
 
     fam = get_family("keras")
@@ -168,6 +169,8 @@ def test_keras_probabilities_are_predicts_own_to_the_digit():
         for rows in (1, 31, 33, 64, 240):
             expected = np.asarray(model.predict(keras_net.as_model_input(X.iloc[:rows] * scale), verbose=0)).ravel()
             np.testing.assert_array_equal(fam.predict_proba(model, X.iloc[:rows] * scale), expected)
+        # One traced function for batches of every length: a network is traced once.
+        assert keras_net._inference_of(model, X.shape[1]).experimental_get_tracing_count() == 1
     assert fam.predict_proba(model, X.iloc[:0]).shape == (0,)
 
 

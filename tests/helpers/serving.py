@@ -1,4 +1,5 @@
-"""A registered model served by the real ``mlflow models serve`` on a free loopback port."""
+"""A registered model served by the real ``mlflow models serve`` on a free loopback port (MLflow's
+own command, forked warm: :mod:`tests.helpers.warm_cli`)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,16 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from tests.helpers import warm_cli
 from tests.helpers.runs import Store
 
 Invoke = Callable[[pd.DataFrame], tuple[int, Any]]
@@ -42,13 +41,10 @@ def served(store: Store, model_uri: str, timeout: float = 120, env: dict[str, st
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    mlflow_cli = str(Path(sys.executable).with_name("mlflow"))
-    server = subprocess.Popen(
-        [mlflow_cli, "models", "serve", "-m", model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env=store.env() | (env or {}),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    server = warm_cli.start(
+        ["models", "serve", "-m", model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        store.env() | (env or {}),
+        store.root,
     )
 
     def invoke(frame: pd.DataFrame) -> tuple[int, Any]:
@@ -68,13 +64,13 @@ def served(store: Store, model_uri: str, timeout: float = 120, env: dict[str, st
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=5):
                     break
             except OSError:
-                if time.time() > deadline or server.poll() is not None:
+                if time.time() > deadline or server.exitcode is not None:
                     raise
                 time.sleep(1)
         yield invoke
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        os.killpg(server.pid, signal.SIGTERM)  # type: ignore[arg-type]  # started: it has a pid
+        server.join(timeout=30)
 
 
 def serve_and_invoke(

@@ -31,11 +31,9 @@ def run(argv: list[str], env: Mapping[str, str], cwd: Path | str, timeout: float
     """``mlflow <argv>`` in ``cwd`` with exactly ``env``, as ``subprocess.run(..., capture_output=True,
     text=True, timeout=timeout)`` runs the executable: its exit status and what it (and every process
     it starts) wrote. Past ``timeout`` the command is killed and ``subprocess.TimeoutExpired`` raised."""
-    _context.set_forkserver_preload(_PRELOAD)
     with tempfile.TemporaryDirectory(prefix="mlflow-cli-") as folder:
         out, err = Path(folder, "stdout"), Path(folder, "stderr")
-        process = _context.Process(target=_command, args=(argv, dict(env), str(cwd), str(out), str(err)))
-        process.start()
+        process = start(argv, env, cwd, out, err, new_session=False)
         process.join(timeout)
         if process.exitcode is None:
             process.kill()
@@ -44,18 +42,38 @@ def run(argv: list[str], env: Mapping[str, str], cwd: Path | str, timeout: float
         return subprocess.CompletedProcess(["mlflow", *argv], process.exitcode, _read(out), _read(err))
 
 
+def start(
+    argv: list[str],
+    env: Mapping[str, str],
+    cwd: Path | str,
+    out: Path | str = os.devnull,
+    err: Path | str = os.devnull,
+    new_session: bool = True,
+) -> multiprocessing.process.BaseProcess:
+    """``mlflow <argv>`` started in the background (a server: ``models serve``), its output to
+    ``out`` and ``err``, by default in a session of its own as ``start_new_session=True`` puts one:
+    ``os.killpg(process.pid, ...)`` ends it and whatever it started. ``exitcode`` and ``join``
+    stand for ``poll`` and ``wait``."""
+    _context.set_forkserver_preload(_PRELOAD)
+    process = _context.Process(target=_command, args=(argv, dict(env), str(cwd), str(out), str(err), new_session))
+    process.start()
+    return process
+
+
 def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str, new_session: bool) -> None:
     """The forked process: the executable's ``mlflow`` command with its standard streams on files
     (inherited by the processes it starts), ended as an interpreter would end, exit handlers run."""
+    if new_session:
+        os.setsid()
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
     for fd, path in ((1, out), (2, err)):
-        opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        opened = os.open(path, os.O_WRONLY | os.O_CREAT | (0 if path == os.devnull else os.O_TRUNC), 0o600)
         os.dup2(opened, fd)
         os.close(opened)
     sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115 -- the process's own stream

@@ -15,6 +15,21 @@ def this_process() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+_forked_from = ""
+
+
+def forked_from() -> str:
+    """``host:pid`` of the step server this process was forked from (:mod:`psystock.forking`);
+    empty in any other process."""
+    return _forked_from
+
+
+def mark_forked_from(server_pid: int) -> None:
+    """Record, in a step's process as it starts, the step server it was forked from."""
+    global _forked_from
+    _forked_from = f"{socket.gethostname()}:{server_pid}"
+
+
 def process_ended(process: str) -> bool:
     """Whether ``process`` (``host:pid``, as :func:`this_process` writes it) ran on this host and
     has ended (a zombie has). Another host's process, or no ``host:pid``, is not known to have."""

@@ -28,6 +28,7 @@ from multiprocessing import connection, forkserver, popen_forkserver, resource_t
 from multiprocessing.context import ForkServerProcess
 from typing import Any
 
+from psystock import mark_forked_from
 from psystock.names import FORKSERVER
 
 # What every step imports before it does anything: a few seconds of each process's start-up.
@@ -300,18 +301,9 @@ class StepProcess(ForkServerProcess):
         return _Popen(process_obj)
 
 
-_forked_from = ""
-
-
-def forked_from() -> str:
-    """``host:pid`` of the server this step's process was forked from; empty in any other process."""
-    return _forked_from
-
-
 def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
     """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
-    global _forked_from
-    _forked_from = f"{socket.gethostname()}:{os.getppid()}"  # as psystock.this_process writes one
+    mark_forked_from(os.getppid())
     os.environ.clear()
     os.environ.update(env)
     os.chdir(work_dir)

@@ -37,7 +37,7 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_SOURCE_TYPE,
 )
 
-from psystock import PsystockError, forking, names, process_ended, this_process
+from psystock import PsystockError, forked_from, names, process_ended, this_process
 from psystock.entry_points import A, parse_args
 
 log = logging.getLogger("psystock")
@@ -120,7 +120,7 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
     with active as run:
         log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
-        server = forking.forked_from()
+        server = forked_from()
         mlflow.set_tags(
             {names.TAG_STEP: entry_point, names.TAG_PROCESS: this_process()}
             | ({names.TAG_FORKED_FROM: server} if server else {})

@@ -134,22 +134,26 @@ def step_run(
     env: dict[str, str] | None = None,
     patch: str = "",
 ) -> ProjectRun:
-    """Run a step's module as plain Python (``python -m steps.<name>``), as MLflow's command would.
+    """Run a step's module as MLflow's command would (``python -m steps.<name>``), forked warm as
+    ``main`` forks its steps (:func:`tests.helpers.warm_cli.step`); given a ``PYTHONPATH``, which
+    only an interpreter's start applies, as a new interpreter.
 
     The step creates and ends its own run. ``patch`` is code run first in the
     step's process, e.g. to stand in for Yahoo.
     """
-    command = [sys.executable, "-m", f"steps.{entry_point}"]
-    if patch:
-        command = [
-            sys.executable,
-            "-c",
-            f"{patch}\nimport runpy\nrunpy.run_module('steps.{entry_point}', run_name='__main__')",
-        ]
-    for name, value in params.items():
-        command += [f"--{name}", str(value)]
+    from psystock.forking import preload_of
+
+    module = f"steps.{entry_point}"
+    args = [part for name, value in params.items() for part in (f"--{name}", str(value))]
     env = store.env() | {"MLFLOW_EXPERIMENT_ID": store.experiment_id} | (env or {})
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT)
+    if "PYTHONPATH" not in env:
+        preload = preload_of(entry_point, {name: str(value) for name, value in params.items()})
+        done = warm_cli.step(preload, module, args, env, PROJECT, timeout, patch)
+    else:
+        command = [sys.executable, "-m", module, *args]
+        if patch:
+            command[1:3] = ["-c", f"{patch}\nimport runpy\nrunpy.run_module({module!r}, run_name='__main__')"]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=PROJECT)
     match = re.search(rf"{entry_point}: run ([0-9a-f]+) ", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
 

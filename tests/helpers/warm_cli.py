@@ -10,6 +10,7 @@ starts. The executable itself stays under test where the path to it matters: ``m
 cold pipeline) and the tests that start ``mlflow run`` with ``subprocess.Popen``.
 
 One server per test process (pytest-xdist worker), started on first use and ended with it.
+:func:`step` forks a step's module as ``main`` does, from the steps' own servers.
 """
 
 from __future__ import annotations
@@ -64,6 +65,55 @@ def _read(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def step(
+    preload: tuple[str, ...],
+    module: str,
+    args: list[str],
+    env: Mapping[str, str],
+    cwd: Path | str,
+    timeout: float,
+    patch: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """``python -m <module> <args>`` forked as ``main`` forks a step (:mod:`psystock.forking`: from
+    this process's server that preloads ``preload`` too), ``patch`` run first in it; its exit
+    status and output, as :func:`run` gives them."""
+    from psystock import forking
+
+    with tempfile.TemporaryDirectory(prefix="step-") as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        process = forking.StepProcess(
+            preload, target=_step, args=(str(cwd), module, args, dict(env), str(out), str(err), patch)
+        )
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired([module, *args], timeout, _read(out), _read(err))
+        return subprocess.CompletedProcess([module, *args], process.exitcode, _read(out), _read(err))
+
+
+def _step(cwd: str, module: str, args: list[str], env: dict[str, str], out: str, err: str, patch: str) -> None:
+    from psystock import forking
+
+    _redirect(out, err)
+    os.environ.clear()
+    os.environ.update(env)  # the patch runs where the step will, as in a new interpreter
+    if patch:
+        exec(compile(patch, "<patch>", "exec"), {})  # the test's own stand-in code, first
+    forking.run_module(cwd, module, args, env)
+
+
+def _redirect(out: str, err: str) -> None:
+    """Standard output and error onto files, for this process and every process it starts."""
+    for fd, path in ((1, out), (2, err)):
+        opened = os.open(path, os.O_WRONLY | os.O_CREAT | (0 if path == os.devnull else os.O_TRUNC), 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115 -- the process's own stream
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+
+
 def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str, new_session: bool) -> None:
     """The forked process: the executable's ``mlflow`` command with its standard streams on files
     (inherited by the processes it starts), ended as an interpreter would end, exit handlers run."""
@@ -72,12 +122,7 @@ def _command(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str,
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
-    for fd, path in ((1, out), (2, err)):
-        opened = os.open(path, os.O_WRONLY | os.O_CREAT | (0 if path == os.devnull else os.O_TRUNC), 0o600)
-        os.dup2(opened, fd)
-        os.close(opened)
-    sys.stdout = open(1, "w", closefd=False, buffering=1)  # noqa: SIM115 -- the process's own stream
-    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
+    _redirect(out, err)
     sys.argv = ["mlflow", *argv]
     from mlflow.cli import cli
 

@@ -268,11 +268,12 @@ def test_a_familys_server_is_forked_from_the_plain_one_and_imports_only_its_own_
 LENT_PROBE = textwrap.dedent(
     """
     import os, subprocess, sys
+    import psystock
     from psystock import forking
 
     def child(out):
         with open(out, "w") as seen:
-            seen.write(f"{os.getppid()} {forking.forked_from()}")
+            seen.write(f"{os.getppid()} {psystock.forked_from()}")
 
     if __name__ == "__main__":
         lent = forking.server()  # this process was forked by a driver that lent its servers

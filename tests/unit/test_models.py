@@ -1,4 +1,5 @@
 import dataclasses
+import os
 
 import numpy as np
 import pandas as pd
@@ -251,3 +252,15 @@ def test_a_watched_keras_fit_is_told_the_batches_of_an_epoch_and_keeps_kerass_cu
         assert len(values) == 3
         np.testing.assert_array_equal(watched.history[curve], values)
     np.testing.assert_array_equal(fam.predict_proba(watched.model, X), fam.predict_proba(own, X))
+
+
+def test_tensorflow_runs_these_small_networks_on_one_thread_unless_told_otherwise(monkeypatch):
+    from psystock.models import keras_net
+
+    for name in keras_net.TENSORFLOW_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TF_NUM_INTRAOP_THREADS", "4")  # the user's own
+    keras_net.quiet_tensorflow()
+    assert os.environ["TF_NUM_INTEROP_THREADS"] == "1"
+    assert os.environ["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"

@@ -21,7 +21,8 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 _PRELOAD = ["mlflow.cli"]
@@ -32,15 +33,7 @@ def run(argv: list[str], env: Mapping[str, str], cwd: Path | str, timeout: float
     """``mlflow <argv>`` in ``cwd`` with exactly ``env``, as ``subprocess.run(..., capture_output=True,
     text=True, timeout=timeout)`` runs the executable: its exit status and what it (and every process
     it starts) wrote. Past ``timeout`` the command is killed and ``subprocess.TimeoutExpired`` raised."""
-    with tempfile.TemporaryDirectory(prefix="mlflow-cli-") as folder:
-        out, err = Path(folder, "stdout"), Path(folder, "stderr")
-        process = start(argv, env, cwd, out, err, new_session=False)
-        process.join(timeout)
-        if process.exitcode is None:
-            process.kill()
-            process.join()
-            raise subprocess.TimeoutExpired(["mlflow", *argv], timeout, _read(out), _read(err))
-        return subprocess.CompletedProcess(["mlflow", *argv], process.exitcode, _read(out), _read(err))
+    return _completed(["mlflow", *argv], timeout, lambda out, err: start(argv, env, cwd, out, err, new_session=False))
 
 
 def start(
@@ -50,7 +43,7 @@ def start(
     out: Path | str = os.devnull,
     err: Path | str = os.devnull,
     new_session: bool = True,
-) -> multiprocessing.process.BaseProcess:
+) -> BaseProcess:
     """``mlflow <argv>`` started in the background (a server: ``models serve``), its output to
     ``out`` and ``err``, by default in a session of its own as ``start_new_session=True`` puts one:
     ``os.killpg(process.pid, ...)`` ends it and whatever it started. ``exitcode`` and ``join``
@@ -59,6 +52,22 @@ def start(
     process = _context.Process(target=_command, args=(argv, dict(env), str(cwd), str(out), str(err), new_session))
     process.start()
     return process
+
+
+def _completed(
+    command: list[str], timeout: float, begin: Callable[[Path, Path], BaseProcess]
+) -> subprocess.CompletedProcess[str]:
+    """Start a process with ``begin(stdout_file, stderr_file)`` and wait for it, as ``subprocess.run``
+    waits for ``command``: past ``timeout`` it is killed and ``subprocess.TimeoutExpired`` raised."""
+    with tempfile.TemporaryDirectory(prefix="warm-") as folder:
+        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+        process = begin(out, err)
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired(command, timeout, _read(out), _read(err))
+        return subprocess.CompletedProcess(command, process.exitcode, _read(out), _read(err))
 
 
 def _read(path: Path) -> str:
@@ -79,18 +88,14 @@ def step(
     status and output, as :func:`run` gives them."""
     from psystock import forking
 
-    with tempfile.TemporaryDirectory(prefix="step-") as folder:
-        out, err = Path(folder, "stdout"), Path(folder, "stderr")
+    def begin(out: Path, err: Path) -> BaseProcess:
         process = forking.StepProcess(
             preload, target=_step, args=(str(cwd), module, args, dict(env), str(out), str(err), patch)
         )
         process.start()
-        process.join(timeout)
-        if process.exitcode is None:
-            process.kill()
-            process.join()
-            raise subprocess.TimeoutExpired([module, *args], timeout, _read(out), _read(err))
-        return subprocess.CompletedProcess([module, *args], process.exitcode, _read(out), _read(err))
+        return process
+
+    return _completed([module, *args], timeout, begin)
 
 
 def _step(cwd: str, module: str, args: list[str], env: dict[str, str], out: str, err: str, patch: str) -> None:

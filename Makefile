@@ -21,7 +21,7 @@ EXPERIMENT ?= psystock
 TRACKING_URI ?= $(or $(MLFLOW_TRACKING_URI),sqlite:///$(CURDIR)/mlflow.db)
 UI_PORT ?= 5000
 
-.PHONY: help install run test test-unit test-slow lint format bench ui server server-auth lock lock-conda clean
+.PHONY: help install run test test-unit test-slow durations lint format bench ui server server-auth lock lock-conda clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,9 +47,10 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT,
 
 # Two workers (pytest-xdist), each test file on one of them so that its module fixtures are
 # made once: the integration tests wait on step processes, so even two cores finish sooner.
-# An integration file is a scenario (a pipeline, then its re-run), so it keeps its order;
-# the unit tests run in random order in `make test-unit` (pytest-randomly prints its seed:
-# replay a failure with `python -m pytest tests/unit tests/data --randomly-seed=N`).
+# The longest files go first (tests/durations.json, `make durations`). An integration file is
+# a scenario (a pipeline, then its re-run), so it keeps its order; the unit tests run in random
+# order in `make test-unit` (pytest-randomly prints its seed: replay a failure with
+# `python -m pytest tests/unit tests/data --randomly-seed=N`).
 XDIST := -n 2 --dist loadfile -p no:randomly
 
 test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 8 min here)
@@ -60,6 +61,10 @@ test-unit: install ## The tests that start no process, in one process and in ran
 
 test-slow: install ## The slow tests: server outages, PostgreSQL concurrency, Git URL, env builds, Keras/Spark tuning
 	python -m pytest -m slow $(XDIST)
+
+durations: install ## Run make test and make test-slow, storing their tests' durations: the workers take the longest files first
+	python -m pytest -m "not slow" $(XDIST) --store-durations
+	python -m pytest -m slow $(XDIST) --store-durations
 
 lint: install ## ruff (lint and format check) and mypy: no findings allowed
 	ruff check .

@@ -10,6 +10,8 @@ import pytest
 from psystock import names
 from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline, tracking_uri
 
+pytest_plugins = ["tests.helpers.scheduling"]
+
 PIPELINE_EXPERIMENT = "psystock"  # make run's default EXPERIMENT
 
 

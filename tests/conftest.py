@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from psystock import names
+from psystock.models.keras_net import quiet_tensorflow
 from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline, tracking_uri
 
 pytest_plugins = ["tests.helpers.scheduling"]
+
+# TensorFlow reads its settings once, as it is imported: whichever test imports it first in a
+# worker (a training run's Keras model loaded through mlflow.pyfunc does), the tests run it as
+# the steps do, and a test that compares Keras's numbers to the digit does not depend on the order.
+quiet_tensorflow()
 
 PIPELINE_EXPERIMENT = "psystock"  # make run's default EXPERIMENT
 

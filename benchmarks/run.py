@@ -38,7 +38,7 @@ cache:    the step-cache lookup with 100, 1,000 and 10,000 runs in the
           for a miss, the query for the step's newest run (what changed).
 universe: `mlflow run . -e universe` on 1, 2, 4 and 8 tickers (the
           committed SPY, GLD and IBM bars, 2005-2012, under new names;
-          default parameters; max_pipelines one per CPU; other sizes with
+          default parameters; max_pipelines the default; other sizes with
           --universe-sizes) vs a cold main of one of them; the largest again
           with nothing changed; 2 tickers with spark_master=local[2] vs the
           same 2 locally.

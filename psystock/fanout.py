@@ -86,7 +86,7 @@ def check(args: UniverseArgs) -> list[str]:
     check_settings(args, spark_master="")  # a universe's pipelines tune in their own process
     parse_rerun(args.rerun, choose_families(args.families))
     if args.max_pipelines < 0:
-        raise PsystockError(f"max_pipelines must be 0 (one per CPU) or more, got {args.max_pipelines}")
+        raise PsystockError(f"max_pipelines must be 0 (one more than the CPUs) or more, got {args.max_pipelines}")
     if args.spark_master and not args.spark_master.startswith("local"):
         scheme = mlflow.get_tracking_uri().partition(":")[0]
         if scheme not in ("http", "https", "databricks", "postgresql", "mysql"):
@@ -210,9 +210,17 @@ def run_universe(
     return found
 
 
+def pipeline_slots(max_pipelines: int, cpus: int | None) -> int:
+    """How many pipelines run at once on this machine: ``max_pipelines``, or with 0 one more than
+    the CPUs. A pipeline keeps a core busy only part of its time (its tuning is one process, and
+    its compare, register and report wait on it), so with one per CPU a core idles whenever a
+    pipeline is in those steps, and the last pipeline of a universe ends alone."""
+    return max_pipelines or (cpus or 1) + 1
+
+
 def make_runner(args: UniverseArgs, experiment_id: str, run_id: str, run_tags: dict[str, str]) -> StepRunner:
     """Launches the pipelines: threads here, or Spark tasks on ``spark_master``."""
-    slots = args.max_pipelines or os.cpu_count() or 1
+    slots = pipeline_slots(args.max_pipelines, os.cpu_count())
     runner = StepRunner(
         experiment_id,
         run_id,

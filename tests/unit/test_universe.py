@@ -120,6 +120,14 @@ def test_universe_checks_refuse_before_any_run(tmp_path, monkeypatch):
     assert fanout.check(args(spark_master="spark://head:7077"))
 
 
+def test_by_default_one_pipeline_more_than_the_cpus_runs_at_once(monkeypatch):
+    assert fanout.pipeline_slots(0, 2) == 3 and fanout.pipeline_slots(0, None) == 2
+    assert fanout.pipeline_slots(2, 8) == 2
+    monkeypatch.setattr(fanout.os, "cpu_count", lambda: 4)
+    assert fanout.make_runner(args(), "0", "run", {}).max_parallel == 5
+    assert fanout.make_runner(args(max_pipelines="1"), "0", "run", {}).max_parallel == 1
+
+
 def test_spark_workers_fetch_the_git_url_the_universe_ran_from(tmp_path):
     git = {"mlflow.source.name": "git://host/psystock.git", "mlflow.source.git.commit": "abc123"}
     assert fanout.git_source(git) == ("git://host/psystock.git", "abc123")

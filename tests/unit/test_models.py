@@ -264,3 +264,41 @@ def test_tensorflow_runs_these_small_networks_on_one_thread_unless_told_otherwis
     assert os.environ["TF_NUM_INTEROP_THREADS"] == "1"
     assert os.environ["TF_NUM_INTRAOP_THREADS"] == "4"
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+KERAS_FOLDS_BESIDE = """
+from psystock import protocol
+from psystock.models import get_family, keras_net
+from psystock.training import family_candidate
+from tests.unit.test_models import defaults
+from tests.unit.test_protocol import SETTINGS, dataset
+
+forks = []
+fork = protocol.beside
+protocol.beside = lambda work: forks.append(work) or fork(work)
+fam, data = get_family("keras"), dataset(240)
+params = fam.params(defaults("keras") | {"epochs": 3})
+assert keras_net.runtime_not_started()
+beside = protocol.evaluate(family_candidate(fam, params, 3), data, SETTINGS)
+assert len(forks) == 1 and not keras_net.runtime_not_started()
+alone = protocol.evaluate(family_candidate(fam, params, 3), data, SETTINGS)  # TensorFlow runs here now
+assert len(forks) == 1, "forked after TensorFlow started: the child would wait forever"
+assert beside.folds == alone.folds, (beside.folds, alone.folds)
+assert (beside.holdout.answers == alone.holdout.answers).all()
+print("ok")
+"""
+
+
+def test_a_keras_step_fits_its_folds_beside_its_final_fit_until_tensorflow_runs_here():
+    """In a new process, as in a training step, the folds go to a forked child while the final fit
+    runs here, with the numbers the same process gives once TensorFlow runs in it and it no
+    longer forks (a child forked then would wait forever for TensorFlow's threads)."""
+    import subprocess
+    import sys
+
+    from psystock.entry_points import PROJECT_ROOT
+
+    done = subprocess.run(
+        [sys.executable, "-c", KERAS_FOLDS_BESIDE], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.split()[-1:] == ["ok"], done.stderr[-3000:]

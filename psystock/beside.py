@@ -19,6 +19,8 @@ from psystock import PsystockError
 
 T = TypeVar("T")
 
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
 
 @contextlib.contextmanager
 def beside(work: Callable[[], T]) -> Iterator[Callable[[], T]]:
@@ -29,9 +31,11 @@ def beside(work: Callable[[], T]) -> Iterator[Callable[[], T]]:
     for stream in (sys.stdout, sys.stderr):  # or the child would write what is buffered here again
         stream.flush()
     reading, writing = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(reading)
+        _die_with(parent)
         _answer(work, writing)
     os.close(writing)
     ended = False
@@ -76,6 +80,18 @@ def _answer(work: Callable[[], Any], writing: int) -> None:
             out.write(data)
     finally:
         os._exit(0)
+
+
+def _die_with(parent: int) -> None:
+    """On Linux, have the kernel kill this child when its parent dies, ``kill -9`` included, rather
+    than leave it working for nobody; a parent already gone ends it now. (The kernel watches the
+    forking thread, which waits in :func:`beside`'s block for as long as the child works.)"""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _how_it_ended(status: int) -> str:

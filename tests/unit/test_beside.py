@@ -76,3 +76,50 @@ def test_a_child_still_working_when_the_block_fails_is_killed_and_reaped(tmp_pat
         fail_beside_it()
     with pytest.raises(ChildProcessError):  # reaped: no longer a child of this process
         os.waitpid(int(started.read_text()), os.WNOHANG)
+
+
+BESIDE_A_KILLED_PARENT = """
+import os, sys, time
+from psystock.beside import beside
+
+def work():
+    with open(sys.argv[1], "w") as out:
+        out.write(str(os.getpid()))
+    time.sleep(60)
+
+with beside(work):
+    time.sleep(60)
+"""
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in state  # a zombie has ended, its reaper not yet come
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc: Linux only")
+def test_a_child_dies_with_the_process_that_forked_it(tmp_path: Path):
+    """A step killed with kill -9 leaves no child fitting its folds for nobody."""
+    import subprocess
+    import sys
+
+    from psystock.entry_points import PROJECT_ROOT
+
+    started = tmp_path / "pid"
+    parent = subprocess.Popen([sys.executable, "-c", BESIDE_A_KILLED_PARENT, str(started)], cwd=PROJECT_ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        child = int(started.read_text())
+        assert alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(child)

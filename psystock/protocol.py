@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,6 @@ import pandas as pd
 
 from psystock import backtest, bootstrap, names, scores
 from psystock.backtest import Backtest
-from psystock.beside import beside
 from psystock.bootstrap import Interval
 from psystock.entry_points import StepArgs
 from psystock.evaluation import TrainTest, cv_folds, split_dataset
@@ -85,15 +83,12 @@ class Candidate:
     """Something that learns from days and answers for others: ``fit(X, y)`` returns a model,
     ``answer(model, X)`` the probability of "up" per row (or hard 0/1 answers when not
     ``probabilistic``). ``fit_final`` fits the model kept from the whole development period
-    (a family may log its training there); by default it is ``fit``. When ``folds_beside()``
-    says so, :func:`evaluate` fits the folds in a child forked from this process while it fits
-    the final model itself."""
+    (a family may log its training there); by default it is ``fit``."""
 
     fit: Callable[[pd.DataFrame, pd.Series], Any]
     answer: Callable[[Any, pd.DataFrame], np.ndarray]
     probabilistic: bool = True
     fit_final: Callable[[pd.DataFrame, pd.Series], Any] | None = None
-    folds_beside: Callable[[], bool] | None = None
 
 
 def cross_validate(
@@ -218,25 +213,9 @@ def evaluate(candidate: Candidate, data: FeatureSet, settings: Settings) -> Eval
     def progress(fold: int, found: dict[str, float]) -> None:
         log.info("fold %d/%d: %s %.4f", fold, settings.cv_folds, settings.metric, found[settings.metric])
 
-    def fold_scores() -> list[dict[str, float]]:
-        return cross_validate(
-            candidate, parts.X_train, parts.y_train, settings.split, settings.cv_folds, report=progress
-        )
-
-    def final_fit() -> Any:
-        log.info(
-            "fitting on the %d development rows, scoring the %d holdout rows", len(parts.y_train), len(parts.y_test)
-        )
-        return (candidate.fit_final or candidate.fit)(parts.X_train, parts.y_train)
-
-    if candidate.folds_beside is not None and candidate.folds_beside() and (os.cpu_count() or 1) > 1:
-        # Each fit is the one a new process would make, so where it runs changes no number.
-        with beside(fold_scores) as folds_of:
-            model = final_fit()
-            folds = folds_of()
-    else:
-        folds = fold_scores()
-        model = final_fit()
+    folds = cross_validate(candidate, parts.X_train, parts.y_train, settings.split, settings.cv_folds, report=progress)
+    log.info("fitting on the %d development rows, scoring the %d holdout rows", len(parts.y_train), len(parts.y_test))
+    model = (candidate.fit_final or candidate.fit)(parts.X_train, parts.y_train)
     holdout = holdout_of(data, parts, np.asarray(candidate.answer(model, parts.X_test), dtype=float))
     holdout_scores = scores.all_scores(holdout.truth, holdout.answers, candidate.probabilistic)
     interval = bootstrap.interval(

@@ -44,7 +44,7 @@ def family_candidate(family: Family[Any], params: Any, seed: int, log_dir: str |
     period) is a step's: autologged, reporting its progress, writing training logs there."""
     fit = _FamilyFit(family, params, seed, family.trainer(params, seed) if family.trainer else None)
     final = functools.partial(fit, final=True, log_dir=log_dir) if log_dir else None
-    return Candidate(fit, family.predict_proba, True, final, family.folds_beside)
+    return Candidate(fit, family.predict_proba, True, final)
 
 
 def fit_on(family: Family[Any], data: FeatureSet, params: Any, seed: int) -> Any:

@@ -114,10 +114,6 @@ class Family(Generic[P]):
     # trainer(params, seed)(X, y, verbose, log_dir) -> model, the model valid until its next fit.
     trainer: Callable[[P, int], Callable[..., Any]] | None = None
     log_model_kwargs: tuple[tuple[str, Any], ...] = ()
-    # Whether the cross-validation's folds may now be fit in a process forked beside the final
-    # fit (psystock.beside): for fits that take seconds, while the framework has started no
-    # threads in this process. None: never.
-    folds_beside: Callable[[], bool] | None = None
 
     @property
     def name(self) -> str:

@@ -53,16 +53,6 @@ def quiet_tensorflow() -> None:
         os.environ.setdefault(name, value)
 
 
-def runtime_not_started() -> bool:
-    """Whether TensorFlow has yet to start its runtime in this process: its thread pools start
-    with it, and a child forked after that waits for them forever at its first op. A TensorFlow
-    that no longer says is taken to have started."""
-    from tensorflow.python.eager import context
-
-    current = context.context_safe()
-    return current is None or getattr(current, "_initialized", True) is False
-
-
 def _keras(seed: int) -> Any:
     quiet_tensorflow()
     import keras
@@ -317,8 +307,6 @@ FAMILY = Family(
     # the tensorflow flavor saves Keras 3 models with one.
     model_flavor="tensorflow",
     prepare=quiet_tensorflow,
-    # A training step's folds (3 s on BTC-USD) beside its watched final fit (2 s).
-    folds_beside=runtime_not_started,
     pip_requirements=requirements("tensorflow-cpu", "keras"),
     as_model_input=as_model_input,
 )

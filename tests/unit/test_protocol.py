@@ -122,32 +122,3 @@ def test_bad_settings_cannot_be_built(change, message):
 
     with pytest.raises(PsystockError, match=message):
         protocol.Settings(**change)
-
-
-def test_folds_fit_beside_the_final_fit_in_another_process_score_the_same(tmp_path):
-    """With ``folds_beside``, the folds are fit in a forked child while this process fits the final
-    model: the same evaluation, to the digit, as one after the other here."""
-    import dataclasses
-    import os
-
-    fitted_in = tmp_path / "pids"
-
-    def fit(X, y):
-        with fitted_in.open("a") as pids:
-            pids.write(f"{os.getpid()}\n")
-        return LOGREG.fit(X, y, LOGREG.defaults(), 1)
-
-    plain = dataclasses.replace(logreg(), fit=fit)
-    data = dataset()
-    alone = protocol.evaluate(plain, data, SETTINGS)
-    assert fitted_in.read_text().split() == [str(os.getpid())] * (SETTINGS.cv_folds + 1)
-    fitted_in.unlink()
-    side_by_side = protocol.evaluate(dataclasses.replace(plain, folds_beside=lambda: True), data, SETTINGS)
-    pids = fitted_in.read_text().split()
-    assert sorted(pids).count(str(os.getpid())) == 1 and len(set(pids)) == 2  # the final fit here, the folds beside
-    assert side_by_side.folds == alone.folds
-    np.testing.assert_array_equal(side_by_side.holdout.answers, alone.holdout.answers)
-    assert side_by_side.interval == alone.interval
-    fitted_in.unlink()
-    protocol.evaluate(dataclasses.replace(plain, folds_beside=lambda: False), data, SETTINGS)
-    assert set(fitted_in.read_text().split()) == {str(os.getpid())}

@@ -2,10 +2,10 @@
 
 Reads: ``tickers`` (``SPY,GLD,IBM`` or ``@file``, one per line, ``#``
 comments), ``source`` (``yahoo`` or a folder of ``<TICKER>.csv`` files),
-``max_pipelines`` (0: one more than the CPUs) and every parameter of ``main`` but
-``ticker``, passed to each pipeline by the same name. Each pipeline's
-``main`` is forked warm (``launcher``), and forks its steps from this
-process's servers. With ``spark_master`` each pipeline is a Spark task (from
+``max_pipelines`` (0: one more than the CPUs) and every parameter of
+``main`` but ``ticker``, passed to each pipeline by the same name. Each
+pipeline's ``main`` is forked warm (``launcher``), and forks its steps from
+this process's servers. With ``spark_master`` each pipeline is a Spark task (from
 the same Git URL and commit when the universe runs from Git); its tuning then
 runs in its own process.
 Writes: one child run per ticker (``main``, tagged ``ticker``; a cached one

@@ -3,13 +3,14 @@ scikit-learn, and for a family that names more (:attr:`psystock.models.FamilyInf
 Keras: TensorFlow), from a server of its own that has imported those too.
 
 The servers are Python's ``multiprocessing`` forkservers, one for each set of preloads, ended
-as the driver (``main``) that started them exits. A family's server is forked from the plain one
-(:class:`_ForkedServer`), so it imports only the family's modules. This module imports neither
-MLflow nor pandas, so ``main`` starts the plain server first thing (:func:`warm_up_driver`), to
-import while it does; its families' own start as its first step launches, to import while the
-steps before their training run (a pipeline whose steps are all cached starts none). A server not
-started so starts with its first step. :mod:`psystock.mlflow_io.forkserver` is the MLflow project
-backend that launches steps here."""
+as the driver (``main``) that started them exits. The plain server, a new interpreter, imports
+:data:`PRELOAD`; the others are forked from it (:class:`_ForkedServer`) and import only their own
+modules: a family's server its family's, the steps' server (every other step) :data:`STEP_PRELOAD`.
+This module imports neither MLflow nor pandas, so ``main`` starts the plain server first thing
+(:func:`warm_up_driver`), to import while it does; the others start as its first step launches,
+the families' to import while the steps before their training run (a pipeline whose steps are all
+cached starts none). A server not started so starts with its first step.
+:mod:`psystock.mlflow_io.forkserver` is the MLflow project backend that launches steps here."""
 
 from __future__ import annotations
 
@@ -47,9 +48,13 @@ PRELOAD = (
     "matplotlib.pyplot",
     "hyperopt",
     "psystock.mlflow_io.warm_imports",
-    "skops.io",
     "psystock.protocol",  # every training, baselines, tune and register: arch and statsmodels
 )
+
+# What the steps of a family without a server of its own, and of no family, also import: skops,
+# the format mlflow.sklearn saves models in (0.6 s). Keras steps never read it, so their server,
+# forked from the plain one beside this one's, has TensorFlow imported that much sooner.
+STEP_PRELOAD = ("skops.io",)
 
 # In the environment of a process a driver forks: the driver's servers, which it may fork from too.
 LENT_SERVERS = "PSYSTOCK_LENT_SERVERS"
@@ -236,20 +241,22 @@ def warm_up_driver(argv: list[str]) -> None:
 
 
 def warm_up(preloads: set[tuple[str, ...]]) -> None:
-    """Start the servers that also import each of ``preloads``, now."""
-    for extra in sorted(preloads):
+    """Start the servers that also import each of ``preloads``, now: the families' first, whose
+    imports (TensorFlow) keep their training waiting longest."""
+    for extra in sorted(preloads, key=lambda extra: (extra == STEP_PRELOAD, extra)):
         server(extra).ensure_running()
 
 
 def preload_of(entry_point: str, params: dict[str, Any]) -> tuple[str, ...]:
-    """The modules a step's family preloads (:attr:`psystock.models.FamilyInfo.preload`): the
-    family of ``train_<family>``, or of a ``family`` parameter; none for other steps, or a family
-    this process does not know."""
+    """The modules a step's server preloads besides :data:`PRELOAD`: its family's
+    (:attr:`psystock.models.FamilyInfo.preload`; the family of ``train_<family>``, or of a
+    ``family`` parameter), or :data:`STEP_PRELOAD` for a family that names none, any other step,
+    or a family this process does not know."""
     from psystock.models import all_families
 
     name = str(params.get("family") or "") or entry_point.removeprefix("train_")
     info = all_families().get(name)
-    return info.preload if info is not None else ()
+    return info.preload if info is not None and info.preload else STEP_PRELOAD
 
 
 def _connect(fds: Sequence[int]) -> tuple[int, int]:

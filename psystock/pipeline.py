@@ -214,7 +214,7 @@ class StepRunner:
     def _warm_up(self) -> None:
         """Start the servers the steps of :attr:`families` fork from."""
         if self._warm:
-            forking.warm_up({family_info(f).preload for f in self.families} - {()})
+            forking.warm_up({family_info(f).preload for f in self.families} - {()} | {forking.STEP_PRELOAD})
 
     def run(self, step: Step) -> str:
         """Run (or reuse) one step; its run id, or an error naming the step."""

@@ -43,7 +43,7 @@ class FamilyInfo:
     module: str  # the module that defines FAMILY
     cost: int = 1  # relative training time: the costliest start first when steps queue
     plugin: str = ""  # the distribution that installed it, for a plugin family
-    # modules its steps' forkserver imports before they fork (psystock.forking)
+    # modules its steps' own forkserver imports before they fork, instead of forking.STEP_PRELOAD
     preload: tuple[str, ...] = ()
 
     @property

@@ -98,6 +98,7 @@ PROBE = textwrap.dedent(
 
     sql_store = "mlflow.store.tracking.sqlalchemy_store" in sys.modules  # before this step asks for it
     protocol = "psystock.protocol" in sys.modules
+    skops = "skops.io" in sys.modules
     import mlflow
 
     seen = {
@@ -109,6 +110,7 @@ PROBE = textwrap.dedent(
         "handlers": len(logging.getLogger().handlers),
         "run": os.environ["MLFLOW_RUN_ID"],
         "tensorflow": "tensorflow" in sys.modules,
+        "skops": skops,
     }
     with open(sys.argv[1], "a") as out:
         out.write(json.dumps(seen) + "\\n")
@@ -146,12 +148,15 @@ def test_nothing_of_one_forked_step_reaches_the_next(module_store, tmp_path):
         assert not seen["tensorflow"]  # a step that trains no Keras carries no TensorFlow
         assert seen["sql_store"]  # MLflow's SQL store, imported by the server, not by each step
         assert seen["protocol"]  # and the protocol, with its statistics libraries
+        assert seen["skops"]  # and the format mlflow.sklearn saves models in
 
 
 def test_a_keras_step_forks_from_a_server_that_has_imported_tensorflow(module_store, tmp_path):
     keras, logreg, keras_again = probe(module_store, tmp_path, [{"family": f} for f in ("keras", "logreg", "keras")])
     assert keras["tensorflow"] and keras_again["tensorflow"]
     assert not logreg["tensorflow"]
+    # Forked from the plain server beside the steps' one, not from it: no skops to import first.
+    assert not keras["skops"] and logreg["skops"]
     assert keras["run"] != keras_again["run"]
 
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from psystock import PsystockError
+from psystock import PsystockError, names
+from psystock.forking import STEP_PRELOAD
 from psystock.models import (
     BOOK_FAMILIES,
     BUILT_IN,
@@ -199,10 +200,11 @@ def test_main_refuses_unknown_families_and_names_a_familys_step_for_rerun_before
         ("train_keras", {}, (KERAS_PRELOAD,)),
         ("tune", {"family": "keras"}, (KERAS_PRELOAD,)),
         ("train", {"family": "keras", "hyperparameters": ""}, (KERAS_PRELOAD,)),
-        ("train_logreg", {}, ()),
-        ("tune", {"family": "xgboost"}, ()),
-        ("fetch_data", {}, ()),
-        ("train", {}, ()),
+        ("train_logreg", {}, STEP_PRELOAD),
+        ("tune", {"family": "xgboost"}, STEP_PRELOAD),
+        ("fetch_data", {}, STEP_PRELOAD),
+        ("train", {}, STEP_PRELOAD),
+        ("train", {"family": "svm"}, STEP_PRELOAD),  # a family this process does not know
     ],
 )
 def test_a_step_forks_from_the_server_of_its_familys_preloads(entry_point, params, preload):
@@ -219,6 +221,25 @@ class Started:
 
     def ensure_running(self):
         self.started.append(self.extra)
+
+
+def test_a_pipeline_starts_its_families_servers_before_the_steps_one(monkeypatch):
+    from psystock import forking
+    from psystock.pipeline import StepRunner
+
+    started: list[tuple[str, ...]] = []
+    monkeypatch.setattr(forking, "server", lambda extra=(): Started(started, extra))
+
+    def warm_up(launcher: str, families: tuple[str, ...]) -> list[tuple[str, ...]]:
+        started.clear()
+        StepRunner("0", "parent", launcher=launcher, env_manager="local", families=families)._warm_up()
+        return started
+
+    # TensorFlow, the longest import, first; fetch_data and the other steps fork from the steps' one.
+    assert warm_up(names.FORKSERVER, ("logreg", "xgboost", "keras")) == [(KERAS_PRELOAD,), STEP_PRELOAD]
+    assert warm_up(names.FORKSERVER, ("keras",)) == [(KERAS_PRELOAD,), STEP_PRELOAD]
+    assert warm_up(names.FORKSERVER, ("logreg",)) == [STEP_PRELOAD]
+    assert warm_up(names.SUBPROCESS, ("keras",)) == []
 
 
 def test_main_starts_the_plain_server_first_thing_only_when_its_steps_fork_warm(monkeypatch):

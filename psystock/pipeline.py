@@ -214,7 +214,8 @@ class StepRunner:
     def _warm_up(self) -> None:
         """Start the servers the steps of :attr:`families` fork from."""
         if self._warm:
-            forking.warm_up({family_info(f).preload for f in self.families} - {()} | {forking.STEP_PRELOAD})
+            families = {family_info(f).preload for f in self.families} - {()}
+            forking.warm_up(families | {forking.STEP_PRELOAD})  # and the server of every other step
 
     def run(self, step: Step) -> str:
         """Run (or reuse) one step; its run id, or an error naming the step."""

@@ -272,7 +272,9 @@ def _inference_of(model: Any, columns: int) -> Any:
         def inference(rows: Any) -> Any:
             return network()(rows, training=False)  # type: ignore[misc]  # alive while it is called
 
-        infer = tf.function(inference, input_signature=[tf.TensorSpec([None, columns], tf.float32)])
+        # Nothing in it for autograph to convert, which would write its source to a temporary file
+        # that only the interpreter's exit removes, and a forked step never runs that.
+        infer = tf.function(inference, input_signature=[tf.TensorSpec([None, columns], tf.float32)], autograph=False)
         _inference[model] = infer
     return infer
 

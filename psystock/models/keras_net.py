@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -103,48 +104,55 @@ def train(
     """Fit a network as :func:`build` left it: adapt its normalisation to ``X``, then train with
     shuffles drawn from ``seed`` (whatever drew from the random state before). Returns the history.
 
-    The last ``validation_split`` share of the rows is held out of training either way. A watched
-    fit (``verbose``: a step's final fit, whose curves are logged) is Keras's own epoch by epoch,
-    the held-out rows scored after each. A quiet fit (cross-validation's folds, tuning's trials)
-    is one pass over every epoch's batches (:func:`epochs_of_batches`): the same updates in the
-    same order, without the data iterator, callbacks and metric resets Keras makes for each
-    epoch, nor an evaluation whose scores nobody reads. Its history holds one entry."""
+    The last ``validation_split`` share of the rows is held out of training either way, and every
+    epoch's batches are Keras's own, in its order (:func:`epoch_of_batches`), made once. A watched
+    fit (``verbose``: a step's final fit, whose curves are logged) runs Keras's epochs over them,
+    the held-out rows scored after each; Keras's own ``fit`` on the rows would build a new data
+    iterator over the training rows and another over the held-out ones every epoch, a third of the
+    fit on these networks. A quiet fit (cross-validation's folds, tuning's trials) is one pass over
+    every epoch's batches: the same updates in the same order, without Keras's epoch loop,
+    callbacks and metric resets, nor an evaluation whose scores nobody reads. Its history holds
+    one entry. ``tests/unit/test_models.py`` checks both against Keras's own ``fit``: the weights,
+    the answers and a watched fit's curves, to the digit."""
     import keras
 
     features = as_model_input(X)
     if isinstance(model.layers[0], keras.layers.Normalization):
         model.layers[0].adapt(features)  # on every row, the held-out ones too, as before
     labels = np.asarray(y, dtype="float32")
+    kept = kept_rows(len(features), params)
+    epoch = epoch_of_batches(features[:kept], labels[:kept], params, seed)
     if not verbose:
-        kept = kept_rows(len(features), params)
-        batches = epochs_of_batches(features[:kept], labels[:kept], params, seed)
         keras.utils.set_random_seed(seed)
-        return model.fit(batches, epochs=1, shuffle=False, verbose=0, callbacks=callbacks or [])
+        return model.fit(epoch.repeat(params.epochs), epochs=1, shuffle=False, verbose=0, callbacks=callbacks or [])
+    held_out = _in_batches(features[kept:], labels[kept:], params.batch_size) if kept < len(features) else None
     keras.utils.set_random_seed(seed)
-    return model.fit(
-        features,
-        labels,
-        epochs=params.epochs,
-        batch_size=params.batch_size,
-        validation_split=params.validation_split,
-        shuffle=True,
-        verbose=2,
-        callbacks=callbacks or [],
-        steps_per_epoch=steps_per_epoch(len(features), params),
-    )
+    with warnings.catch_warnings():
+        # The arguments autologging records are Keras's own fit's on these rows; the batches are
+        # already shuffled, as Keras would shuffle them.
+        warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
+        return model.fit(
+            epoch,
+            epochs=params.epochs,
+            batch_size=params.batch_size,
+            validation_split=params.validation_split,
+            validation_data=held_out,
+            shuffle=True,
+            verbose=2,
+            callbacks=callbacks or [],
+            steps_per_epoch=steps_per_epoch(len(features), params),
+        )
 
 
-def epochs_of_batches(features: np.ndarray, labels: np.ndarray, params: KerasParams, seed: int) -> Any:
-    """Every batch of every epoch of a fit on these rows, in the order Keras's own ``fit`` feeds
-    them, as one finite ``tf.data`` dataset.
+def epoch_of_batches(features: np.ndarray, labels: np.ndarray, params: KerasParams, seed: int) -> Any:
+    """Every batch of an epoch of a fit on these rows, in the order Keras's own ``fit`` feeds them,
+    as one finite ``tf.data`` dataset.
 
     Keras (3.15) shuffles numpy rows inside a new data iterator each epoch, and with its seed set
     that draws the same order every epoch; the order is taken from Keras's own array adapter, so it
-    is Keras's. The dataset ends after the last epoch's last batch: Keras runs
-    ``steps_per_execution`` steps per call into TensorFlow and stops only where the data ends.
-    ``tests/unit/test_models.py`` checks that the fit learns what Keras's own does, to the digit."""
+    is Keras's. A quiet fit repeats the dataset for its epochs and runs it as one: Keras runs
+    ``steps_per_execution`` steps per call into TensorFlow and stops only where the data ends."""
     import keras
-    import tensorflow as tf
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
     rows, size = len(features), params.batch_size
@@ -152,13 +160,21 @@ def epochs_of_batches(features: np.ndarray, labels: np.ndarray, params: KerasPar
     positions = np.arange(rows, dtype="float32")  # rows and labels alike, as fit hands them over
     shuffled = ArrayDataAdapter(positions[:, None], positions, batch_size=size, shuffle=True).get_tf_dataset()
     order = np.concatenate([labels_of_batch.numpy() for _, labels_of_batch in shuffled]).astype(int)
-    whole = rows - rows % size
-    epoch = tf.data.Dataset.from_tensor_slices(
-        (features[order[:whole]].reshape(-1, size, features.shape[1]), labels[order[:whole]].reshape(-1, size))
+    return _in_batches(features[order], labels[order], size)
+
+
+def _in_batches(features: np.ndarray, labels: np.ndarray, size: int) -> Any:
+    """The rows in order, ``size`` at a time, the last batch shorter: a ``tf.data`` dataset whose
+    iterator costs next to nothing to make (Keras's array adapter builds a pipeline for each)."""
+    import tensorflow as tf
+
+    whole = len(features) - len(features) % size
+    batches = tf.data.Dataset.from_tensor_slices(
+        (features[:whole].reshape(-1, size, features.shape[1]), labels[:whole].reshape(-1, size))
     )
-    if whole < rows:
-        epoch = epoch.concatenate(tf.data.Dataset.from_tensors((features[order[whole:]], labels[order[whole:]])))
-    return epoch.repeat(params.epochs)
+    if whole < len(features):
+        batches = batches.concatenate(tf.data.Dataset.from_tensors((features[whole:], labels[whole:])))
+    return batches
 
 
 def kept_rows(rows: int, params: KerasParams) -> int:

@@ -258,28 +258,86 @@ def test_a_quiet_keras_fit_learns_exactly_what_kerass_own_fit_does(rows, changes
     np.testing.assert_array_equal(fam.predict_proba(quiet.model, X), fam.predict_proba(own, X))
 
 
-@pytest.mark.parametrize("validation_split", [0.05, 0.0])
-def test_a_watched_keras_fit_is_told_the_batches_of_an_epoch_and_keeps_kerass_curves(validation_split):
-    """A watched fit (a step's final one) passes steps_per_epoch (one data iterator an epoch
-    instead of two); the count must be Keras's own: fewer batches would learn less, more would
-    warn that the data ran out. Its curves are Keras's, epoch by epoch."""
+@pytest.mark.parametrize(
+    ("changes", "scale", "batches"),
+    [
+        ({"validation_split": 0.05}, 1.0, 12),  # 192 kept rows: 12 whole batches of 16
+        ({"validation_split": 0.0}, 1.0, 13),  # the last of 11 rows
+        ({"dropout": 0.3, "layers": 2}, 1.0, 12),
+        ({"validation_split": 0.1}, 0.02, 12),  # real-valued: normalised inside the network
+        ({"batch_size": 64, "epochs": 5}, 1.0, 3),  # 150 rows: an epoch shorter than an execution
+    ],
+)
+def test_a_watched_keras_fit_learns_and_scores_exactly_what_kerass_own_fit_does(changes, scale, batches):
+    """A watched fit (a step's final one) makes its epochs' batches and its held-out rows' batches
+    once, where Keras's own fit on the rows makes new iterators every epoch; its count of an
+    epoch's batches must be Keras's (fewer would learn less, more would warn that the data ran
+    out), and its curves, weights and answers Keras's own, epoch by epoch, to the digit."""
     import warnings
 
     from psystock.models import keras_net
 
     fam = get_family("keras")
-    X, y = learnable(203)
-    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16, "validation_split": validation_split})
+    X, y = learnable(150 if "batch_size" in changes else 203)
+    X = X * scale
+    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16} | changes)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         watched = keras_net.train(keras_net.build(X, params, seed=4), X, y, params, seed=4, verbose=True)
     own, counted = _keras_own_fit(X, y, params, seed=4, validation_freq=1)
-    assert keras_net.steps_per_epoch(len(X), params) == (12 if validation_split else 13)
+    assert keras_net.steps_per_epoch(len(X), params) == batches
     assert watched.history.keys() == counted.history.keys()
+    assert ("val_loss" in watched.history) == bool(params.validation_split)
     for curve, values in counted.history.items():
-        assert len(values) == 3
+        assert len(values) == params.epochs
         np.testing.assert_array_equal(watched.history[curve], values)
+    for mine, theirs in zip(watched.model.weights, own.weights, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
     np.testing.assert_array_equal(fam.predict_proba(watched.model, X), fam.predict_proba(own, X))
+
+
+def test_a_watched_keras_fit_autologs_what_kerass_own_fit_on_the_rows_does(store):
+    """Autologging records a fit's arguments as its run's parameters and its curves as metrics: a
+    watched fit, fed batches it made itself, must record those of Keras's own fit on the rows."""
+    import keras
+    import mlflow
+    import mlflow.keras
+
+    from psystock.models import keras_net
+
+    fam = get_family("keras")
+    X, y = learnable(203)
+    params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16, "dropout": 0.2})
+    features, labels = keras_net.as_model_input(X), np.asarray(y, dtype="float32")
+    mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
+    try:
+        with mlflow.start_run(experiment_id=store.experiment_id) as mine:
+            keras_net.train(keras_net.build(X, params, seed=4), X, y, params, seed=4, verbose=True)
+        with mlflow.start_run(experiment_id=store.experiment_id) as own:
+            model = keras_net.build(X, params, seed=4)
+            keras.utils.set_random_seed(4)
+            model.fit(  # as a watched fit called it before it made its own batches
+                features,
+                labels,
+                epochs=params.epochs,
+                batch_size=params.batch_size,
+                validation_split=params.validation_split,
+                shuffle=True,
+                verbose=0,
+                steps_per_epoch=keras_net.steps_per_epoch(len(X), params),
+            )
+    finally:
+        mlflow.keras.autolog(disable=True)
+    client = store.client
+    recorded = {run.info.run_id: client.get_run(run.info.run_id).data for run in (mine, own)}
+    ours, theirs = recorded[mine.info.run_id], recorded[own.info.run_id]
+    # Keras numbers the optimizers a process builds: the second network's is adam_1.
+    assert ours.params | {"optimizer_name": "adam"} == theirs.params | {"optimizer_name": "adam"}
+    assert {"batch_size", "validation_split", "shuffle", "steps_per_epoch"} <= ours.params.keys()
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= ours.metrics.keys()
+    for key in theirs.metrics:
+        curve = [m.value for m in client.get_metric_history(mine.info.run_id, key)]
+        assert curve == [m.value for m in client.get_metric_history(own.info.run_id, key)], key
 
 
 def test_tensorflow_runs_these_small_networks_on_one_thread_unless_told_otherwise(monkeypatch):

@@ -203,7 +203,7 @@ def test_scoring_a_network_leaves_no_file_behind_in_a_process_ended_without_exit
     assert list(tmp_path.iterdir()) == []
 
 
-def _keras_own_fit(X, y, params, seed, validation_freq):
+def _keras_own_fit(X, y, params, seed, validation_freq, **fit_args):
     """A network trained by Keras's own ``fit`` on the numpy rows, as build made it."""
     import keras
 
@@ -222,6 +222,7 @@ def _keras_own_fit(X, y, params, seed, validation_freq):
         validation_freq=validation_freq,
         shuffle=True,
         verbose=0,
+        **fit_args,
     )
     return model, history
 
@@ -299,7 +300,6 @@ def test_a_watched_keras_fit_learns_and_scores_exactly_what_kerass_own_fit_does(
 def test_a_watched_keras_fit_autologs_what_kerass_own_fit_on_the_rows_does(store):
     """Autologging records a fit's arguments as its run's parameters and its curves as metrics: a
     watched fit, fed batches it made itself, must record those of Keras's own fit on the rows."""
-    import keras
     import mlflow
     import mlflow.keras
 
@@ -308,29 +308,17 @@ def test_a_watched_keras_fit_autologs_what_kerass_own_fit_on_the_rows_does(store
     fam = get_family("keras")
     X, y = learnable(203)
     params = fam.params(defaults("keras") | {"epochs": 3, "batch_size": 16, "dropout": 0.2})
-    features, labels = keras_net.as_model_input(X), np.asarray(y, dtype="float32")
     mlflow.keras.autolog(log_models=False, log_datasets=False, silent=True)
     try:
         with mlflow.start_run(experiment_id=store.experiment_id) as mine:
             keras_net.train(keras_net.build(X, params, seed=4), X, y, params, seed=4, verbose=True)
         with mlflow.start_run(experiment_id=store.experiment_id) as own:
-            model = keras_net.build(X, params, seed=4)
-            keras.utils.set_random_seed(4)
-            model.fit(  # as a watched fit called it before it made its own batches
-                features,
-                labels,
-                epochs=params.epochs,
-                batch_size=params.batch_size,
-                validation_split=params.validation_split,
-                shuffle=True,
-                verbose=0,
-                steps_per_epoch=keras_net.steps_per_epoch(len(X), params),
-            )
+            # as a watched fit called it before it made its own batches
+            _keras_own_fit(X, y, params, 4, 1, steps_per_epoch=keras_net.steps_per_epoch(len(X), params))
     finally:
         mlflow.keras.autolog(disable=True)
     client = store.client
-    recorded = {run.info.run_id: client.get_run(run.info.run_id).data for run in (mine, own)}
-    ours, theirs = recorded[mine.info.run_id], recorded[own.info.run_id]
+    ours, theirs = (client.get_run(run.info.run_id).data for run in (mine, own))
     # Keras numbers the optimizers a process builds: the second network's is adam_1.
     assert ours.params | {"optimizer_name": "adam"} == theirs.params | {"optimizer_name": "adam"}
     assert {"batch_size", "validation_split", "shuffle", "steps_per_epoch"} <= ours.params.keys()

@@ -323,3 +323,26 @@ def test_a_process_forked_by_a_driver_forks_its_own_steps_from_the_drivers_serve
     parent, server = seen.read_text().split()
     assert parent == plain  # the forked driver's step came from the driver's own server
     assert server == f"{socket.gethostname()}:{plain}"
+
+
+SCORE_AND_EXIT_AS_A_FORKED_STEP = """
+import os, sys
+import numpy as np, pandas as pd
+from psystock.models import keras_net
+rows = np.random.default_rng(0).integers(0, 2, (64, 3))
+X, y = pd.DataFrame(rows.astype(float)), pd.Series(rows[:, 0])
+keras_net.predict_proba(keras_net.fit(X, y, keras_net.KerasParams(epochs=1), seed=0), X)
+sys.stdout.flush()
+os._exit(0)  # as multiprocessing ends a forked step: no exit handlers
+"""
+
+
+def test_scoring_a_network_leaves_no_file_behind_in_a_process_ended_without_exit_handlers(tmp_path):
+    """Autograph writes the source of each function it converts to a temporary file that only an
+    exit handler removes; a forked step ends without running them."""
+    env = os.environ | {"TMPDIR": str(tmp_path), "PYTHONPATH": str(PROJECT)}
+    done = subprocess.run(
+        [sys.executable, "-c", SCORE_AND_EXIT_AS_A_FORKED_STEP], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert list(tmp_path.iterdir()) == []

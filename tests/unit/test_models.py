@@ -175,34 +175,6 @@ def test_keras_probabilities_are_predicts_own_to_the_digit():
     assert fam.predict_proba(model, X.iloc[:0]).shape == (0,)
 
 
-SCORE_AND_EXIT_AS_A_FORKED_STEP = """
-import os, sys
-import numpy as np, pandas as pd
-from psystock.models import keras_net
-rows = np.random.default_rng(0).integers(0, 2, (64, 3))
-X, y = pd.DataFrame(rows.astype(float)), pd.Series(rows[:, 0])
-keras_net.predict_proba(keras_net.fit(X, y, keras_net.KerasParams(epochs=1), seed=0), X)
-sys.stdout.flush()
-os._exit(0)  # as multiprocessing ends a forked step: no exit handlers
-"""
-
-
-def test_scoring_a_network_leaves_no_file_behind_in_a_process_ended_without_exit_handlers(tmp_path):
-    """Autograph writes the source of each function it converts to a temporary file that only an
-    exit handler removes; a forked step ends without running them."""
-    import subprocess
-    import sys
-
-    from tests.helpers.runs import PROJECT
-
-    env = os.environ | {"TMPDIR": str(tmp_path), "PYTHONPATH": str(PROJECT)}
-    done = subprocess.run(
-        [sys.executable, "-c", SCORE_AND_EXIT_AS_A_FORKED_STEP], env=env, capture_output=True, text=True, timeout=300
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert list(tmp_path.iterdir()) == []
-
-
 def _keras_own_fit(X, y, params, seed, validation_freq, **fit_args):
     """A network trained by Keras's own ``fit`` on the numpy rows, as build made it."""
     import keras

@@ -6,6 +6,7 @@ not pay for it.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
@@ -89,6 +90,11 @@ def build(X: np.ndarray, params: KerasParams, seed: int) -> Any:
         steps_per_execution=32,
     )
     model.optimizer.build(model.trainable_variables)
+    # Keras builds its compiled metrics inside the first training step's trace, and having made
+    # variables there, TensorFlow traces that step a second time: half a second for each network.
+    # Built here on one row shaped like the labels and answers, they are traced once; fit resets them.
+    model.compute_metrics(None, np.zeros(1, "float32"), np.zeros((1, 1), "float32"))
+    model.reset_metrics()
     return model
 
 
@@ -152,15 +158,24 @@ def epoch_of_batches(features: np.ndarray, labels: np.ndarray, params: KerasPara
     that draws the same order every epoch; the order is taken from Keras's own array adapter, so it
     is Keras's. A quiet fit repeats the dataset for its epochs and runs it as one: Keras runs
     ``steps_per_execution`` steps per call into TensorFlow and stops only where the data ends."""
+    order = _keras_order(len(features), seed)
+    return _in_batches(features[order], labels[order], params.batch_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _keras_order(rows: int, seed: int) -> np.ndarray:
+    """The order Keras's own ``fit`` shuffles ``rows`` numpy rows in with ``seed`` set: one
+    permutation of them, whatever the batch size. Cached, as every trial of a tuning fits the same
+    folds with the same seed, and Keras builds a data pipeline to draw it."""
     import keras
     from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
-    rows, size = len(features), params.batch_size
     keras.utils.set_random_seed(seed)
     positions = np.arange(rows, dtype="float32")  # rows and labels alike, as fit hands them over
-    shuffled = ArrayDataAdapter(positions[:, None], positions, batch_size=size, shuffle=True).get_tf_dataset()
+    shuffled = ArrayDataAdapter(positions[:, None], positions, batch_size=32, shuffle=True).get_tf_dataset()
     order = np.concatenate([labels_of_batch.numpy() for _, labels_of_batch in shuffled]).astype(int)
-    return _in_batches(features[order], labels[order], size)
+    order.flags.writeable = False
+    return order
 
 
 def _in_batches(features: np.ndarray, labels: np.ndarray, size: int) -> Any:

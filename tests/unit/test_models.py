@@ -231,6 +231,23 @@ def test_a_quiet_keras_fit_learns_exactly_what_kerass_own_fit_does(rows, changes
     np.testing.assert_array_equal(fam.predict_proba(quiet.model, X), fam.predict_proba(own, X))
 
 
+def test_a_fit_reuses_the_shuffle_of_its_rows_and_it_is_kerass_own_whatever_the_batch_size():
+    """The order Keras shuffles rows in is drawn once per row count and seed (a tuning's trials all
+    fit the same folds with the same seed): a fit with another batch size that reuses it must still
+    learn what Keras's own fit does."""
+    from psystock.models import keras_net
+
+    X, y = learnable(203)
+    keras_net._keras_order.cache_clear()
+    for batch_size in (16, 64):
+        params = get_family("keras").params(defaults("keras") | {"epochs": 2, "batch_size": batch_size})
+        quiet = keras_net.train(keras_net.build(keras_net.as_model_input(X), params, seed=4), X, y, params, seed=4)
+        own, _ = _keras_own_fit(X, y, params, seed=4, validation_freq=params.epochs)
+        for mine, theirs in zip(quiet.model.weights, own.weights, strict=True):
+            np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
+    assert keras_net._keras_order.cache_info().hits == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "scale", "batches"),
     [
@@ -310,3 +327,26 @@ def test_tensorflow_runs_these_small_networks_on_one_thread_unless_told_otherwis
     assert os.environ["TF_NUM_INTEROP_THREADS"] == "1"
     assert os.environ["TF_NUM_INTRAOP_THREADS"] == "4"
     assert os.environ["TF_ENABLE_ONEDNN_OPTS"] == "0"
+
+
+def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypatch):
+    """Keras builds the compiled metrics inside the first training step's trace unless they exist,
+    and TensorFlow then traces the step a second time, half a second per network: a trainer's
+    network is traced once for every fold it fits (the step's Python body runs once per trace)."""
+    import keras
+
+    from psystock.models import keras_net
+
+    traces = []
+    train_step = keras.Sequential.train_step
+
+    def traced(model, data):
+        traces.append(data)
+        return train_step(model, data)
+
+    monkeypatch.setattr(keras.Sequential, "train_step", traced)
+    X, y = learnable(240)
+    trainer = keras_net.Trainer(get_family("keras").params(defaults("keras") | {"epochs": 2}), seed=3)
+    for rows in (120, 200, 236):  # 114, 190 and 224 rows kept: a last batch of 18, of 30, none short
+        trainer(X.iloc[:rows], y.iloc[:rows])
+    assert len(traces) == 1

@@ -222,8 +222,9 @@ class Trainer:
     Compiling and tracing a network costs a second or two, as much as training
     it on a fold; a trainer pays that once for all its fits (cross-validation's
     folds, then the fit on the whole development period). Before each fit the
-    weights and the optimizer's state are put back as :func:`build` made them
-    and the seed is set again, so every fit is the one a new trainer would make
+    network's variables (its weights, and the state its dropout draws from) and
+    the optimizer's are put back as :func:`build` made them, so every fit is the
+    one a new trainer would make
     (``tests/unit/test_models.py`` checks it). The model a fit returns is the
     one the next fit retrains: answer with it first. Networks that normalise
     their inputs are built afresh for every fit: a ``Normalization`` layer's
@@ -244,11 +245,11 @@ class Trainer:
         if self._model is None or needs_scaling(features):
             self._model = build(features, self.params, self.seed)
             self._initial = (
-                [w.numpy() for w in self._model.weights],
+                [v.numpy() for v in self._model.variables],
                 [v.numpy() for v in self._model.optimizer.variables],
             )
         else:
-            for variable, value in zip(self._model.weights, self._initial[0], strict=True):
+            for variable, value in zip(self._model.variables, self._initial[0], strict=True):
                 variable.assign(value)
             for variable, value in zip(self._model.optimizer.variables, self._initial[1], strict=True):
                 variable.assign(value)

@@ -133,12 +133,15 @@ def test_keras_normalises_real_valued_features_in_the_network():
     assert "Normalization" not in [type(layer).__name__ for layer in fit("keras", X, y, {"epochs": 1}).layers]
 
 
-def test_cross_validation_reuses_one_keras_network_and_fits_exactly_as_from_scratch():
+@pytest.mark.parametrize("changes", [{}, {"dropout": 0.3, "layers": 2}])
+def test_cross_validation_reuses_one_keras_network_and_fits_exactly_as_from_scratch(changes):
+    """Each fit of a trainer's network starts where a new one would: its weights, its optimizer and
+    the random state its dropout draws from (which advances with every batch) put back."""
     from psystock.models.keras_net import Trainer
 
     fam = get_family("keras")
     X, y = learnable(240)
-    params = fam.params(defaults("keras") | {"epochs": 3})
+    params = fam.params(defaults("keras") | {"epochs": 3} | changes)
     trainer = Trainer(params, seed=5)
     for n, scale in ((120, 1.0), (200, 1.0), (200, 0.02)):  # the last: real-valued, normalised
         fresh = fam.predict_proba(fam.fit(X.iloc[:n] * scale, y.iloc[:n], params, seed=5), X.iloc[200:] * scale)

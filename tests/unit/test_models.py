@@ -353,3 +353,22 @@ def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypat
     for rows in (120, 200, 236):  # 114, 190 and 224 rows kept: a last batch of 18, of 30, none short
         trainer(X.iloc[:rows], y.iloc[:rows])
     assert len(traces) == 1
+
+
+def test_a_trainers_later_fits_leave_tensorflows_kernel_cache_alone(monkeypatch):
+    """Setting TensorFlow's seed clears its kernel cache, and every traced function is then
+    prepared anew (a tenth of a second per fit): after its first fit, a trainer's fits on rows it
+    has seen set none, and learn what a new network does (see the reuse test above)."""
+    from tensorflow.python import pywrap_tfe
+
+    from psystock.models import keras_net
+
+    X, y = learnable(240)
+    trainer = keras_net.Trainer(get_family("keras").params(defaults("keras") | {"epochs": 2}), seed=3)
+    for rows in (120, 200):
+        trainer(X.iloc[:rows], y.iloc[:rows])
+    cleared: list[object] = []
+    monkeypatch.setattr(pywrap_tfe, "TFE_ContextClearCaches", cleared.append)
+    for rows in (120, 200):
+        keras_net.predict_proba(trainer(X.iloc[:rows], y.iloc[:rows]), X.iloc[200:])
+    assert cleared == []

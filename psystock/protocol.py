@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,15 @@ class Candidate:
     fit_final: Callable[[pd.DataFrame, pd.Series], Any] | None = None
 
 
+def cv_answers(candidate: Candidate, X: pd.DataFrame, y: pd.Series, split: str, n_folds: int) -> Iterator[np.ndarray]:
+    """The candidate's answers for each validation fold of the development period, fold by fold,
+    each from a fit on that fold's training rows: walk-forward for ``chronological``, stratified
+    for ``random``."""
+    for train, valid in cv_folds(split, n_folds).split(X, y):
+        model = candidate.fit(X.iloc[train], y.iloc[train])
+        yield np.asarray(candidate.answer(model, X.iloc[valid]), dtype=float)
+
+
 def cross_validate(
     candidate: Candidate,
     X: pd.DataFrame,
@@ -99,19 +108,20 @@ def cross_validate(
     n_folds: int,
     only: str | None = None,
     report: Callable[[int, dict[str, float]], None] | None = None,
+    answers: Sequence[np.ndarray] | None = None,
 ) -> list[dict[str, float]]:
-    """Every available score (or ``only`` that one) on each validation fold of the development period:
-    walk-forward for ``chronological``, stratified for ``random``. ``report(fold, scores)`` hears of
-    each fold as it ends."""
+    """Every available score (or ``only`` that one) on each validation fold of the development
+    period, the candidate's answers found by :func:`cv_answers`, or given as ``answers`` (found
+    before for this very candidate, by the tuning trial that proposed it): then no fold is fit
+    again. ``report(fold, scores)`` hears of each fold as it ends."""
+    found = cv_answers(candidate, X, y, split, n_folds) if answers is None else iter(answers)
     folds = []
-    for train, valid in cv_folds(split, n_folds).split(X, y):
-        model = candidate.fit(X.iloc[train], y.iloc[train])
-        answers = np.asarray(candidate.answer(model, X.iloc[valid]), dtype=float)
+    for (_, valid), fold_answers in zip(cv_folds(split, n_folds).split(X, y), found, strict=True):
         truth = y.iloc[valid]
         if only is not None:
-            folds.append({only: scores.compute(only, truth, answers)})
+            folds.append({only: scores.compute(only, truth, fold_answers)})
         else:
-            folds.append(scores.all_scores(truth, answers, candidate.probabilistic))
+            folds.append(scores.all_scores(truth, fold_answers, candidate.probabilistic))
         if report is not None:
             report(len(folds), folds[-1])
     return folds
@@ -205,15 +215,22 @@ def holdout_of(data: FeatureSet, parts: TrainTest, answers: np.ndarray) -> Holdo
     return Holdout(parts.y_test.to_numpy()[order].astype(int), np.asarray(answers, dtype=float)[order], dates, returns)
 
 
-def evaluate(candidate: Candidate, data: FeatureSet, settings: Settings) -> Evaluation:
+def evaluate(
+    candidate: Candidate, data: FeatureSet, settings: Settings, fold_answers: Sequence[np.ndarray] | None = None
+) -> Evaluation:
     """Cross-validate ``candidate`` on the development period, fit it on all of it, and score,
-    bootstrap and backtest its answers on the holdout."""
+    bootstrap and backtest its answers on the holdout. ``fold_answers``: its answers for each
+    cross-validation fold, already found (by the tuning trial that proposed it), scored as they
+    are rather than fit again: the same scores, one fit instead of ``cv_folds + 1``."""
     parts = split_dataset(data, settings.split, settings.test_size, settings.seed)
 
     def progress(fold: int, found: dict[str, float]) -> None:
         log.info("fold %d/%d: %s %.4f", fold, settings.cv_folds, settings.metric, found[settings.metric])
 
-    folds = cross_validate(candidate, parts.X_train, parts.y_train, settings.split, settings.cv_folds, report=progress)
+    if fold_answers is not None:
+        log.info("cross-validation: scoring the answers its tuning trial found on the %d folds", len(fold_answers))
+    X, y = parts.X_train, parts.y_train
+    folds = cross_validate(candidate, X, y, settings.split, settings.cv_folds, report=progress, answers=fold_answers)
     log.info("fitting on the %d development rows, scoring the %d holdout rows", len(parts.y_train), len(parts.y_test))
     model = (candidate.fit_final or candidate.fit)(parts.X_train, parts.y_train)
     holdout = holdout_of(data, parts, np.asarray(candidate.answer(model, parts.X_test), dtype=float))

@@ -28,7 +28,7 @@ from hyperopt.early_stop import no_progress_loss
 
 from psystock import PsystockError, names, this_process
 from psystock.models import Family, format_hyperparameters
-from psystock.protocol import cross_validate
+from psystock.protocol import cross_validate, cv_answers
 from psystock.scores import score
 from psystock.training import family_candidate
 from psystock.validation import check_search
@@ -45,6 +45,8 @@ class TrialResult:
     seconds: float
     error: str | None = None
     process: str = ""  # host:pid of the process that ran it (a Spark worker's, with SparkTrials)
+    # Its answers on each validation fold: scored again, they give the tuned model's every CV score.
+    fold_answers: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
     def mean_score(self) -> float:
@@ -156,12 +158,13 @@ class Objective:
         params = dataclasses.asdict(typed)
         started = time.perf_counter()
         try:
-            fold_scores = cv_scores(
-                self.family, self.X, self.y, typed, self.split, self.n_folds, self.seed, self.metric
-            )
-            scores, error = fold_scores, None
+            candidate = family_candidate(self.family, typed, self.seed)
+            where = (self.X, self.y, self.split, self.n_folds)
+            answers = list(cv_answers(candidate, *where))
+            folds = cross_validate(candidate, *where, only=self.metric, answers=answers)
+            scores, error = [fold[self.metric] for fold in folds], None
         except (ValueError, PsystockError) as exc:  # an invalid point of the space
-            scores, error = [], str(exc).splitlines()[0]
+            scores, answers, error = [], [], str(exc).splitlines()[0]
         loss = score(self.metric).loss(float(np.mean(scores))) if scores else math.inf
         seconds = time.perf_counter() - started
         return {
@@ -169,6 +172,7 @@ class Objective:
             "status": STATUS_FAIL if error else STATUS_OK,
             "params": params,
             "fold_scores": scores,
+            "fold_answers": answers,
             "seconds": seconds,
             "error": error,
             "process": this_process(),
@@ -231,6 +235,7 @@ def _trial_result(doc: dict) -> TrialResult:
         result["seconds"],
         result["error"],
         result.get("process", ""),
+        result.get("fold_answers", []),
     )
 
 

@@ -5,7 +5,8 @@ loss is ``1 - mean CV metric``. ``max_evals`` trials at most, fewer with
 ``early_stop`` or ``timeout``; with ``spark_master``, through SparkTrials.
 Logs the best parameters (``best_*``, and tag ``psystock.hyperparameters`` as
 ``train`` takes them), the trials table and plots, and the model refit with
-them, scored as a training run is (docs/entry-points.md#tune).
+them, scored as a training run is, its cross-validation from the best trial's
+answers on the folds (docs/entry-points.md#tune).
 """
 
 from __future__ import annotations
@@ -54,7 +55,10 @@ def tune(args: Args) -> None:
         settings=search,
     )
     evaluation = protocol.evaluate(
-        family_candidate(family, family.params(result.best.params), args.seed), data, args.settings()
+        family_candidate(family, family.params(result.best.params), args.seed),
+        data,
+        args.settings(),
+        fold_answers=result.best.fold_answers,
     )
     log.info(
         "refit on the development period: cv %s %.4f, holdout %s",

@@ -1,10 +1,13 @@
 """The protocol: choices from the development period only, the holdout scored with intervals and a backtest."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from psystock import baselines, protocol, registry
+from psystock.evaluation import split_dataset
 from psystock.features import FeatureSet
 from psystock.models import get_family
 from psystock.training import family_candidate
@@ -48,6 +51,31 @@ def test_folds_see_only_the_development_period():
     first, second = protocol.evaluate(logreg(), data, SETTINGS), protocol.evaluate(logreg(), swapped, SETTINGS)
     assert first.folds == second.folds
     assert first.holdout_scores["mcc"] != second.holdout_scores["mcc"]
+
+
+@pytest.mark.parametrize("split", [Split.CHRONOLOGICAL, Split.RANDOM])
+def test_given_its_fold_answers_a_candidate_is_fit_once_and_scored_exactly_as_if_cross_validated(split):
+    """The tuning refit: the best trial's answers on the folds stand for fitting the folds again."""
+    data, settings = dataset(), dataclasses.replace(SETTINGS, split=split)
+    fitted: list[int] = []
+
+    def counting(candidate):
+        def fit(X, y):
+            fitted.append(len(y))
+            return candidate.fit(X, y)
+
+        return dataclasses.replace(candidate, fit=fit)
+
+    parts = split_dataset(data, split, settings.test_size, settings.seed)
+    answers = list(protocol.cv_answers(logreg(), parts.X_train, parts.y_train, split, settings.cv_folds))
+    fresh = protocol.evaluate(counting(logreg()), data, settings)
+    assert len(fitted) == settings.cv_folds + 1 and fitted[-1] == len(parts.y_train)
+    fitted.clear()
+    given = protocol.evaluate(counting(logreg()), data, settings, fold_answers=answers)
+    assert fitted == [len(parts.y_train)]  # the final model only
+    assert given.folds == fresh.folds and given.metrics() == fresh.metrics()
+    with pytest.raises(ValueError, match="shorter"):  # answers for other folds than these are refused
+        protocol.evaluate(logreg(), data, settings, fold_answers=answers[:-1])
 
 
 def test_a_planted_signal_is_found_and_its_interval_excludes_nothing_learned():

@@ -5,6 +5,8 @@ import pytest
 
 from psystock import PsystockError, this_process
 from psystock.models import get_family
+from psystock.protocol import cross_validate, cv_answers
+from psystock.training import family_candidate
 from psystock.tuning import Objective, SearchSettings, TrialResult, cv_scores, flatten, tune
 
 
@@ -33,7 +35,7 @@ def test_every_trial_is_reported_with_fold_scores():
     seen: list[TrialResult] = []
     result = run(seed=1, max_evals=5, trials=seen)
     assert [t.number for t in seen] == [1, 2, 3, 4, 5]
-    assert all(len(t.fold_scores) == 3 for t in seen)
+    assert all(len(t.fold_scores) == len(t.fold_answers) == 3 for t in seen)
     assert all(t.loss == pytest.approx(1 - np.mean(t.fold_scores)) for t in seen)
     assert result.best.loss == min(t.loss for t in seen)
     assert not result.stopped_early
@@ -53,6 +55,25 @@ def test_best_loss_matches_a_fresh_cross_validation_of_its_parameters():
     family = get_family("logreg")
     again = cv_scores(family, X, y, family.params(result.best.params), "chronological", 3, 3, "mcc")
     assert again == pytest.approx(result.best.fold_scores)
+
+
+KERAS_SAMPLE = {"units": 8, "layers": 2, "dropout": 0.3, "epochs": 2, "validation_split": 0.0}
+
+
+@pytest.mark.parametrize(("family", "sample"), [("logreg", {"C": 0.3}), ("keras", KERAS_SAMPLE)])
+def test_a_trial_keeps_its_fold_answers_and_they_are_a_fresh_cross_validations_to_the_digit(family, sample):
+    """So the tuned model's CV is scored from the best trial's answers, not fit again."""
+    X, y = data()
+    family = get_family(family)
+    trial = Objective(family, X, y, "chronological", 3, 5, "mcc")(sample)
+    fresh = family_candidate(family, family.params(trial["params"]), 5)
+    again = list(cv_answers(fresh, X, y, "chronological", 3))
+    assert len(trial["fold_answers"]) == 3
+    assert all(np.array_equal(kept, new) for kept, new in zip(trial["fold_answers"], again, strict=True))
+    scored = cross_validate(fresh, X, y, "chronological", 3, answers=trial["fold_answers"])
+    assert [fold["mcc"] for fold in scored] == trial["fold_scores"]
+    other = family_candidate(family, family.params(trial["params"]), 5)
+    assert scored == cross_validate(other, X, y, "chronological", 3)
 
 
 def test_early_stop_ends_the_search_after_that_many_trials_without_a_better_loss():
@@ -94,11 +115,19 @@ def test_the_objective_survives_the_trip_to_a_spark_worker():
     assert cloudpickle.loads(cloudpickle.dumps(objective))(sample)["loss"] == objective(sample)["loss"]
 
 
-def test_an_invalid_point_is_a_failed_trial_not_a_crash():
+@pytest.mark.parametrize(
+    ("family", "sample"),
+    [
+        ("logreg", {"solver": "lbfgs", "l1_ratio": 1.0}),  # lbfgs cannot do L1: the fit refuses it
+        ("keras", {"dropout": 1.5}),  # refused by the trainer, before any fit
+    ],
+)
+def test_an_invalid_point_is_a_failed_trial_not_a_crash(family, sample):
     X, y = data()
-    objective = Objective(get_family("logreg"), X, y, "chronological", 3, 1, "mcc")
-    result = objective({"solver": "lbfgs", "l1_ratio": 1.0})  # lbfgs cannot do L1
+    objective = Objective(get_family(family), X, y, "chronological", 3, 1, "mcc")
+    result = objective(sample)
     assert result["status"] == "fail" and result["loss"] == np.inf and result["error"]
+    assert result["fold_scores"] == result["fold_answers"] == []
 
 
 @pytest.mark.parametrize(

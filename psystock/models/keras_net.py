@@ -85,8 +85,9 @@ def build(X: np.ndarray, params: KerasParams, seed: int) -> Any:
         optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate),
         loss="binary_crossentropy",
         metrics=["accuracy"],
-        # Several batches per call into TensorFlow: the same updates in the same order (the
-        # predictions are identical), a third less time on these small batches.
+        # A watched fit's batches several per call into TensorFlow: the same updates in the same
+        # order (the predictions are identical), a third less time on these small batches. A quiet
+        # fit has a loop of its own (_fit_quietly).
         steps_per_execution=32,
     )
     model.optimizer.build(model.trainable_variables)

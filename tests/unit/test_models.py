@@ -235,6 +235,18 @@ def test_a_quiet_keras_fit_learns_exactly_what_kerass_own_fit_does(rows, changes
     np.testing.assert_array_equal(fam.predict_proba(quiet, X), fam.predict_proba(own, X))
 
 
+def test_a_quiet_keras_fit_refuses_callbacks_it_would_never_call():
+    import keras
+
+    from psystock.models import keras_net
+
+    X, y = learnable(40)
+    params = get_family("keras").params(defaults("keras") | {"epochs": 1})
+    network = keras_net.build(keras_net.as_model_input(X), params, seed=4)
+    with pytest.raises(ValueError, match="a quiet fit runs no callbacks"):
+        keras_net.train(network, X, y, params, seed=4, callbacks=[keras.callbacks.History()])
+
+
 def test_a_fit_reuses_the_shuffle_of_its_rows_and_it_is_kerass_own_whatever_the_batch_size():
     """The order Keras shuffles rows in is drawn once per row count and seed (a tuning's trials all
     fit the same folds with the same seed): a fit with another batch size that reuses it must still

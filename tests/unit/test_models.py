@@ -349,7 +349,8 @@ def test_tensorflow_runs_these_small_networks_on_one_thread_unless_told_otherwis
 def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypatch):
     """Keras builds the compiled metrics inside the first training step's trace unless they exist,
     and TensorFlow then traces the step a second time, half a second per network: a trainer's
-    network is traced once for every fold it fits (the step's Python body runs once per trace)."""
+    network is traced once for every fold it fits (the step's Python body runs once per trace),
+    in a loop of psystock's own, not through Keras's fit."""
     import keras
 
     from psystock.models import keras_net
@@ -361,7 +362,11 @@ def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypat
         traces.append(data)
         return train_step(model, data)
 
+    def refused(*args, **kwargs):
+        raise AssertionError("a quiet fit went through Keras's fit, its data iterators and its loop")
+
     monkeypatch.setattr(keras.Sequential, "train_step", traced)
+    monkeypatch.setattr(keras.Sequential, "fit", refused)
     X, y = learnable(240)
     trainer = keras_net.Trainer(get_family("keras").params(defaults("keras") | {"epochs": 2}), seed=3)
     for rows in (120, 200, 236):  # 114, 190 and 224 rows kept: a last batch of 18, of 30, none short

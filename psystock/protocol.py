@@ -229,8 +229,15 @@ def evaluate(
 
     if fold_answers is not None:
         log.info("cross-validation: scoring the answers its tuning trial found on the %d folds", len(fold_answers))
-    X, y = parts.X_train, parts.y_train
-    folds = cross_validate(candidate, X, y, settings.split, settings.cv_folds, report=progress, answers=fold_answers)
+    folds = cross_validate(
+        candidate,
+        parts.X_train,
+        parts.y_train,
+        settings.split,
+        settings.cv_folds,
+        report=progress,
+        answers=fold_answers,
+    )
     log.info("fitting on the %d development rows, scoring the %d holdout rows", len(parts.y_train), len(parts.y_test))
     model = (candidate.fit_final or candidate.fit)(parts.X_train, parts.y_train)
     holdout = holdout_of(data, parts, np.asarray(candidate.answer(model, parts.X_test), dtype=float))

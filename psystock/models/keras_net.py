@@ -177,7 +177,7 @@ def _fit_quietly(model: Any, features: np.ndarray, labels: np.ndarray, params: K
     These are the updates Keras's ``fit`` makes, in its order, with neither its data iterators nor
     its ``steps_per_execution`` loop around each step (a fit here costs about 40% less CPU). The
     function takes the rows, the batch size and the epochs as tensors, so a network is traced
-    once for every fold and batch size it fits."""
+    once for all the folds it fits, whatever their rows."""
     import tensorflow as tf
 
     order = _keras_order(len(features), seed)

@@ -53,7 +53,7 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT,
 # `python -m pytest tests/unit tests/data --randomly-seed=N`).
 XDIST := -n 2 --dist loadfile -p no:randomly
 
-test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (8-10 min here)
+test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (7-11 min here, with the hour)
 	python -m pytest -m "not slow" $(XDIST)
 
 test-unit: install ## The tests that start no process, in one process and in random order (about 2 min)

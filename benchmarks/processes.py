@@ -85,6 +85,10 @@ def _own_kind(process: Process) -> str | None:
         return "pytest (tests run in-process)"
     if re.search(r"mlflow server|mlflow\.server|gunicorn|uvicorn", command):
         return "mlflow server"
+    if "resource_tracker import main" in command:
+        return "multiprocessing's resource tracker"
+    if python := re.match(r"\S*python[\d.]*( -\w+)* (-m \S+|-c)", command):
+        return f"python {python.group(2)}"  # another module run as a program, or a snippet
     return None
 
 

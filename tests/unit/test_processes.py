@@ -38,13 +38,17 @@ PROCESSES = table(
     (20, 16, "git cat-file --batch-check", "git", 0.25),
     (21, 12, WARM_CLI, "python", 1.0),  # mlflow run -e predict, forked warm
     (22, 21, "python -m steps.predict --ticker X", "python", 5.0),
+    (23, 11, "/venv/bin/python -m pip install --quiet ./examples/psystock-knn", "python", 4.0),
+    (24, 11, "/venv/bin/python -c import os; print(os.getpid())", "python", 0.5),
+    (25, 16, "/venv/bin/python -c from multiprocessing.resource_tracker import main;main(7)", "python", 0.1),
+    (26, 11, "/usr/bin/env", "env", 0.0),
     (30, 1, "python -m steps.main", "python", 99.0),
 )
 
 
 def test_a_tree_is_its_root_and_everything_below_it_and_nothing_beside_it():
-    assert sorted(process.key[0] for process in descendants(PROCESSES, key(13))) == [13, 14, 15, 16, 17, 18, 19, 20]
-    assert sorted(process.key[0] for process in descendants(PROCESSES, key(10))) == list(range(10, 23))
+    assert sorted(process.key[0] for process in descendants(PROCESSES, key(13))) == [13, 14, 15, 16, 17, 18, 19, 20, 25]
+    assert sorted(process.key[0] for process in descendants(PROCESSES, key(10))) == list(range(10, 27))
     assert descendants(PROCESSES, key(99)) == []
 
 
@@ -65,6 +69,10 @@ def test_each_process_is_named_by_what_it_runs_and_a_fork_by_what_it_was_forked_
     assert kinds[17] == kinds[18] == kinds[19] == "forked from a psystock server (steps, servers)"
     assert kinds[20] == "git"
     assert kinds[22] == "steps.predict interpreter"
+    assert kinds[23] == "python -m pip"
+    assert kinds[24] == "python -c"
+    assert kinds[25] == "multiprocessing's resource tracker"
+    assert kinds[26] == "env"
 
 
 def test_a_trees_seconds_add_up_by_kind_and_leave_out_other_trees():
@@ -72,8 +80,8 @@ def test_a_trees_seconds_add_up_by_kind_and_leave_out_other_trees():
     assert seconds["forked from a psystock server (steps, servers)"] == 6.5
     assert counts["forked from a psystock server (steps, servers)"] == 3
     assert seconds["main interpreter"] == 4.0  # not the 99 s of the main outside the tree
-    assert sum(seconds.values()) == 68.25
-    assert sum(counts.values()) == 13
+    assert sum(seconds.values()) == 72.85
+    assert sum(counts.values()) == 17
 
 
 def test_a_process_is_read_from_proc():

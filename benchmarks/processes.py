@@ -149,6 +149,7 @@ def table(seconds: Mapping[str, float], counts: Mapping[str, int]) -> Iterable[s
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--every", type=float, default=0.1, help="seconds between readings of /proc")
+    parser.add_argument("--show", default="", help="also list the processes of this kind, with their command lines")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -160,6 +161,9 @@ def main() -> None:
     busy, idle = machine_seconds()[0] - busy, machine_seconds()[1] - idle
     seconds, counts = by_kind(seen, root)
     print("\n".join(table(seconds, counts)), file=sys.stderr)
+    for process in descendants(seen, root) if args.show else []:
+        if kind(process, seen) == args.show:
+            print(f"{process.cpu:8.1f}  {process.key[0]:9d}  {process.command or '(no command line)'}", file=sys.stderr)
     print(
         f"{sum(seconds.values()):8.1f}  in all; the machine: {busy:.1f} busy, {idle:.1f} idle core-seconds "
         f"in {wall:.1f} s; the command exited with {status}",

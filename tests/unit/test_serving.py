@@ -4,6 +4,7 @@ serving contract's model (bars in, the next day out) and an older version's (a f
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,6 +83,16 @@ def test_each_familys_contract_model_takes_bars_and_answers_the_next_day_as_its_
     prediction = predict_next_day(loaded, served[name], "BTC-USD", bars, "returns", 3, 0.5)  # not its features
     assert (prediction.as_of, prediction.day) == (date(2020, 12, 31), date(2021, 1, 1))
     assert prediction.probability_up == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", all_families())
+def test_a_contract_models_family_model_is_saved_with_its_familys_requirements_not_inferred_ones(name, served):
+    import mlflow
+
+    from psystock.mlflow_io.served_model import FAMILY_MODEL
+
+    inner = Path(mlflow.artifacts.download_artifacts(f"{served[name]}/artifacts/{FAMILY_MODEL}/requirements.txt"))
+    assert inner.read_text().split() == list(get_family(name).pip_requirements)
 
 
 def test_a_contract_model_refuses_too_few_bars_in_one_line(bars, served):

@@ -78,12 +78,7 @@ def log_served_model(family: Family[Any], model: Any, recipe: Recipe, bars: pd.D
     example = bars.loc[:, list(contract.BARS)].tail(recipe.bars_needed).reset_index(drop=True)
     with tempfile.TemporaryDirectory() as tmp:
         saved = Path(tmp) / FAMILY_MODEL
-        family.prepare()
-        # Its requirements given, as log_model is given them: inferred, they cost a process that
-        # loads the model again (2.6-6.2 s of CPU a version).
-        getattr(mlflow, family.model_flavor).save_model(
-            model, str(saved), pip_requirements=list(family.pip_requirements), **dict(family.log_model_kwargs)
-        )
+        family.save_model(model, str(saved))
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
             mlflow.pyfunc.log_model(

@@ -174,6 +174,16 @@ class Family(Generic[P]):
             **dict(self.log_model_kwargs),
         )
 
+    def save_model(self, model: Any, path: str) -> None:
+        """Save ``model`` to the folder ``path`` as :meth:`log_model` logs it: with explicit pip
+        requirements, where inferring them starts a process that loads the model again."""
+        import mlflow
+
+        self.prepare()
+        getattr(mlflow, self.model_flavor).save_model(
+            model, path, pip_requirements=list(self.pip_requirements), **dict(self.log_model_kwargs)
+        )
+
 
 def needs_scaling(X: Any) -> bool:
     """Whether features are anything but 0/1 flags: a model that is not scale-free then standardises

@@ -78,9 +78,11 @@ format: install ## Let ruff format the code and fix what it can
 bench: install ## Time the pipeline, tuning, server logging, cache lookups, universes; prints a table, writes JSON
 	python -m benchmarks.run
 
+# Without MLflow's GenAI job runners, as `make server` (psystock/server.py): eight interpreters less.
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)
 	python -m psystock.tracking_store $(TRACKING_URI)
-	mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
+	  mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
 
 # Settings of `make server` (environment or make variables): HOST, PORT,
 # BACKEND_STORE_URI (postgresql://...), ARTIFACTS_DESTINATION (s3://...),

@@ -10,6 +10,11 @@ deployment), ``ARTIFACTS_DESTINATION`` (a folder in ``SERVER_DIR``; an object
 store such as ``s3://bucket/mlflow`` for a real deployment), ``SERVER_DIR``
 (``mlflow-server``), ``WORKERS`` (2).
 
+MLflow's job execution (a job runner and its huey consumers beside the web workers, eight
+interpreters, for its GenAI scorers, evaluations and optimizers) is off unless
+``MLFLOW_SERVER_ENABLE_JOB_EXECUTION`` says otherwise: psystock runs no such jobs, and they
+took most of the server's start-up and three quarters of its CPU.
+
 Artifacts are proxied (``--serve-artifacts``): clients upload and download
 through the server, so they need no credentials for the artifact store.
 
@@ -36,6 +41,7 @@ from psystock import PsystockError
 
 ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # signs the auth app's CSRF tokens
+JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's GenAI job runners, on by default
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ def secret_key(server_dir: Path) -> str:
 def prepare(settings: ServerSettings, environ: Mapping[str, str]) -> dict[str, str]:
     """Create what the server writes into; return the environment to start it with."""
     env = dict(environ)
+    env.setdefault(JOB_EXECUTION_VARIABLE, "false")
     settings.server_dir.mkdir(parents=True, exist_ok=True)
     if "://" not in settings.artifacts_destination:
         Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,20 @@ class TrackingServer:
             raise RuntimeError(f"mlflow server exited: {self.log.read_text()[-2000:]}")
         return self
 
+    def commands(self) -> list[str]:
+        """The command lines of the server's processes now: those of its session (it starts one)."""
+        assert self.process is not None
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                command = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ").strip()
+            except OSError:  # ended meanwhile
+                continue
+            if int(stat[stat.rfind(")") + 2 :].split()[3]) == self.process.pid:  # state ppid pgrp session
+                found.append(command)
+        return found
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

@@ -25,6 +25,12 @@ def sqlite_server(tmp_path_factory):
     server.stop()
 
 
+def test_the_team_server_runs_its_web_workers_and_none_of_mlflows_genai_job_runners(sqlite_server):
+    commands = sqlite_server.commands()
+    assert sum("spawn_main" in command for command in commands) == 2, commands  # WORKERS=2, under uvicorn
+    assert [c for c in commands if "huey" in c or "mlflow.server.jobs" in c] == [], commands
+
+
 @pytest.mark.slow
 def test_a_pipeline_survives_an_outage_and_a_restart(sqlite_server, btc_csv, tmp_path):
     """Server stopped mid-training: main fails clearly and leaves nothing FINISHED half-done.

@@ -52,6 +52,12 @@ def test_auth_needs_an_admin_password_from_the_environment(tmp_path):
     assert (tmp_path / "flask_secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_mlflows_genai_job_runners_stay_off_unless_the_deployment_asks_for_them(tmp_path):
+    settings, variable = ServerSettings.from_env({"SERVER_DIR": str(tmp_path)}), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
+    assert prepare(settings, {})[variable] == "false"
+    assert prepare(settings, {variable: "true"})[variable] == "true"
+
+
 def test_bad_port_is_refused():
     with pytest.raises(PsystockError, match="PORT and WORKERS must be numbers"):
         ServerSettings.from_env({"PORT": "http"})

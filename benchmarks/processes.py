@@ -83,6 +83,8 @@ def _own_kind(process: Process) -> str | None:
         return "warm mlflow command" if "'mlflow.cli'" in command else "psystock server"
     if re.search(r"\bpytest\b", command) or "exec(eval(sys.stdin" in command:
         return "pytest (tests run in-process)"
+    if "mlflow.pyfunc.scoring_server" in command:
+        return "mlflow models serve (scoring server)"
     if re.search(r"mlflow server|mlflow\.server|gunicorn|uvicorn", command):
         return "mlflow server"
     if "resource_tracker import main" in command:
@@ -94,8 +96,11 @@ def _own_kind(process: Process) -> str | None:
 
 def kind(process: Process, processes: Mapping[Key, Process]) -> str:
     """What ``process`` is: a forked copy of its parent (the same command line) is "forked from"
-    it, one started by a known process is named by what it runs, anything else by its name."""
+    it, a worker multiprocessing spawned for it is its parent's kind, one started by a known
+    process is named by what it runs, anything else by its name."""
     parent = processes.get(process.parent)
+    if parent is not None and "multiprocessing.spawn import spawn_main" in process.command:
+        return kind(parent, processes)  # a worker spawned by its parent (uvicorn's) is part of it
     own = _own_kind(process)
     if own and parent is not None and parent.command == process.command:
         return f"forked from a {own}" if own != "psystock server" else "forked from a psystock server (steps, servers)"

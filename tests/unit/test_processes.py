@@ -42,13 +42,18 @@ PROCESSES = table(
     (24, 11, "/venv/bin/python -c import os; print(os.getpid())", "python", 0.5),
     (25, 16, "/venv/bin/python -c from multiprocessing.resource_tracker import main;main(7)", "python", 0.1),
     (26, 11, "/usr/bin/env", "env", 0.0),
+    (27, 11, "/venv/bin/python -m mlflow server --port 5000 --workers 2", "python", 3.0),
+    (28, 27, "/venv/bin/python -m uvicorn --workers 2 mlflow.server.fastapi_app:app", "python", 0.25),
+    (29, 28, "/venv/bin/python -B -c from multiprocessing.spawn import spawn_main; spawn_main(7)", "python", 2.0),
+    (31, 12, "/bin/sh -c uvicorn --host 127.0.0.1 mlflow.pyfunc.scoring_server.app:app", "sh", 0.0),
+    (32, 31, "/venv/bin/python /venv/bin/uvicorn --host 127.0.0.1 mlflow.pyfunc.scoring_server.app:app", "python", 2.5),
     (30, 1, "python -m steps.main", "python", 99.0),
 )
 
 
 def test_a_tree_is_its_root_and_everything_below_it_and_nothing_beside_it():
     assert sorted(process.key[0] for process in descendants(PROCESSES, key(13))) == [13, 14, 15, 16, 17, 18, 19, 20, 25]
-    assert sorted(process.key[0] for process in descendants(PROCESSES, key(10))) == list(range(10, 27))
+    assert sorted(process.key[0] for process in descendants(PROCESSES, key(10))) == [*range(10, 30), 31, 32]
     assert descendants(PROCESSES, key(99)) == []
 
 
@@ -73,6 +78,8 @@ def test_each_process_is_named_by_what_it_runs_and_a_fork_by_what_it_was_forked_
     assert kinds[24] == "python -c"
     assert kinds[25] == "multiprocessing's resource tracker"
     assert kinds[26] == "env"
+    assert kinds[27] == kinds[28] == kinds[29] == "mlflow server"  # 29: a uvicorn worker, spawned
+    assert kinds[31] == kinds[32] == "mlflow models serve (scoring server)"
 
 
 def test_a_trees_seconds_add_up_by_kind_and_leave_out_other_trees():
@@ -80,8 +87,9 @@ def test_a_trees_seconds_add_up_by_kind_and_leave_out_other_trees():
     assert seconds["forked from a psystock server (steps, servers)"] == 6.5
     assert counts["forked from a psystock server (steps, servers)"] == 3
     assert seconds["main interpreter"] == 4.0  # not the 99 s of the main outside the tree
-    assert sum(seconds.values()) == 72.85
-    assert sum(counts.values()) == 17
+    assert seconds["mlflow server"] == 5.25
+    assert sum(seconds.values()) == 80.6
+    assert sum(counts.values()) == 22
 
 
 def test_a_process_is_read_from_proc():

@@ -11,6 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from psystock import names
+from psystock.server import UVICORN_OPTIONS
 from tests.helpers.runs import Store, small_pipeline, step_run
 from tests.helpers.services import TrackingServer, free_port
 from tests.helpers.team_server import IMPATIENT, assert_complete, server_store, start_main, step_runs, wait_for_running
@@ -25,9 +26,10 @@ def sqlite_server(tmp_path_factory):
     server.stop()
 
 
-def test_the_team_server_runs_its_web_workers_and_none_of_mlflows_genai_job_runners(sqlite_server):
+def test_the_team_server_runs_its_web_workers_on_psystocks_loop_and_none_of_mlflows_genai_job_runners(sqlite_server):
     commands = sqlite_server.commands()
     assert sum("spawn_main" in command for command in commands) == 2, commands  # WORKERS=2, under uvicorn
+    assert [c for c in commands if " -m uvicorn " in c and f" {UVICORN_OPTIONS} " in c], commands
     assert [c for c in commands if "huey" in c or "mlflow.server.jobs" in c] == [], commands
 
 

@@ -1,9 +1,11 @@
+import asyncio
+import socket
 from pathlib import Path
 
 import pytest
 
 from psystock import PsystockError
-from psystock.server import ServerSettings, auth_config, masked, prepare, server_command
+from psystock.server import UVICORN_OPTIONS, ServerSettings, auth_config, event_loop, masked, prepare, server_command
 
 
 def test_defaults_keep_everything_in_the_server_folder_and_on_loopback(tmp_path):
@@ -56,6 +58,40 @@ def test_mlflows_genai_job_runners_stay_off_unless_the_deployment_asks_for_them(
     settings, variable = ServerSettings.from_env({"SERVER_DIR": str(tmp_path)}), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
     assert prepare(settings, {})[variable] == "false"
     assert prepare(settings, {variable: "true"})[variable] == "true"
+
+
+def test_the_web_workers_run_on_psystocks_event_loop():
+    command = server_command(ServerSettings.from_env({}))
+    assert command[command.index("--uvicorn-opts") + 1] == UVICORN_OPTIONS == "--loop psystock.server:event_loop"
+    assert f'--uvicorn-opts "{UVICORN_OPTIONS}"' in (Path(__file__).parents[2] / "Makefile").read_text()  # make ui
+
+
+def test_a_connection_accepted_on_a_socket_bound_before_the_loop_answers_without_nagles_delay():
+    # As uvicorn's workers get it: bound by their supervisor, with no protocol number (0), where
+    # asyncio turns TCP_NODELAY on only for a socket that says it is TCP.
+    listener = socket.socket(socket.AF_INET)
+    listener.bind(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+
+    class Note(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            accepted.append(transport.get_extra_info("socket"))
+
+    async def accept_one() -> int:
+        server = await asyncio.get_running_loop().create_server(Note, sock=listener)
+        _, writer = await asyncio.open_connection(*listener.getsockname())
+        while not accepted:
+            await asyncio.sleep(0.01)
+        nodelay = accepted[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        writer.close()
+        server.close()
+        return nodelay
+
+    loop = event_loop()
+    try:
+        assert loop.run_until_complete(accept_one()) == 1
+    finally:
+        loop.close()
 
 
 def test_bad_port_is_refused():

@@ -51,6 +51,7 @@ from psystock import PsystockError
 ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # signs the auth app's CSRF tokens
 JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's GenAI job runners, on by default
+UVICORN_OPTIONS = "--loop psystock.server:event_loop"  # the web workers' loop; `make ui` passes the same
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,6 @@ def event_loop() -> asyncio.AbstractEventLoop:
     """The web workers' event loop: asyncio's, with ``TCP_NODELAY`` on the listening socket it is
     given, so that no response waits on Nagle's algorithm (see the module's docstring)."""
     return _NoDelayLoop()
-
-
-UVICORN_OPTIONS = "--loop psystock.server:event_loop"  # `make ui` passes the same
 
 
 def auth_config(settings: ServerSettings) -> str:

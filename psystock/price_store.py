@@ -17,6 +17,7 @@ longer matches its name is passed over, never served.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
 import logging
@@ -142,6 +143,22 @@ class PriceStore:
             else:
                 log.warning("price store: the bars of %s are missing or damaged; passed over", entry.describe())
 
+    def tickers(self) -> list[str]:
+        """Every ticker the store holds entries of, and those the committed bars seed."""
+        held = {path.name for path in (self.root / "entries").glob("*") if path.is_dir()}
+        return sorted(held | {seed.ticker for seed in SEEDS})
+
+    def listing(self, tickers: list[str] | None = None) -> list[str]:
+        """One line for each entry of ``tickers`` (default: all of them), oldest download first: its
+        ticker, the days it serves, where and when its bars came from, how many and their digest."""
+        lines = []
+        for ticker in tickers or self.tickers():
+            for entry in sorted(self.entries(ticker), key=lambda e: e.fetched_at):
+                with self.bars_path(entry.digest).open() as bars:
+                    rows = sum(1 for _ in bars) - 1  # below the header
+                lines.append(f"{entry.describe()}: {rows} bars, sha256 {entry.digest[:12]}")
+        return lines
+
     def find(self, ticker: str, start: date, end: date) -> Entry | None:
         """The newest entry that covers ``start``..``end`` of ``ticker``, if any."""
         covering = [e for e in self.entries(ticker) if e.covers(ticker, start, end)]
@@ -217,3 +234,22 @@ def load_prices(
     """Validated bars of ``ticker`` from ``start`` to ``end`` as :func:`fetch` serves them, and how."""
     served = fetch(source, ticker, start, end, store)
     return select_range(validate_prices(served.raw), start, end, min_rows), served
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m psystock.price_store [TICKER ...]``: what the store holds, and where."""
+    parser = argparse.ArgumentParser(
+        prog="python -m psystock.price_store",
+        description="List the bars the price store holds: each download's ticker, the days it serves "
+        "(up to the day before it was downloaded), its bars, and where and when they came from.",
+    )
+    parser.add_argument("tickers", nargs="*", metavar="TICKER", help="only these tickers (default: all)")
+    args = parser.parse_args(argv)
+    store = PriceStore()
+    lines = store.listing(args.tickers)
+    print(f"price store at {store.root} ({DATA_DIR_ENV} moves it)")
+    print("\n".join(lines) if lines else f"no bars of {', '.join(args.tickers) or 'any ticker'}")
+
+
+if __name__ == "__main__":
+    main()

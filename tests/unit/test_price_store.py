@@ -12,7 +12,7 @@ from curl_cffi.requests import exceptions as curl
 
 from psystock import PsystockError, names
 from psystock.data import read_csv, validate_prices
-from psystock.price_store import DATA_DIR_ENV, PriceStore, data_dir, fetch
+from psystock.price_store import DATA_DIR_ENV, PriceStore, data_dir, fetch, main
 from tests.helpers.runs import BTC_CSV, FIXTURES
 from tests.helpers.yahoo import history_frame
 
@@ -140,3 +140,26 @@ def test_the_data_directory_is_the_environments_or_the_users(monkeypatch, tmp_pa
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert data_dir() == tmp_path / "home" / ".local" / "share" / "psystock"
+
+
+def test_the_listing_shows_each_download_and_the_committed_bars_and_never_damaged_ones(
+    store, history, monkeypatch, capsys
+):
+    monkeypatch.setenv(DATA_DIR_ENV, str(store.root))
+    history(history_frame(FIXTURES / "SPY.csv"))
+    spy = fetch(names.STORE, "SPY", date(2005, 1, 1), date(2012, 8, 31), store=store)
+    assert spy.entry is not None
+    main([])
+    header, btc, spy_line = capsys.readouterr().out.splitlines()
+    assert header == f"price store at {store.root} (PSYSTOCK_DATA_DIR moves it)"
+    assert btc.startswith("BTC-USD 2014-01-01..2020-12-31 (committed tests/fixtures/BTC-USD.csv): 2298 bars, sha256 ")
+    downloaded = spy.entry.fetched_at[:10]  # today, in UTC
+    assert spy_line == (
+        f"SPY 2005-01-01..2012-08-31 (yahoo, {downloaded}): {len(spy.raw.frame)} bars, sha256 {spy.entry.digest[:12]}"
+    )
+    main(["SPY", "GLD"])
+    assert capsys.readouterr().out.splitlines()[1:] == [spy_line]
+    path = store.bars_path(spy.entry.digest)
+    path.write_text(path.read_text().replace("2010-01-04", "2010-01-05", 1))
+    main(["SPY"])
+    assert capsys.readouterr().out.splitlines()[1:] == ["no bars of SPY"]

@@ -120,13 +120,19 @@ class PriceStore:
 
     def _keep(self, ticker: str, start: date, end: date, content: bytes, origin: str, now: datetime) -> Entry:
         digest = _sha256(content)
-        if not self._intact(digest):
-            _write_atomically(self.bars_path(digest), content)
         entry = Entry(
             ticker, start.isoformat(), end.isoformat(), digest, now.isoformat(timespec="microseconds"), origin
         )
         name = f"{digest}-{start.isoformat()}-{end.isoformat()}.json"
-        _write_atomically(self.root / "entries" / ticker / name, json.dumps(asdict(entry), indent=1).encode())
+        try:
+            if not self._intact(digest):
+                _write_atomically(self.bars_path(digest), content)
+            _write_atomically(self.root / "entries" / ticker / name, json.dumps(asdict(entry), indent=1).encode())
+        except OSError as exc:
+            raise PsystockError(
+                f"the price store at {self.root} cannot keep bars ({exc.strerror}: {exc.filename}); "
+                f"set {DATA_DIR_ENV} to a directory you can write"
+            ) from None
         return entry
 
     def entries(self, ticker: str) -> Iterator[Entry]:
@@ -246,7 +252,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("tickers", nargs="*", metavar="TICKER", help="only these tickers (default: all)")
     args = parser.parse_args(argv)
     store = PriceStore()
-    lines = store.listing(args.tickers)
+    try:
+        lines = store.listing(args.tickers)
+    except PsystockError as exc:
+        raise SystemExit(f"error: {exc}") from None
     print(f"price store at {store.root} ({DATA_DIR_ENV} moves it)")
     print("\n".join(lines) if lines else f"no bars of {', '.join(args.tickers) or 'any ticker'}")
 

@@ -150,6 +150,16 @@ def test_offline_a_range_beyond_the_price_store_says_what_it_holds(module_store)
     )
 
 
+def test_a_price_store_that_cannot_be_written_fails_the_run_clearly(module_store, tmp_path):
+    not_a_folder = write(bars(), tmp_path / "data")
+    result = step_run(module_store, "fetch_data", {}, env={"PSYSTOCK_DATA_DIR": str(not_a_folder)}, patch=OFFLINE)
+    assert_fails_clearly(
+        result,
+        f"fetch_data: error: the price store at {not_a_folder} cannot keep bars "
+        f"(Not a directory: {not_a_folder / 'bars'}); set PSYSTOCK_DATA_DIR to a directory you can write",
+    )
+
+
 @pytest.mark.parametrize("ticker", ["BTC USD", "SPY'; --", "../etc", "A" * 21, ""])
 def test_a_ticker_that_is_no_symbol_is_refused(module_store, tmp_path, ticker):
     path = write(bars(), tmp_path / "ok.csv")

@@ -163,3 +163,21 @@ def test_the_listing_shows_each_download_and_the_committed_bars_and_never_damage
     path.write_text(path.read_text().replace("2010-01-04", "2010-01-05", 1))
     main(["SPY"])
     assert capsys.readouterr().out.splitlines()[1:] == ["no bars of SPY"]
+
+
+def test_a_store_that_cannot_be_written_is_one_line_that_says_where_and_what_to_do(tmp_path, monkeypatch, history):
+    history(OFFLINE)
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("a file where the store should be")
+    expected = (
+        f"the price store at {not_a_folder} cannot keep bars (Not a directory: {not_a_folder / 'bars'}); "
+        "set PSYSTOCK_DATA_DIR to a directory you can write"
+    )
+    with pytest.raises(PsystockError) as raised:
+        fetch(names.STORE, "BTC-USD", *REFERENCE, store=PriceStore(not_a_folder))
+    assert str(raised.value) == expected
+    monkeypatch.setenv(DATA_DIR_ENV, str(not_a_folder))
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == f"error: {expected}"
+    assert not_a_folder.read_text() == "a file where the store should be"

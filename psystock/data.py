@@ -246,6 +246,9 @@ def read_csv(location: str, ticker: str = "") -> RawPrices:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "empty file"
         raise PsystockError(f"cannot parse price CSV {location}: {first}") from None
+    except OSError as exc:  # a folder, no permission, a URL that does not answer
+        cause = getattr(exc, "reason", exc)  # urllib's error wraps the connection's or the file's
+        raise PsystockError(f"cannot read price CSV {location}: {getattr(cause, 'strerror', None) or cause}") from None
     table = table.apply(lambda column: column.str.strip())
     if len(table) >= 2 and table.iloc[0, 0] == "Price" and table.iloc[1, 0] == "Ticker":
         raw = _yfinance_table(table, ticker, location)

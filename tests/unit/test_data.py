@@ -1,10 +1,11 @@
+import socket
 from datetime import date
 
 import pandas as pd
 import pytest
 
 from psystock import PsystockError
-from psystock.data import COLUMNS, parse_day, select_range, validate_prices
+from psystock.data import COLUMNS, parse_day, read_csv, select_range, validate_prices
 
 
 def raw_csv(n=5, start="2020-01-01"):
@@ -30,6 +31,27 @@ def test_validate_accepts_dates_with_time_and_offset():
     raw = raw_csv(2)
     raw["Date"] = ["2020-01-02 00:00:00-05:00", "2020-01-03 00:00:00-05:00"]
     assert validate_prices(raw).first_date == "2020-01-02"
+
+
+def closed_port() -> int:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        return int(free.getsockname()[1])
+
+
+def test_a_source_that_cannot_be_read_is_one_line_saying_why(tmp_path):
+    missing = tmp_path / "missing.csv"
+    url = f"http://127.0.0.1:{closed_port()}/prices.csv"
+    cases = {
+        str(tmp_path): f"cannot read price CSV {tmp_path}: Is a directory",
+        str(missing): f"price CSV not found: {missing}",
+        missing.as_uri(): f"cannot read price CSV {missing.as_uri()}: No such file or directory",
+        url: f"cannot read price CSV {url}: Connection refused",
+    }
+    for location, message in cases.items():
+        with pytest.raises(PsystockError) as raised:
+            read_csv(location)
+        assert str(raised.value) == message
 
 
 def test_fetch_rejects_missing_columns():

@@ -80,8 +80,8 @@ def check(args: UniverseArgs) -> list[str]:
     tickers = parse_tickers(args.tickers)
     if args.source not in REMOTE_SOURCES and not Path(args.source).is_dir():
         raise PsystockError(
-            f"source {args.source!r} is neither yahoo nor a folder: give a folder with one <TICKER>.csv "
-            "per ticker, in Yahoo's layout"
+            f"source {args.source!r} is not a folder: give store (the default), yahoo, or a folder with one "
+            "<TICKER>.csv per ticker, in Yahoo's layout"
         )
     check_settings(args, spark_master="")  # a universe's pipelines tune in their own process
     parse_rerun(args.rerun, choose_families(args.families))

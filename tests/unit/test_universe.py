@@ -106,8 +106,12 @@ def test_each_pipeline_reads_its_own_file_of_a_folder_and_is_cached_on_its_conte
 
 def test_universe_checks_refuse_before_any_run(tmp_path, monkeypatch):
     assert fanout.check(args(tickers="SPY, GLD")) == ["SPY", "GLD"]
-    with pytest.raises(PsystockError, match="neither yahoo nor a folder"):
+    with pytest.raises(PsystockError) as raised:
         fanout.check(args(source=str(tmp_path / "missing")))
+    assert str(raised.value) == (
+        f"source '{tmp_path / 'missing'}' is not a folder: give store (the default), yahoo, or a folder with one "
+        "<TICKER>.csv per ticker, in Yahoo's layout"
+    )
     with pytest.raises(PsystockError, match="max_pipelines must be 0"):
         fanout.check(args(max_pipelines="-1"))
     with pytest.raises(PsystockError, match="rerun names unknown steps nope"):

@@ -68,12 +68,8 @@ class ServerSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str], auth: bool = False) -> ServerSettings:
         server_dir = Path(environ.get("SERVER_DIR", "mlflow-server")).resolve()
-        try:
-            port, workers = int(environ.get("PORT", "5000")), int(environ.get("WORKERS", "2"))
-        except ValueError:
-            raise PsystockError(
-                f"PORT and WORKERS must be numbers, got {environ.get('PORT')!r}, {environ.get('WORKERS')!r}"
-            ) from None
+        port = _whole_number(environ, "PORT", cls.port, 1, 65535)
+        workers = _whole_number(environ, "WORKERS", cls.workers, 1)
         return cls(
             host=environ.get("HOST", "127.0.0.1"),
             port=port,
@@ -92,6 +88,31 @@ class ServerSettings:
     @property
     def auth_config_path(self) -> Path:
         return self.server_dir / "basic_auth.ini"
+
+
+def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:
+    given = environ.get(name, str(default))
+    number = int(given) if given.strip().isdigit() else None
+    if number is None or number < low or (high is not None and number > high):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise PsystockError(f"{name} must be a whole number {bounds}, got {given!r}")
+    return number
+
+
+def check_address(settings: ServerSettings) -> None:
+    """Refuse an address the server cannot listen on (taken, not this machine's, a name that does
+    not resolve) before MLflow starts: uvicorn would report it with a traceback, and with one
+    worker exit with status 0."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds it
+            probe.bind(address)
+    except OSError as exc:
+        raise PsystockError(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror or exc}): "
+            "stop what listens there, or set HOST and PORT to a free address of this machine"
+        ) from None
 
 
 def server_command(settings: ServerSettings, python: str = sys.executable) -> list[str]:
@@ -162,9 +183,15 @@ def prepare(settings: ServerSettings, environ: Mapping[str, str]) -> dict[str, s
     """Create what the server writes into; return the environment to start it with."""
     env = dict(environ)
     env.setdefault(JOB_EXECUTION_VARIABLE, "false")
-    settings.server_dir.mkdir(parents=True, exist_ok=True)
-    if "://" not in settings.artifacts_destination:
-        Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)
+    try:
+        settings.server_dir.mkdir(parents=True, exist_ok=True)
+        if "://" not in settings.artifacts_destination:
+            Path(settings.artifacts_destination).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PsystockError(
+            f"cannot make the server's folder {exc.filename} ({exc.strerror}): "
+            "set SERVER_DIR (or ARTIFACTS_DESTINATION) to a folder it can write"
+        ) from None
     if settings.auth:
         if not environ.get(ADMIN_PASSWORD_VARIABLE):
             raise PsystockError(
@@ -188,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = ServerSettings.from_env(os.environ, auth=args.auth)
+        check_address(settings)
         env = prepare(settings, os.environ)
     except PsystockError as exc:
         sys.exit(f"server: error: {exc}")

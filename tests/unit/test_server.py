@@ -5,7 +5,17 @@ from pathlib import Path
 import pytest
 
 from psystock import PsystockError
-from psystock.server import UVICORN_OPTIONS, ServerSettings, auth_config, event_loop, masked, prepare, server_command
+from psystock.server import (
+    UVICORN_OPTIONS,
+    ServerSettings,
+    auth_config,
+    check_address,
+    event_loop,
+    main,
+    masked,
+    prepare,
+    server_command,
+)
 
 
 def test_defaults_keep_everything_in_the_server_folder_and_on_loopback(tmp_path):
@@ -94,9 +104,61 @@ def test_a_connection_accepted_on_a_socket_bound_before_the_loop_answers_without
         loop.close()
 
 
-def test_bad_port_is_refused():
-    with pytest.raises(PsystockError, match="PORT and WORKERS must be numbers"):
-        ServerSettings.from_env({"PORT": "http"})
+@pytest.mark.parametrize(
+    ("name", "value", "bounds"),
+    [
+        ("PORT", "http", "from 1 to 65535"),
+        ("PORT", "99999", "from 1 to 65535"),
+        ("PORT", "0", "from 1 to 65535"),
+        ("WORKERS", "two", "of at least 1"),
+        ("WORKERS", "0", "of at least 1"),
+        ("WORKERS", "-3", "of at least 1"),
+    ],
+)
+def test_a_port_or_worker_count_out_of_range_is_refused_naming_it(name, value, bounds):
+    with pytest.raises(PsystockError) as raised:
+        ServerSettings.from_env({name: value})
+    assert str(raised.value) == f"{name} must be a whole number {bounds}, got {value!r}"
+    assert ServerSettings.from_env({"PORT": "8080", "WORKERS": "4"}).port == 8080
+
+
+def started(*args):
+    raise AssertionError(f"the server was started: {args[1]}")
+
+
+def test_an_address_it_cannot_listen_on_is_refused_before_mlflow_starts(tmp_path, monkeypatch, capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = ServerSettings.from_env({"SERVER_DIR": str(tmp_path), "PORT": str(port)})
+        with pytest.raises(PsystockError) as raised:
+            check_address(settings)
+        assert str(raised.value) == (
+            f"cannot listen on 127.0.0.1:{port} (Address already in use): "
+            "stop what listens there, or set HOST and PORT to a free address of this machine"
+        )
+        monkeypatch.setenv("SERVER_DIR", str(tmp_path))
+        monkeypatch.setenv("PORT", str(port))
+        monkeypatch.setattr("os.execve", started)  # were the check missing, this test would become the server
+        with pytest.raises(SystemExit) as exited:
+            main([])
+        assert exited.value.code == f"server: error: {raised.value}"
+    check_address(settings)  # free again
+    with pytest.raises(PsystockError, match=r"cannot listen on no\.such\.host\.invalid:5000 \("):
+        check_address(ServerSettings(host="no.such.host.invalid"))
+    assert capsys.readouterr().out == ""  # nothing announced for a server that never started
+
+
+def test_a_server_folder_that_cannot_be_made_is_one_line(tmp_path):
+    not_a_folder = tmp_path / "server"
+    not_a_folder.write_text("")
+    with pytest.raises(PsystockError) as raised:
+        prepare(ServerSettings.from_env({"SERVER_DIR": str(not_a_folder)}), {})
+    assert str(raised.value) == (
+        f"cannot make the server's folder {not_a_folder} (File exists): "
+        "set SERVER_DIR (or ARTIFACTS_DESTINATION) to a folder it can write"
+    )
 
 
 def test_passwords_are_masked_when_printed():

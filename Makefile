@@ -78,13 +78,11 @@ format: install ## Let ruff format the code and fix what it can
 bench: install ## Time the pipeline, tuning, server logging, cache lookups, universes; prints a table, writes JSON
 	python -m benchmarks.run
 
-# As `make server` runs MLflow's server (psystock/server.py): without its GenAI job runners
-# (eight interpreters), its web workers on an event loop that answers without Nagle's delay.
+# `mlflow ui` as `make server` runs MLflow's server (psystock/server.py): its address checked,
+# without its GenAI job runners, its web workers on an event loop without Nagle's delay.
 ui: install ## Open the MLflow UI on the tracking store, on 127.0.0.1 (UI_PORT=5000)
 	python -m psystock.tracking_store $(TRACKING_URI)
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=$${MLFLOW_SERVER_ENABLE_JOB_EXECUTION:-false} \
-	  mlflow ui --backend-store-uri $(TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT) \
-	  --uvicorn-opts "--loop psystock.server:event_loop"
+	HOST=127.0.0.1 PORT=$(UI_PORT) python -m psystock.server --ui $(TRACKING_URI)
 
 # Settings of `make server` (environment or make variables): HOST, PORT,
 # BACKEND_STORE_URI (postgresql://...), ARTIFACTS_DESTINATION (s3://...),

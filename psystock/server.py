@@ -1,8 +1,9 @@
 """The team's tracking server: ``mlflow server`` with a SQL backend store and proxied artifacts.
 
 ``make server`` and ``make server-auth`` run ``python -m psystock.server
-[--auth]``; the tests start the very same command. Settings come from the
-environment:
+[--auth]``; the tests start the very same command. ``make ui`` runs ``python -m
+psystock.server --ui <tracking URI>``: ``mlflow ui`` on a local store, with the
+same checks, job setting and event loop. Settings come from the environment:
 
 ``HOST`` (127.0.0.1), ``PORT`` (5000), ``BACKEND_STORE_URI`` (a SQLite file in
 ``SERVER_DIR``; ``postgresql://user:password@host:5432/mlflow`` for a real
@@ -42,7 +43,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from psystock import PsystockError
 ADMIN_PASSWORD_VARIABLE = "MLFLOW_AUTH_ADMIN_PASSWORD"
 SECRET_KEY_VARIABLE = "MLFLOW_FLASK_SERVER_SECRET_KEY"  # signs the auth app's CSRF tokens
 JOB_EXECUTION_VARIABLE = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"  # MLflow's GenAI job runners, on by default
-UVICORN_OPTIONS = "--loop psystock.server:event_loop"  # the web workers' loop; `make ui` passes the same
+UVICORN_OPTIONS = "--loop psystock.server:event_loop"  # the web workers' loop (see the module's docstring)
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,12 @@ def check_address(settings: ServerSettings) -> None:
         ) from None
 
 
-def server_command(settings: ServerSettings, python: str = sys.executable) -> list[str]:
-    """The ``mlflow server`` command line for ``settings``."""
-    command = [
+def _mlflow_command(verb: str, settings: ServerSettings, python: str) -> list[str]:
+    return [
         python,
         "-m",
         "mlflow",
-        "server",
+        verb,
         "--host",
         settings.host,
         "--port",
@@ -130,15 +130,24 @@ def server_command(settings: ServerSettings, python: str = sys.executable) -> li
         str(settings.workers),
         "--backend-store-uri",
         settings.backend_store_uri,
-        "--serve-artifacts",
-        "--artifacts-destination",
-        settings.artifacts_destination,
         "--uvicorn-opts",
         UVICORN_OPTIONS,
     ]
+
+
+def server_command(settings: ServerSettings, python: str = sys.executable) -> list[str]:
+    """The ``mlflow server`` command line for ``settings``."""
+    command = _mlflow_command("server", settings, python)
+    command += ["--serve-artifacts", "--artifacts-destination", settings.artifacts_destination]
     if settings.auth:
         command += ["--app-name", "basic-auth"]
     return command
+
+
+def ui_command(settings: ServerSettings, python: str = sys.executable) -> list[str]:
+    """The ``mlflow ui`` command line of ``make ui``: one user's browser on ``settings``' backend
+    store, which holds where each run's artifacts are."""
+    return _mlflow_command("ui", settings, python)
 
 
 class _NoDelayLoop(asyncio.SelectorEventLoop):
@@ -179,10 +188,14 @@ def secret_key(server_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with MLflow's job execution off unless it says otherwise."""
+    return {JOB_EXECUTION_VARIABLE: "false", **environ}
+
+
 def prepare(settings: ServerSettings, environ: Mapping[str, str]) -> dict[str, str]:
     """Create what the server writes into; return the environment to start it with."""
-    env = dict(environ)
-    env.setdefault(JOB_EXECUTION_VARIABLE, "false")
+    env = environment(environ)
     try:
         settings.server_dir.mkdir(parents=True, exist_ok=True)
         if "://" not in settings.artifacts_destination:
@@ -212,20 +225,27 @@ def masked(uri: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m psystock.server", description=__doc__.splitlines()[0])
     parser.add_argument("--auth", action="store_true", help="run MLflow's basic-auth app")
+    parser.add_argument("--ui", metavar="TRACKING_URI", help="run `mlflow ui` on this tracking store instead (make ui)")
     args = parser.parse_args(argv)
     try:
         settings = ServerSettings.from_env(os.environ, auth=args.auth)
+        if args.ui:
+            settings = replace(settings, backend_store_uri=args.ui)
         check_address(settings)
-        env = prepare(settings, os.environ)
+        env = environment(os.environ) if args.ui else prepare(settings, os.environ)
     except PsystockError as exc:
         sys.exit(f"server: error: {exc}")
-    print(
-        f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
-        f"  artifacts (proxied): {settings.artifacts_destination}"
-        + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else ""),
-        flush=True,
-    )
-    command = server_command(settings)
+    if args.ui:
+        print(f"MLflow UI on {settings.url}, tracking store {masked(settings.backend_store_uri)}", flush=True)
+        command = ui_command(settings)
+    else:
+        print(
+            f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
+            f"  artifacts (proxied): {settings.artifacts_destination}"
+            + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else ""),
+            flush=True,
+        )
+        command = server_command(settings)
     os.execve(command[0], command, env)
 
 

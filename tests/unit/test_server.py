@@ -15,6 +15,7 @@ from psystock.server import (
     masked,
     prepare,
     server_command,
+    ui_command,
 )
 
 
@@ -71,9 +72,30 @@ def test_mlflows_genai_job_runners_stay_off_unless_the_deployment_asks_for_them(
 
 
 def test_the_web_workers_run_on_psystocks_event_loop():
-    command = server_command(ServerSettings.from_env({}))
-    assert command[command.index("--uvicorn-opts") + 1] == UVICORN_OPTIONS == "--loop psystock.server:event_loop"
-    assert f'--uvicorn-opts "{UVICORN_OPTIONS}"' in (Path(__file__).parents[2] / "Makefile").read_text()  # make ui
+    for command in server_command(ServerSettings.from_env({})), ui_command(ServerSettings.from_env({})):
+        assert command[command.index("--uvicorn-opts") + 1] == UVICORN_OPTIONS == "--loop psystock.server:event_loop"
+
+
+def test_make_ui_runs_mlflow_ui_on_the_store_as_the_team_server_runs(tmp_path, monkeypatch, capsys):
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    assert "\tHOST=127.0.0.1 PORT=$(UI_PORT) python -m psystock.server --ui $(TRACKING_URI)\n" in makefile
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOST", "127.0.0.1")
+    monkeypatch.setenv("PORT", str(port))
+    monkeypatch.delenv("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", raising=False)
+    execs = []
+    monkeypatch.setattr("os.execve", lambda path, argv, env: execs.append((argv, env)))  # the process MLflow becomes
+    main(["--ui", store])
+    ((argv, env),) = execs
+    assert argv[2:4] == ["mlflow", "ui"] and argv[argv.index("--backend-store-uri") + 1] == store
+    assert (argv[argv.index("--host") + 1], argv[argv.index("--port") + 1]) == ("127.0.0.1", str(port))
+    assert "--serve-artifacts" not in argv and env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
+    assert capsys.readouterr().out == f"MLflow UI on http://127.0.0.1:{port}, tracking store {store}\n"
+    assert list(tmp_path.iterdir()) == []  # nothing of the team server's folder made
 
 
 def test_a_connection_accepted_on_a_socket_bound_before_the_loop_answers_without_nagles_delay():

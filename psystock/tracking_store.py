@@ -22,6 +22,8 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from psystock import PsystockError
+
 
 def sqlite_path(uri: str) -> Path | None:
     """The file of a ``sqlite:///`` URI (``sqlite:////abs/path`` is absolute), or None."""
@@ -49,21 +51,38 @@ def prepare(uri: str, experiment: str = "") -> bool:
     db = sqlite_path(uri)
     if db is None:
         return False
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(f"{db.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if is_ready(db, experiment):
-            return False
-        _make_ready(uri, experiment)
-        _ready_file(db).write_text(importlib.metadata.version("mlflow") + "\n")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with open(db.with_name(f"{db.name}.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if is_ready(db, experiment):
+                return False
+            _make_ready(uri, experiment)
+            _ready_file(db).write_text(importlib.metadata.version("mlflow") + "\n")
+    except OSError as exc:
+        raise unusable(uri, f"{exc.strerror}: {exc.filename}") from None
+    except sqlite3.DatabaseError as exc:  # a store made ready once, damaged since
+        raise unusable(uri, str(exc)) from None
     return True
 
 
+def unusable(uri: str, reason: str) -> PsystockError:
+    """The line for a store that cannot be used, a setting of the user's."""
+    return PsystockError(
+        f"cannot use the tracking store {uri} ({reason}): point MLFLOW_TRACKING_URI (make: TRACKING_URI) "
+        "at an MLflow SQLite file, or a new one in a folder you can write"
+    )
+
+
 def _make_ready(uri: str, experiment: str) -> None:
+    import sqlalchemy.exc
     from mlflow.db import upgrade
     from mlflow.tracking import MlflowClient
 
-    upgrade.main([uri], standalone_mode=False)  # `mlflow db upgrade`: creates an empty store, upgrades an old one
+    try:
+        upgrade.main([uri], standalone_mode=False)  # `mlflow db upgrade`: creates an empty store, upgrades an old one
+    except sqlalchemy.exc.DatabaseError as exc:  # not a database, or a damaged one
+        raise unusable(uri, str(exc.orig)) from None
     client = MlflowClient(uri)
     if experiment and client.get_experiment_by_name(experiment) is None:
         client.create_experiment(experiment)
@@ -72,4 +91,7 @@ def _make_ready(uri: str, experiment: str) -> None:
 if __name__ == "__main__":
     if not 2 <= len(sys.argv) <= 3:
         sys.exit("usage: python -m psystock.tracking_store <tracking URI> [experiment]")
-    prepare(*sys.argv[1:])
+    try:
+        prepare(*sys.argv[1:])
+    except PsystockError as exc:
+        sys.exit(f"tracking store: error: {exc}")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from mlflow.tracking import MlflowClient
 
+from psystock import PsystockError
 from psystock.tracking_store import is_ready, prepare, sqlite_path
 
 
@@ -46,3 +48,38 @@ def test_only_sqlite_files_are_prepared_here(tmp_path):
     )
     assert not prepare("http://127.0.0.1:5000") and not prepare("postgresql://u@localhost/db")
     assert sqlite_path("http://127.0.0.1:5000") is None
+
+
+ADVICE = (
+    "point MLFLOW_TRACKING_URI (make: TRACKING_URI) at an MLflow SQLite file, or a new one in a folder you can write"
+)
+
+
+def test_a_store_that_cannot_be_made_or_opened_is_one_line_and_left_as_it_was(tmp_path):
+    not_a_folder = tmp_path / "taken"
+    not_a_folder.write_text("a file")
+    uri = f"sqlite:///{not_a_folder}/mlflow.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "psystock.tracking_store", uri, "psystock"], capture_output=True, text=True, timeout=300
+    )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"tracking store: error: cannot use the tracking store {uri} (File exists: {not_a_folder}): {ADVICE}\n",
+    )
+    not_a_store = tmp_path / "notes.db"
+    not_a_store.write_text("my notes")
+    with pytest.raises(PsystockError) as raised:
+        prepare(f"sqlite:///{not_a_store}", "psystock")
+    assert (
+        str(raised.value) == f"cannot use the tracking store sqlite:///{not_a_store} (file is not a database): {ADVICE}"
+    )
+    assert not_a_store.read_text() == "my notes" and not (tmp_path / "notes.db.ready").exists()
+
+
+def test_a_ready_store_damaged_since_is_one_line(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    prepare(uri, "one")
+    (tmp_path / "mlflow.db").write_bytes(b"overwritten")
+    with pytest.raises(PsystockError) as raised:
+        prepare(uri, "one")
+    assert str(raised.value) == f"cannot use the tracking store {uri} (file is not a database): {ADVICE}"

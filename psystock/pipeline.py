@@ -23,6 +23,7 @@ from typing import Any
 
 import mlflow
 from mlflow.entities import Run
+from mlflow.utils import env_manager as env_managers
 
 from psystock import PsystockError, caching, forking, names
 from psystock.data import parse_day
@@ -41,6 +42,7 @@ from psystock.validation import (
     check_cv_folds,
     check_min_improvement,
     check_search,
+    check_seed,
     check_split,
     check_window,
 )
@@ -366,6 +368,7 @@ def check_settings(settings: PipelineSettings, spark_master: str | None = None) 
     """Refuse bad pipeline settings before any step runs. ``spark_master``: the one tuning will
     use, when not the settings' own (a universe's pipelines tune in their own process)."""
     check_split(settings.split, settings.test_size)
+    check_seed(settings.seed)
     check_window(settings.window)
     check_feature_set(settings.features)
     score(settings.metric)
@@ -378,6 +381,11 @@ def check_settings(settings: PipelineSettings, spark_master: str | None = None) 
     check_cv_folds(settings.cv_folds)
     check_min_improvement(settings.min_improvement)
     choose_families(settings.families)
+    if settings.keras_epochs < 1:
+        raise PsystockError(f"keras_epochs must be at least 1, got {settings.keras_epochs}")
+    managers = (env_managers.LOCAL, env_managers.VIRTUALENV, env_managers.UV, env_managers.CONDA)
+    if settings.env_manager not in managers:
+        raise PsystockError(f"env_manager must be one of {', '.join(managers)}, got {settings.env_manager!r}")
     if settings.launcher not in (names.FORKSERVER, names.SUBPROCESS):
         raise PsystockError(f"launcher must be {names.FORKSERVER} or {names.SUBPROCESS}, got {settings.launcher!r}")
     if settings.use_cache.lower() not in ("true", "false"):

@@ -35,6 +35,7 @@ from psystock.validation import (
     check_backtest,
     check_bootstrap,
     check_cv_folds,
+    check_seed,
     check_split,
     ranked_by,
 )
@@ -50,6 +51,7 @@ class Settings(Protocol):
 
     def __post_init__(self) -> None:
         check_split(self.split, self.test_size)
+        check_seed(self.seed)
         check_cv_folds(self.cv_folds)
         scores.score(self.metric)
         check_bootstrap(self.confidence, self.block_length)

@@ -31,7 +31,7 @@ from psystock.models import Family, format_hyperparameters
 from psystock.protocol import cross_validate, cv_answers
 from psystock.scores import score
 from psystock.training import family_candidate
-from psystock.validation import check_search
+from psystock.validation import check_search, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class SearchSettings:
     spark_master: str = ""
 
     def __post_init__(self) -> None:
+        check_seed(self.seed)
         check_search(self.max_evals, self.early_stop, self.timeout, self.parallelism, self.spark_master)
 
     @property

@@ -64,6 +64,14 @@ def check_backtest(strategy: str, cost_bps: float) -> None:
         raise PsystockError(f"cost_bps must be >= 0, got {cost_bps}")
 
 
+SEEDS = range(2**32)  # what numpy and scikit-learn take as a seed
+
+
+def check_seed(seed: int) -> None:
+    if seed not in SEEDS:
+        raise PsystockError(f"seed must be a whole number from 0 to {SEEDS[-1]}, got {seed}")
+
+
 def check_window(window: int) -> None:
     if window < 1:
         raise PsystockError(f"window must be at least 1, got {window}")

@@ -150,3 +150,36 @@ def test_bad_settings_cannot_be_built(change, message):
 
     with pytest.raises(PsystockError, match=message):
         protocol.Settings(**change)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
+        ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
+        ({"keras_epochs": 0}, "keras_epochs must be at least 1, got 0"),
+        ({"env_manager": "docker"}, "env_manager must be one of local, virtualenv, uv, conda, got 'docker'"),
+    ],
+)
+def test_main_refuses_what_a_step_or_mlflow_would_fail_on_later(changes, message):
+    """Each of these used to start the pipeline and fail in its steps (a seed numpy refuses, a Keras
+    fit of no epochs) or in MLflow's own traceback (an environment manager it does not know)."""
+    from psystock import PsystockError
+    from psystock.pipeline import MainArgs, check_settings
+
+    check_settings(MainArgs(seed=0, env_manager="uv"))
+    check_settings(MainArgs(seed=2**32 - 1))
+    with pytest.raises(PsystockError) as raised:
+        check_settings(MainArgs(**changes))
+    assert str(raised.value) == message
+
+
+def test_a_seed_numpy_would_refuse_is_refused_by_the_protocol_and_the_search():
+    from psystock import PsystockError
+    from psystock.tuning import SearchSettings
+
+    message = "seed must be a whole number from 0 to 4294967295, got -1"
+    with pytest.raises(PsystockError, match=message):
+        protocol.Settings(seed=-1)
+    with pytest.raises(PsystockError, match=message):
+        SearchSettings(10, -1)

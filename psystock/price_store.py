@@ -255,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         lines = store.listing(args.tickers)
     except PsystockError as exc:
-        raise SystemExit(f"error: {exc}") from None
+        raise SystemExit(f"price store: error: {exc}") from None
     print(f"price store at {store.root} ({DATA_DIR_ENV} moves it)")
     print("\n".join(lines) if lines else f"no bars of {', '.join(args.tickers) or 'any ticker'}")
 

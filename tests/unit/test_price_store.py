@@ -179,5 +179,5 @@ def test_a_store_that_cannot_be_written_is_one_line_that_says_where_and_what_to_
     monkeypatch.setenv(DATA_DIR_ENV, str(not_a_folder))
     with pytest.raises(SystemExit) as exited:
         main([])
-    assert exited.value.code == f"error: {expected}"
+    assert exited.value.code == f"price store: error: {expected}"
     assert not_a_folder.read_text() == "a file where the store should be"

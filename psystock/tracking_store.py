@@ -60,13 +60,13 @@ def prepare(uri: str, experiment: str = "") -> bool:
             _make_ready(uri, experiment)
             _ready_file(db).write_text(importlib.metadata.version("mlflow") + "\n")
     except OSError as exc:
-        raise unusable(uri, f"{exc.strerror}: {exc.filename}") from None
+        raise _unusable(uri, f"{exc.strerror}: {exc.filename}") from None
     except sqlite3.DatabaseError as exc:  # a store made ready once, damaged since
-        raise unusable(uri, str(exc)) from None
+        raise _unusable(uri, str(exc)) from None
     return True
 
 
-def unusable(uri: str, reason: str) -> PsystockError:
+def _unusable(uri: str, reason: str) -> PsystockError:
     """The line for a store that cannot be used, a setting of the user's."""
     return PsystockError(
         f"cannot use the tracking store {uri} ({reason}): point MLFLOW_TRACKING_URI (make: TRACKING_URI) "
@@ -82,7 +82,7 @@ def _make_ready(uri: str, experiment: str) -> None:
     try:
         upgrade.main([uri], standalone_mode=False)  # `mlflow db upgrade`: creates an empty store, upgrades an old one
     except sqlalchemy.exc.DatabaseError as exc:  # not a database, or a damaged one
-        raise unusable(uri, str(exc.orig)) from None
+        raise _unusable(uri, str(exc.orig)) from None
     client = MlflowClient(uri)
     if experiment and client.get_experiment_by_name(experiment) is None:
         client.create_experiment(experiment)

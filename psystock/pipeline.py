@@ -381,8 +381,6 @@ def check_settings(settings: PipelineSettings, spark_master: str | None = None) 
     check_cv_folds(settings.cv_folds)
     check_min_improvement(settings.min_improvement)
     choose_families(settings.families)
-    if settings.keras_epochs < 1:
-        raise PsystockError(f"keras_epochs must be at least 1, got {settings.keras_epochs}")
     managers = (env_managers.LOCAL, env_managers.VIRTUALENV, env_managers.UV, env_managers.CONDA)
     if settings.env_manager not in managers:
         raise PsystockError(f"env_manager must be one of {', '.join(managers)}, got {settings.env_manager!r}")

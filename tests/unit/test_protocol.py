@@ -157,13 +157,12 @@ def test_bad_settings_cannot_be_built(change, message):
     [
         ({"seed": -1}, "seed must be a whole number from 0 to 4294967295, got -1"),
         ({"seed": 2**32}, "seed must be a whole number from 0 to 4294967295, got 4294967296"),
-        ({"keras_epochs": 0}, "keras_epochs must be at least 1, got 0"),
         ({"env_manager": "docker"}, "env_manager must be one of local, virtualenv, uv, conda, got 'docker'"),
     ],
 )
 def test_main_refuses_what_a_step_or_mlflow_would_fail_on_later(changes, message):
-    """Each of these used to start the pipeline and fail in its steps (a seed numpy refuses, a Keras
-    fit of no epochs) or in MLflow's own traceback (an environment manager it does not know)."""
+    """Each of these used to start the pipeline and fail in its steps with a traceback (a seed numpy
+    refuses) or in MLflow's own (an environment manager it does not know)."""
     from psystock import PsystockError
     from psystock.pipeline import MainArgs, check_settings
 

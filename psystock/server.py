@@ -230,6 +230,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         settings = ServerSettings.from_env(os.environ, auth=args.auth)
         if args.ui:
+            if args.ui.startswith(("http://", "https://")):
+                raise PsystockError(
+                    f"{args.ui} is a tracking server: its UI is at that address (make ui opens a store)"
+                )
             settings = replace(settings, backend_store_uri=args.ui)
         check_address(settings)
         env = environment(os.environ) if args.ui else prepare(settings, os.environ)

@@ -96,6 +96,12 @@ def test_make_ui_runs_mlflow_ui_on_the_store_as_the_team_server_runs(tmp_path, m
     assert "--serve-artifacts" not in argv and env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"
     assert capsys.readouterr().out == f"MLflow UI on http://127.0.0.1:{port}, tracking store {store}\n"
     assert list(tmp_path.iterdir()) == []  # nothing of the team server's folder made
+    with pytest.raises(SystemExit) as exited:
+        main(["--ui", "http://team-server:5000"])
+    assert exited.value.code == (
+        "server: error: http://team-server:5000 is a tracking server: its UI is at that address (make ui opens a store)"
+    )
+    assert len(execs) == 1
 
 
 def test_a_connection_accepted_on_a_socket_bound_before_the_loop_answers_without_nagles_delay():

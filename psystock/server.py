@@ -102,8 +102,8 @@ def _whole_number(environ: Mapping[str, str], name: str, default: int, low: int,
 
 def check_address(settings: ServerSettings) -> None:
     """Refuse an address the server cannot listen on (taken, not this machine's, a name that does
-    not resolve) before MLflow starts: uvicorn would report it with a traceback, and with one
-    worker exit with status 0."""
+    not resolve) before MLflow starts: uvicorn reports some of these with a traceback, and with
+    several workers its supervisor then exits with status 0."""
     try:
         family, kind, proto, _, address = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ import pandas as pd
 
 from tests.helpers import warm_cli
 from tests.helpers.runs import Store
+from tests.helpers.services import free_port
 
 Invoke = Callable[[pd.DataFrame], tuple[int, Any]]
 
@@ -38,9 +38,7 @@ def served(store: Store, model_uri: str, timeout: float = 120, env: dict[str, st
     function that posts a frame to ``/invocations`` and returns the HTTP status and the JSON
     answer. ``env`` adds variables to the server's (a plugin's ``PYTHONPATH``). The server stops
     when the block ends."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     server = warm_cli.start(
         ["models", "serve", "-m", model_uri, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
         store.env() | (env or {}),

@@ -1,4 +1,3 @@
-import socket
 from datetime import date
 
 import pandas as pd
@@ -6,6 +5,7 @@ import pytest
 
 from psystock import PsystockError
 from psystock.data import COLUMNS, parse_day, read_csv, select_range, validate_prices
+from tests.helpers.services import free_port
 
 
 def raw_csv(n=5, start="2020-01-01"):
@@ -33,15 +33,9 @@ def test_validate_accepts_dates_with_time_and_offset():
     assert validate_prices(raw).first_date == "2020-01-02"
 
 
-def closed_port() -> int:
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        return int(free.getsockname()[1])
-
-
 def test_a_source_that_cannot_be_read_is_one_line_saying_why(tmp_path):
     missing = tmp_path / "missing.csv"
-    url = f"http://127.0.0.1:{closed_port()}/prices.csv"
+    url = f"http://127.0.0.1:{free_port()}/prices.csv"  # nothing listens there
     cases = {
         str(tmp_path): f"cannot read price CSV {tmp_path}: Is a directory",
         str(missing): f"price CSV not found: {missing}",

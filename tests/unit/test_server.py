@@ -17,6 +17,7 @@ from psystock.server import (
     server_command,
     ui_command,
 )
+from tests.helpers.services import free_port
 
 
 def test_defaults_keep_everything_in_the_server_folder_and_on_loopback(tmp_path):
@@ -79,9 +80,7 @@ def test_the_web_workers_run_on_psystocks_event_loop():
 def test_make_ui_runs_mlflow_ui_on_the_store_as_the_team_server_runs(tmp_path, monkeypatch, capsys):
     makefile = (Path(__file__).parents[2] / "Makefile").read_text()
     assert "\tHOST=127.0.0.1 PORT=$(UI_PORT) python -m psystock.server --ui $(TRACKING_URI)\n" in makefile
-    with socket.socket() as free:
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = free_port()
     store = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOST", "127.0.0.1")

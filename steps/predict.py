@@ -49,19 +49,19 @@ def predict(args: Args) -> None:
     if args.prices and args.source != names.STORE:
         raise PsystockError("give prices or source, not both: prices are the bars to predict from")
     model_uri = args.model_uri or names.model_alias_uri(names.model_name(args.ticker))
-    model = serving.load_model(model_uri, args.ticker)
-    recipe = serving.recipe_of(model)
-    if recipe is not None:
-        log.info("%s builds %s from the bars itself", model_uri, recipe.describe())
-    needed = recipe.bars_needed if recipe else bars_needed(args.features, args.window)
-    prices = (
-        load_prices(args.prices)
-        if args.prices
-        else price_store.recent_prices(args.source, args.ticker, needed, date.today())
-    )
-    prediction = serving.predict_next_day(
-        model, model_uri, args.ticker, prices.frame, args.features, args.window, args.threshold
-    )
+    with serving.loaded_model(model_uri, args.ticker) as model:
+        recipe = serving.recipe_of(model)
+        if recipe is not None:
+            log.info("%s builds %s from the bars itself", model_uri, recipe.describe())
+        needed = recipe.bars_needed if recipe else bars_needed(args.features, args.window)
+        prices = (
+            load_prices(args.prices)
+            if args.prices
+            else price_store.recent_prices(args.source, args.ticker, needed, date.today())
+        )
+        prediction = serving.predict_next_day(
+            model, model_uri, args.ticker, prices.frame, args.features, args.window, args.threshold
+        )
     log_csv(prediction.frame(), names.PREDICTIONS_FILE)
     mlflow.log_metric("probability_up", prediction.probability_up)
     mlflow.set_tags(prediction.tags())

@@ -66,8 +66,17 @@ def pipeline_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 
 
 @pytest.fixture(scope="session")
-def cold_pipeline(pipeline_store: Store) -> ProjectRun:
+def pipeline_temp(pipeline_store: Store) -> Path:
+    """The ``TMPDIR`` of the cold pipeline's processes, to see what they leave behind."""
+    path = pipeline_store.root / "tmp"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def cold_pipeline(pipeline_store: Store, pipeline_temp: Path) -> ProjectRun:
     """One cold pipeline started as a user starts it on a fresh machine, `make run` with no data
     given (`mlflow run . -e main`, the bars from the price store, which the committed ones seed: no
     network needed), all three trainings allowed to run at once."""
-    return make_run(pipeline_store, PIPELINE_EXPERIMENT, small_pipeline(names.STORE, max_parallel=3))
+    params = small_pipeline(names.STORE, max_parallel=3)
+    return make_run(pipeline_store, PIPELINE_EXPERIMENT, params, env={"TMPDIR": str(pipeline_temp)})

@@ -21,7 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from psystock import PsystockError, names
 from psystock.contract import BARS, CONTRACT, HISTORY, Recipe
 from psystock.mlflow_io import lineage
-from psystock.mlflow_io.inputs import load_features, load_prices, resolve_input
+from psystock.mlflow_io.inputs import load_features, load_prices, read_input_csv
 from psystock.mlflow_io.lifecycle import active_run, get_run
 from psystock.registry import Challenge, Incumbent, Weighing, version_tags
 from psystock.universe import UNWATCHED, ChampionLife
@@ -97,9 +97,7 @@ def promote(ticker: str, model_run_id: str, tags: dict[str, str], alias: str = n
 def incumbent(ticker: str, tuned: Run) -> Incumbent | None:
     """The champion of ``ticker`` a candidate meets, if there is one, with its answer for every day
     of the candidate's bars that the bars before it let it predict."""
-    import mlflow
-
-    from psystock.mlflow_io.serving import recipe_of
+    from psystock.mlflow_io.serving import loaded_model, recipe_of
 
     version = version_by_alias(ticker)
     if version is None:
@@ -110,11 +108,11 @@ def incumbent(ticker: str, tuned: Run) -> Incumbent | None:
     made = recipe(tuned, tuned.data.tags[names.TAG_FAMILY])
     if made is None:
         return Incumbent(uri, end, None, "the candidate's training data is a CSV: no bars to ask it with")
-    model = mlflow.pyfunc.load_model(uri)
-    if recipe_of(model) is None:
-        return Incumbent(uri, end, None, "it predates the serving contract and takes feature rows, not bars")
-    log.info("asking the champion %s what it would have said on each day of the candidate's bars", uri)
-    answers = model.predict(made[1].loc[:, list(BARS)], params={HISTORY: True})
+    with loaded_model(uri, ticker) as model:
+        if recipe_of(model) is None:
+            return Incumbent(uri, end, None, "it predates the serving contract and takes feature rows, not bars")
+        log.info("asking the champion %s what it would have said on each day of the candidate's bars", uri)
+        answers = model.predict(made[1].loc[:, list(BARS)], params={HISTORY: True})
     return Incumbent(uri, end, pd.DataFrame(answers))
 
 
@@ -128,7 +126,7 @@ def tune_run(run: str) -> Run:
 
 def holdout_answers(run_id: str, what: str) -> pd.DataFrame:
     """The holdout answers a model or baseline run logged (``holdout/predictions.csv``)."""
-    return pd.read_csv(resolve_input(names.run_uri(run_id, names.HOLDOUT_PREDICTIONS), "predictions.csv", what))
+    return read_input_csv(names.run_uri(run_id, names.HOLDOUT_PREDICTIONS), "predictions.csv", what)
 
 
 def meet(

@@ -11,7 +11,7 @@ from mlflow.entities import Run
 
 from psystock import PsystockError, names, plots, report
 from psystock.mlflow_io import lineage
-from psystock.mlflow_io.inputs import artifact_bytes, load_leaderboard, resolve_input
+from psystock.mlflow_io.inputs import artifact_bytes, load_leaderboard, read_input_csv
 from psystock.mlflow_io.lifecycle import get_run
 
 
@@ -95,6 +95,6 @@ def _equity(runs: list[Run]) -> tuple[Any, bytes | None]:
 def _returns(run: Run) -> pd.DataFrame | None:
     try:
         location = names.run_uri(run.info.run_id, names.BACKTEST_RETURNS)
-        return pd.read_csv(resolve_input(location, "returns.csv", "backtest"))
+        return read_input_csv(location, "returns.csv", "backtest")
     except PsystockError:  # a run without a backtest (a table without prices) has no curve to draw
         return None

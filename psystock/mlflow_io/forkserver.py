@@ -19,9 +19,11 @@ MLflow's own local backend.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
+import tempfile
 from typing import Any
 
 from mlflow.entities import RunStatus
@@ -33,7 +35,6 @@ from mlflow.projects.utils import (
     PROJECT_ENV_MANAGER,
     PROJECT_STORAGE_DIR,
     fetch_and_validate_project,
-    get_entry_point_command,
     get_or_create_run,
     get_run_env_vars,
     load_project,
@@ -95,8 +96,7 @@ class ForkserverBackend(AbstractBackend):
             return _local(project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id)
         work_dir = fetch_and_validate_project(project_uri, version, entry_point, params)
         project = load_project(work_dir)
-        storage_dir = backend_config.get(PROJECT_STORAGE_DIR)
-        command = shlex.split(get_entry_point_command(project, entry_point, params, storage_dir)[0])
+        command = shlex.split(_command(project, entry_point, params, backend_config.get(PROJECT_STORAGE_DIR)))
         if command[:2] != ["python", "-m"] or len(command) < 3:
             return _local(project_uri, entry_point, params, version, backend_config, tracking_uri, experiment_id)
         run = get_or_create_run(
@@ -122,6 +122,22 @@ class ForkserverBackend(AbstractBackend):
         )
         process.start()
         return ForkedRun(run.info.run_id, process, entry_point, tracking_uri)
+
+
+def _command(project: Any, entry_point: str, params: dict[str, Any], storage_dir: str | None) -> str:
+    """The entry point's command line, as MLflow's local backend computes it. MLflow downloads the
+    remote files that ``path`` parameters name into a new directory for each run; where none was
+    downloaded (psystock's entry points have no such parameter), the directory is removed again,
+    so that a pipeline leaves no empty directory behind for each step."""
+    if storage_dir:
+        os.makedirs(storage_dir, exist_ok=True)
+    downloads = tempfile.mkdtemp(dir=storage_dir)
+    try:
+        command: str = project.get_entry_point(entry_point).compute_command(params, downloads)
+    finally:
+        with contextlib.suppress(OSError):  # not empty: a step's downloaded input
+            os.rmdir(downloads)
+    return command
 
 
 def _local(*args: Any) -> SubmittedRun:

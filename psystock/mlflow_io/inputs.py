@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -14,30 +16,40 @@ from psystock.data import Prices, read_csv, validate_prices
 from psystock.features import CLOSE_TO_CLOSE, DATE_NAME, OPEN_TO_CLOSE, FeatureSet, feature_set
 
 
-def resolve_input(location: str, filename: str, what: str) -> Path:
-    """A local file for a step input given as a path or an MLflow artifact URI.
+@contextlib.contextmanager
+def local_input(location: str, filename: str, what: str) -> Iterator[Path]:
+    """A local file for a step input given as a path or an MLflow artifact URI, while the block runs.
 
     ``location`` may name the file itself or a directory (local or an artifact
-    directory such as ``runs:/<id>/features``) that holds ``filename``.
+    directory such as ``runs:/<id>/features``) that holds ``filename``. An
+    artifact is downloaded into a temporary directory, removed when the block
+    ends: a step leaves no copy of its inputs behind.
     """
     if not location:
         raise PsystockError(f"{what}: no input given (pass a runs:/ URI or a path)")
-    if names.is_uri(location) and not location.startswith("file://"):
-        local = _download(location, what)
-    else:
-        local = Path(location.removeprefix("file://")).expanduser()
-        if not local.exists():
-            raise PsystockError(f"{what}: no such file or directory: {location}")
-    if local.is_dir():
-        local = local / filename
-        if not local.is_file():
-            raise PsystockError(f"{what}: {location} has no {filename}")
-    return local
+    with contextlib.ExitStack() as scratch:
+        if names.is_uri(location) and not location.startswith("file://"):
+            local = _download(location, what, scratch.enter_context(tempfile.TemporaryDirectory()))
+        else:
+            local = Path(location.removeprefix("file://")).expanduser()
+            if not local.exists():
+                raise PsystockError(f"{what}: no such file or directory: {location}")
+        if local.is_dir():
+            local = local / filename
+            if not local.is_file():
+                raise PsystockError(f"{what}: {location} has no {filename}")
+        yield local
 
 
-def _download(uri: str, what: str) -> Path:
+def read_input_csv(location: str, filename: str, what: str) -> pd.DataFrame:
+    """The CSV table a step input names (see :func:`local_input`)."""
+    with local_input(location, filename, what) as path:
+        return pd.read_csv(path)
+
+
+def _download(uri: str, what: str, into: str) -> Path:
     try:
-        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tempfile.mkdtemp()))
+        return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=into))
     except (MlflowException, OSError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PsystockError(f"{what}: cannot read {uri}: {first_line}") from None
@@ -51,15 +63,15 @@ def load_features(location: str) -> FeatureSet:
     bare table (the reference layout, or any numeric columns with a 0/1 label
     last) is accepted without it, and then not backtested.
     """
-    path = resolve_input(location, names.FEATURES_FILE, "training_data")
-    try:
-        table = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PsystockError(f"training_data: cannot parse {location}: {str(exc).strip()[:200]}") from None
-    days_path = path.with_name(names.LABEL_DATES_FILE)
-    if not days_path.is_file():
-        return feature_set(table)
-    days = pd.read_csv(days_path)
+    with local_input(location, names.FEATURES_FILE, "training_data") as path:
+        try:
+            table = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise PsystockError(f"training_data: cannot parse {location}: {str(exc).strip()[:200]}") from None
+        days_path = path.with_name(names.LABEL_DATES_FILE)
+        if not days_path.is_file():
+            return feature_set(table)
+        days = pd.read_csv(days_path)
     returns = days[[OPEN_TO_CLOSE, CLOSE_TO_CLOSE]] if {OPEN_TO_CLOSE, CLOSE_TO_CLOSE} <= set(days) else None
     return feature_set(table, days[DATE_NAME], returns)
 
@@ -67,12 +79,13 @@ def load_features(location: str) -> FeatureSet:
 def load_leaderboard(compare_run_id: str) -> pd.DataFrame:
     """The leaderboard a compare run logged."""
     location = names.run_uri(compare_run_id, names.LEADERBOARD_DIR)
-    return pd.read_csv(resolve_input(location, names.LEADERBOARD_FILE, "compare_run"))
+    return read_input_csv(location, names.LEADERBOARD_FILE, "compare_run")
 
 
 def load_prices(location: str) -> Prices:
     """The normalised prices a ``fetch_data`` run logged (or any CSV in Yahoo's layout)."""
-    return validate_prices(read_csv(str(resolve_input(location, names.PRICES_FILE, "prices"))))
+    with local_input(location, names.PRICES_FILE, "prices") as path:
+        return validate_prices(read_csv(str(path)))
 
 
 def load_run_dict(run_id: str, path: str) -> dict[str, str]:
@@ -83,8 +96,9 @@ def load_run_dict(run_id: str, path: str) -> dict[str, str]:
 
 def artifact_bytes(run_id: str, path: str) -> bytes | None:
     """The content of one artifact of a run, or None if it is not there."""
-    try:
-        local = mlflow.artifacts.download_artifacts(names.run_uri(run_id, path), dst_path=tempfile.mkdtemp())
-    except (MlflowException, OSError):
-        return None
-    return Path(local).read_bytes()
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            local = mlflow.artifacts.download_artifacts(names.run_uri(run_id, path), dst_path=scratch)
+        except (MlflowException, OSError):
+            return None
+        return Path(local).read_bytes()

@@ -18,7 +18,7 @@ from psystock.mlflow_io.champion import refit_end, version_by_alias, version_uri
 from psystock.mlflow_io.inputs import load_prices
 from psystock.mlflow_io.lifecycle import active_run
 from psystock.mlflow_io.outputs import log_csv
-from psystock.mlflow_io.serving import load_model, recipe_of
+from psystock.mlflow_io.serving import loaded_model, recipe_of
 from psystock.monitoring import Watch, running
 from psystock.plots import equity_figure, line_figure
 
@@ -47,16 +47,16 @@ def champion_days(ticker: str, prices: str, source: str, today: date) -> LiveDay
     uri, since = version_uri(version), refit_end(version)
     if not since:
         raise PsystockError(f"{uri} does not say which days it was refit on (tag refit_range): register it anew")
-    model = load_model(uri, ticker)
-    recipe = recipe_of(model)
-    if recipe is None:
-        raise PsystockError(f"{uri} predates the serving contract and takes feature rows: register it anew")
-    if prices:
-        bars = load_prices(prices).frame
-    else:
-        start = date.fromisoformat(since) - timedelta(days=3 * recipe.bars_needed + 14)
-        bars = price_store.load_prices(source, ticker, start, today, recipe.bars_needed)[0].frame
-    answers = pd.DataFrame(model.predict(bars.loc[:, list(BARS)], params={HISTORY: True}))
+    with loaded_model(uri, ticker) as model:
+        recipe = recipe_of(model)
+        if recipe is None:
+            raise PsystockError(f"{uri} predates the serving contract and takes feature rows: register it anew")
+        if prices:
+            bars = load_prices(prices).frame
+        else:
+            start = date.fromisoformat(since) - timedelta(days=3 * recipe.bars_needed + 14)
+            bars = price_store.load_prices(source, ticker, start, today, recipe.bars_needed)[0].frame
+        answers = pd.DataFrame(model.predict(bars.loc[:, list(BARS)], params={HISTORY: True}))
     answers = answers[answers["day"] > since].reset_index(drop=True)
     labels = going_up(bars, recipe.threshold)
     returns = day_returns(bars)

@@ -4,6 +4,9 @@ takes a feature row, the row of the feature set it was trained on."""
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -56,17 +59,20 @@ class Prediction:
         return f"{self.ticker} {self.day}: {self.direction} (p={self.probability_up:.2f})"
 
 
-def load_model(model_uri: str, ticker: str) -> PyFuncModel:
-    """The model at ``model_uri`` as pyfunc; a missing champion says how to get one."""
-    try:
-        model: PyFuncModel = mlflow.pyfunc.load_model(model_uri)
-        return model
-    except MlflowException as exc:
-        if "@" in model_uri and ("alias" in str(exc).lower() or "not found" in str(exc).lower()):
-            raise PsystockError(
-                f"no champion model for {ticker} yet ({model_uri}): run main, or register a tuned model"
-            ) from None
-        raise PsystockError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
+@contextlib.contextmanager
+def loaded_model(model_uri: str, ticker: str) -> Iterator[PyFuncModel]:
+    """The model at ``model_uri`` as pyfunc while the block runs, its files downloaded into a
+    temporary directory removed when it ends; a missing champion says how to get one."""
+    with tempfile.TemporaryDirectory() as files:
+        try:
+            model: PyFuncModel = mlflow.pyfunc.load_model(model_uri, dst_path=files)
+        except MlflowException as exc:
+            if "@" in model_uri and ("alias" in str(exc).lower() or "not found" in str(exc).lower()):
+                raise PsystockError(
+                    f"no champion model for {ticker} yet ({model_uri}): run main, or register a tuned model"
+                ) from None
+            raise PsystockError(f"cannot load model {model_uri}: {str(exc).splitlines()[0]}") from None
+        yield model
 
 
 def recipe_of(model: PyFuncModel) -> Recipe | None:

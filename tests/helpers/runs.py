@@ -158,9 +158,16 @@ def step_run(
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
 
 
-def make_run(store: Store, experiment: str, params: Mapping[str, object], timeout: int = 900) -> ProjectRun:
+def make_run(
+    store: Store,
+    experiment: str,
+    params: Mapping[str, object],
+    timeout: int = 900,
+    env: Mapping[str, str] | None = None,
+) -> ProjectRun:
     """``make run`` as a user types it: ``DATA`` for a CSV source (none for the price store), the
-    rest as ``ARGS="-P ..."``, into the experiment named ``experiment`` of ``store``."""
+    rest as ``ARGS="-P ..."``, into the experiment named ``experiment`` of ``store`` (``env``: extra
+    variables)."""
     rest = {name: value for name, value in params.items() if name != "source"}
     data = [] if params["source"] == names.STORE else [f"DATA={params['source']}"]
     command = [
@@ -172,7 +179,8 @@ def make_run(store: Store, experiment: str, params: Mapping[str, object], timeou
         f"TRACKING_URI={store.uri}",
         "ARGS=" + " ".join(f"-P {name}={value}" for name, value in rest.items()),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, env=store.env(), timeout=timeout, cwd=PROJECT)
+    variables = store.env() | dict(env or {})
+    done = subprocess.run(command, capture_output=True, text=True, env=variables, timeout=timeout, cwd=PROJECT)
     match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
     return ProjectRun(done.returncode, done.stdout, done.stderr, match.group(1) if match else "")
 

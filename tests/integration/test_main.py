@@ -196,6 +196,16 @@ def test_main_reports_progress_per_step(pipeline):
         assert re.search(rf"^  {step}\s+finished\s+run \w+  \d+\.\d s$", result.stdout, re.MULTILINE), step
 
 
+def test_a_pipeline_leaves_no_temporary_file_behind(pipeline, pipeline_temp):
+    """The steps read other runs' artifacts (features, leaderboards, answers, plots) from copies
+    downloaded into temporary directories; each is removed once read. What is left is MLflow's
+    own: the `mlflow` command makes a directory for the driver's remote `path` parameters (it has
+    none) and keeps it, empty."""
+    left = sorted(str(path.relative_to(pipeline_temp)) for path in pipeline_temp.rglob("*"))
+    assert not [path for path in pipeline_temp.rglob("*") if not path.is_dir()], left
+    assert len(list(pipeline_temp.iterdir())) <= 1, left
+
+
 # --- re-runs: the step cache, parallel training, resume ------------------------------
 
 

@@ -3,6 +3,7 @@ serving contract's model (bars in, the next day out) and an older version's (a f
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from psystock import PsystockError, contract, data, names
 from psystock.contract import Recipe
 from psystock.features import DEFAULT_FEATURES, latest_features, make_table
-from psystock.mlflow_io.serving import Prediction, check_columns, load_model, predict_next_day, probability_up
+from psystock.mlflow_io.serving import Prediction, check_columns, loaded_model, predict_next_day, probability_up
 from psystock.models import all_families, get_family
 from tests.helpers.runs import BTC_CSV, tracking_uri
 
@@ -97,17 +98,19 @@ def test_a_contract_models_family_model_is_saved_with_its_familys_requirements_n
 
 def test_a_contract_model_refuses_too_few_bars_in_one_line(bars, served):
     uri = served["logreg"]
-    with pytest.raises(
-        PsystockError, match=r"the updown features over 14 days need the last 14 days: send at least 14"
+    with (
+        pytest.raises(PsystockError, match=r"the updown features over 14 days need the last 14 days: send at least 14"),
+        loaded_model(uri, "BTC-USD") as model,
     ):
-        predict_next_day(load_model(uri, "BTC-USD"), uri, "BTC-USD", bars.tail(5), DEFAULT_FEATURES, WINDOW, 1e-5)
+        predict_next_day(model, uri, "BTC-USD", bars.tail(5), DEFAULT_FEATURES, WINDOW, 1e-5)
 
 
 @pytest.mark.parametrize("name", all_families())
 def test_each_familys_logged_model_answers_for_the_day_after_the_last_bar_as_its_fit_does(name, bars, logged):
     model, uri = logged[name]
     family = get_family(name)
-    prediction = predict_next_day(load_model(uri, "BTC-USD"), uri, "BTC-USD", bars, DEFAULT_FEATURES, WINDOW, 1e-5)
+    with loaded_model(uri, "BTC-USD") as loaded:
+        prediction = predict_next_day(loaded, uri, "BTC-USD", bars, DEFAULT_FEATURES, WINDOW, 1e-5)
     assert (prediction.as_of, prediction.day) == (date(2020, 12, 31), date(2021, 1, 1))
     row = latest_features(bars, DEFAULT_FEATURES, WINDOW, pd.Timestamp("2021-01-01"))
     expected = float(family.predict_proba(model, row)[0])
@@ -116,10 +119,22 @@ def test_each_familys_logged_model_answers_for_the_day_after_the_last_bar_as_its
     assert prediction.model_uri == uri
 
 
+def test_a_loaded_model_leaves_no_copy_of_its_files_behind(bars, served, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with loaded_model(served["logreg"], "BTC-USD") as model:
+        assert [p.name for p in tmp_path.iterdir() for p in p.iterdir()] == ["model"]  # downloaded here
+        answer = model.predict(bars.loc[:, list(contract.BARS)].tail(40))
+    assert len(answer) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_model_refuses_a_row_of_another_feature_set(bars, logged):
     _, uri = logged["logreg"]
-    with pytest.raises(PsystockError, match="not the returns features: pass the features set it was trained on"):
-        predict_next_day(load_model(uri, "BTC-USD"), uri, "BTC-USD", bars, "returns", WINDOW, 1e-5)
+    with (
+        pytest.raises(PsystockError, match="not the returns features: pass the features set it was trained on"),
+        loaded_model(uri, "BTC-USD") as model,
+    ):
+        predict_next_day(model, uri, "BTC-USD", bars, "returns", WINDOW, 1e-5)
 
 
 def test_a_tensor_model_takes_any_row_of_its_width():
@@ -163,12 +178,18 @@ def test_a_prediction_is_one_csv_row_its_tags_and_one_line():
 
 
 def test_a_ticker_without_a_champion_is_told_how_to_get_one(store):
-    with pytest.raises(
-        PsystockError, match=r"no champion model for SPY yet \(models:/psystock-SPY@champion\): run main"
+    with (
+        pytest.raises(
+            PsystockError, match=r"no champion model for SPY yet \(models:/psystock-SPY@champion\): run main"
+        ),
+        loaded_model(names.model_alias_uri(names.model_name("SPY")), "SPY"),
     ):
-        load_model(names.model_alias_uri(names.model_name("SPY")), "SPY")
-    with pytest.raises(PsystockError, match="cannot load model runs:/0123456789abcdef/model"):
-        load_model("runs:/0123456789abcdef/model", "SPY")
+        pass
+    with (
+        pytest.raises(PsystockError, match="cannot load model runs:/0123456789abcdef/model"),
+        loaded_model("runs:/0123456789abcdef/model", "SPY"),
+    ):
+        pass
 
 
 def test_without_given_bars_a_csv_source_gives_its_whole_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,18 @@ pytest_plugins = ["tests.helpers.scheduling"]
 quiet_tensorflow()
 
 PIPELINE_EXPERIMENT = "psystock"  # make run's default EXPERIMENT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def temporary_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The temporary files of the tests, and of the processes they start (MLflow's downloads of
+    models and artifacts, `mlflow run`'s directories), go under pytest's own folder, which keeps
+    the last three sessions' only: the tests leave nothing in the machine's temporary folder."""
+    path = tmp_path_factory.mktemp("tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TMPDIR", str(path))
+        patch.setattr(tempfile, "tempdir", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)

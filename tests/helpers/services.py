@@ -130,7 +130,9 @@ class Postgres:
         self.bin = find_initdb().parent
         # initdb refuses to run as root; run the server as the postgres user then.
         self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        self.dir = Path(tempfile.mkdtemp(prefix="psystock-pg-"))
+        # The postgres user cannot enter root's own folders, pytest's temporary one among them
+        # (tests/conftest.py points TMPDIR there): its cluster lives in the machine's /tmp then.
+        self.dir = Path(tempfile.mkdtemp(prefix="psystock-pg-", dir="/tmp" if self.as_user else None))
         if self.as_user:
             shutil.chown(self.dir, "postgres")
         self.data = self.dir / "data"

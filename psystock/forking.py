@@ -123,7 +123,21 @@ def stop_servers() -> None:
 
 
 class _Server(forkserver.ForkServer):
-    """multiprocessing's forkserver, a new interpreter, that can be ended at once."""
+    """multiprocessing's forkserver, a new interpreter, that can be ended at once. Ctrl-C, which
+    reaches every process of the terminal's job, does not interrupt it, not even while it imports:
+    its driver stops it."""
+
+    def ensure_running(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            super().ensure_running()
+            return
+        # An interpreter started with SIGINT ignored keeps ignoring it; only the server's start is
+        # without Ctrl-C here.
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            super().ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, before)
 
     def stop(self) -> None:
         """End the server now, whatever it is doing, and reap it."""
@@ -221,7 +235,9 @@ class _ForkedServer(_Server):
 def _serve(
     listener: socket.socket, alive: socket.socket, extra: list[str], path: list[str], cwd: str, env: dict[str, str]
 ) -> None:
-    """The body of a :class:`_ForkedServer`'s process."""
+    """The body of a :class:`_ForkedServer`'s process. Ctrl-C, which reaches every process of
+    the terminal's job, does not interrupt it, not even while it imports: its driver stops it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path[:] = path
     os.chdir(cwd)
     os.environ.clear()
@@ -310,6 +326,8 @@ class StepProcess(ForkServerProcess):
 
 def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
     """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
+    # Its server ignores Ctrl-C (its driver stops it); the step stops as `python -m` would.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     mark_forked_from(os.getppid())
     os.environ.clear()
     os.environ.update(env)

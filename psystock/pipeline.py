@@ -29,7 +29,7 @@ from psystock import PsystockError, caching, forking, names
 from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
 from psystock.features import DEFAULT_FEATURES, check_feature_set
-from psystock.mlflow_io import cache_store, champion, lifecycle
+from psystock.mlflow_io import cache_store, champion, forkserver, lifecycle
 from psystock.mlflow_io.inputs import load_run_dict
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
 from psystock.models import BOOK_FAMILIES, GENERIC_ENTRY_POINT, FamilyInfo, choose_families, family_info
@@ -256,7 +256,21 @@ class StepRunner:
         if to_launch:
             self._warm_up()  # with the first launch; then already running
         with ThreadPoolExecutor(max_workers=max(1, min(self.max_parallel, len(to_launch)))) as pool:
-            list(pool.map(lambda item: self._launch(*item), to_launch))
+            try:
+                list(pool.map(lambda item: self._launch(*item), to_launch))
+            except lifecycle.Interrupted as stop:
+                self._stop_launched(pool, stop)
+                raise
+
+    def _stop_launched(self, pool: ThreadPoolExecutor, stop: lifecycle.Interrupted) -> None:
+        """Told to stop while steps run: pass the signal on to them, wait until they have ended
+        their runs, and end KILLED any run of a step that never got as far as its own."""
+        log.warning("stopped by %s: stopping the steps that run", stop.name)
+        forkserver.signal_steps(stop.signum)
+        pool.shutdown(wait=True, cancel_futures=True)
+        for outcome in self.outcomes.values():
+            if outcome.status is StepStatus.RUNNING:
+                lifecycle.end_stopped(outcome.run_id, f"{outcome.name}: stopped by {stop.name} before it began")
 
     def _spec(self, step: Step, cache_tags: dict[str, str]) -> Launch:
         run_name = step.run_name or step.entry_point

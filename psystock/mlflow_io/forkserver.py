@@ -44,12 +44,27 @@ from mlflow.tracking import MlflowClient
 from psystock.forking import StepProcess, lent_servers, preload_of, run_module
 from psystock.names import TAG_ERROR
 
+# The steps this process forked that it has not seen end, by process id, each with the id of the
+# process that forked it: a process forked from this one inherits the table, not those steps.
+_waited_for: dict[int, tuple[int, ForkedRun]] = {}
+
+
+def signal_steps(signum: int) -> None:
+    """Send ``signum`` to every step this process forked and waits for: a driver told to stop
+    passes it on to its steps, which end their runs KILLED (``kill`` of the driver alone, or
+    MLflow cancelling its run, reaches none of them)."""
+    for pid, (owner, _) in list(_waited_for.items()):
+        if owner == os.getpid():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
 
 class ForkedRun(SubmittedRun):
     def __init__(self, run_id: str, process: Any, entry_point: str, tracking_uri: str):
         self._run_id = run_id
         self.process = process
         self.entry_point, self.tracking_uri = entry_point, tracking_uri
+        _waited_for[process.pid] = (os.getpid(), self)
 
     @property
     def run_id(self) -> str:
@@ -57,6 +72,7 @@ class ForkedRun(SubmittedRun):
 
     def wait(self) -> bool:
         self.process.join()
+        _waited_for.pop(self.process.pid, None)
         if self.process.exitcode != 0:
             self._say_how_it_ended()
         return bool(self.process.exitcode == 0)

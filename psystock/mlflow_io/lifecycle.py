@@ -3,7 +3,10 @@
 A step file is ``run_step(Args, body)``: the body receives the parsed, typed
 arguments inside an active MLflow run. A :class:`PsystockError` (bad input)
 ends the step with one line on stderr, exit status 2 and the run marked
-FAILED; a tracking server that cannot be reached, with exit status 3.
+FAILED; a tracking server that cannot be reached, with exit status 3. SIGINT
+(Ctrl-C) or SIGTERM (``kill``, a scheduler, MLflow cancelling the run) stops it
+with one line, the run marked FAILED with its error tag naming the signal, and
+the exit status a shell gives a process killed by that signal (130, 143).
 
 ``run_step`` is a step process's last act: once the run is recorded it freezes
 the garbage collector, so the interpreter's exit does not walk every object
@@ -19,7 +22,9 @@ import gc
 import logging
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 
 import mlflow
@@ -77,6 +82,50 @@ def prompt_async_logging() -> None:
     os.environ.setdefault(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name, "1")
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A stop signal received by a step or a driver: what it is doing stops, and its run ends.
+
+    A KeyboardInterrupt, whatever the signal: no ``except Exception`` on the way takes it for an
+    error, and the libraries that clean up after Ctrl-C (Keras, TensorFlow, joblib) let it through.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    # Once: what the first signal stops is then ended and recorded, which a second one (MLflow's
+    # SIGTERM after Ctrl-C's SIGINT, say) must not cut short. SIGKILL still ends it at once.
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`Interrupted` while the block runs (Python hands signals to
+    the main thread only: in another thread this does nothing); then the handlers are as before."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
+    for stop in STOP_SIGNALS:
+        signal.signal(stop, _interrupt)
+    try:
+        yield
+    finally:
+        for stop, handler in before.items():
+            signal.signal(stop, handler)
+
+
 def run_step(
     args_type: type[A],
     body: Callable[[A], None],
@@ -93,10 +142,14 @@ def run_step(
     prompt_async_logging()
     name: Callable[[], str | None] = (lambda: run_name(args)) if callable(run_name) else (lambda: run_name)
     try:
-        _run(entry_point, lambda: body(args), raw, name)
+        with stopped_by_signals():
+            _run(entry_point, lambda: body(args), raw, name)
     except PsystockError as exc:
         print(f"{entry_point}: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except Interrupted as stop:
+        print(f"{entry_point}: stopped by {stop.name}", file=sys.stderr)
+        sys.exit(128 + stop.signum)
     except Exception as exc:
         if not server_unreachable(exc):
             raise
@@ -119,16 +172,16 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
             raise
         raise PsystockError(f"cannot start a run on {mlflow.get_tracking_uri()}: {exc.message}") from None
     with active as run:
-        log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
-        server = forked_from()
-        mlflow.set_tags(
-            {names.TAG_STEP: entry_point, names.TAG_PROCESS: this_process()}
-            | ({names.TAG_FORKED_FROM: server} if server else {})
-        )
-        if MLFLOW_PARENT_RUN_ID not in run.data.tags:  # a run of its own: its experiment may be new
-            mark_model_development(run.info.experiment_id)
-        log_params_once(run.info.run_id, raw)
         try:
+            log.info("%s: run %s (experiment %s)", entry_point, run.info.run_id, run.info.experiment_id)
+            server = forked_from()
+            mlflow.set_tags(
+                {names.TAG_STEP: entry_point, names.TAG_PROCESS: this_process()}
+                | ({names.TAG_FORKED_FROM: server} if server else {})
+            )
+            if MLFLOW_PARENT_RUN_ID not in run.data.tags:  # a run of its own: its experiment may be new
+                mark_model_development(run.info.experiment_id)
+            log_params_once(run.info.run_id, raw)
             # A driver names the runs it creates ("main SPY"); any other run is named after its step.
             if names.TAG_PIPELINE not in run.data.tags:
                 mlflow.set_tag(MLFLOW_RUN_NAME, run_name() or entry_point)
@@ -136,7 +189,21 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         except PsystockError as exc:
             mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: {exc}"[:5000])
             raise
+        except Interrupted as stop:
+            # The run ends FAILED, as MLflow ends the run it waits for when Ctrl-C stops it. KILLED
+            # would not stay: `mlflow run` marks FAILED every run whose process exits non-zero
+            # (its check for a run already ended compares a status's name with status numbers).
+            mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: stopped by {stop.name}")
+            raise
         log.info("%s: done", entry_point)
+
+
+def end_stopped(run_id: str, why: str) -> None:
+    """End FAILED, saying ``why``, the run of a step stopped before its process could end it."""
+    client = MlflowClient()
+    if client.get_run(run_id).info.status == RUNNING:
+        client.set_tag(run_id, names.TAG_ERROR, why)
+        client.set_terminated(run_id, FAILED)
 
 
 def server_unreachable(exc: BaseException) -> bool:

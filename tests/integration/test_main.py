@@ -6,6 +6,7 @@ first what the cold pipeline made, then re-runs that must reuse exactly what did
 one that deletes a run of it).
 """
 
+import contextlib
 import html
 import json
 import os
@@ -370,3 +371,73 @@ def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, 
     killed = client.search_runs([module_store.experiment_id], "params.seed = '7' AND attributes.status = 'KILLED'")
     assert "main" in {r.data.tags[names.TAG_STEP] for r in killed}
     assert all(r.data.tags[names.TAG_ENDED_UNSEEN].endswith("ended with the run RUNNING") for r in killed)
+
+
+def _alive(group: int) -> bool:
+    return subprocess.run(["pgrep", "-g", str(group)], capture_output=True).returncode == 0
+
+
+def _started_step(client, store, seed: int, step: str, deadline: float) -> Run | None:
+    """The run of ``step`` for ``seed`` once its process has begun it (tagged its process), or None."""
+    while time.time() < deadline:
+        found = client.search_runs(
+            [store.experiment_id],
+            f"tags.`psystock.step` = '{step}' AND params.seed = '{seed}' AND tags.`{names.TAG_PROCESS}` LIKE '%'",
+        )
+        if found:
+            started: Run = found[0]
+            return started
+        time.sleep(0.3)
+    return None
+
+
+@pytest.mark.parametrize(
+    ("seed", "signum", "whom"),
+    [(8, signal.SIGINT, "the terminal's job"), (9, signal.SIGTERM, "main alone")],
+    ids=["ctrl-c", "kill-main"],
+)
+def test_a_stopped_pipeline_ends_every_run_it_began_and_leaves_no_process(module_store, cold, seed, signum, whom):
+    """Ctrl-C reaches every process of the job; `kill` of main (what MLflow does to cancel it)
+    reaches main alone, which passes it on to its steps. Either way each run ends FAILED, saying
+    which signal stopped it, and nothing is left running."""
+    # Data steps cached; a long Keras training is stopped mid-way.
+    params = small(names.STORE, seed=seed, families="keras", keras_epochs=400)
+    with open(module_store.root / f"stopped-{seed}.log", "w+") as output:
+        process = subprocess.Popen(
+            project_command(module_store, "main", params),
+            env=module_store.env(),
+            cwd=module_store.root,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            client = mlflow.MlflowClient()
+            training = _started_step(client, module_store, seed, "train_keras", time.time() + 300)
+            main = _started_step(client, module_store, seed, "main", time.time() + 10)
+            assert training is not None and main is not None, "the pipeline never began its training"
+            if whom == "main alone":
+                os.kill(int(main.data.tags[names.TAG_PROCESS].rpartition(":")[2]), signum)
+            else:
+                os.killpg(process.pid, signum)
+            process.wait(timeout=120)
+            deadline = time.time() + 60  # main's servers and steps, forked apart from it, end too
+            while time.time() < deadline and _alive(process.pid):
+                time.sleep(0.2)
+            left = subprocess.run(["pgrep", "-a", "-g", str(process.pid)], capture_output=True, text=True).stdout
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # whatever a failed assertion left running
+                os.killpg(process.pid, signal.SIGKILL)
+        output.seek(0)
+        said = output.read()
+    assert process.returncode != 0
+    assert not left, f"still running after the pipeline: {left}"
+    name = signal.Signals(signum).name
+    runs = client.search_runs([module_store.experiment_id], f"params.seed = '{seed}'")
+    ended = {r.data.tags.get(names.TAG_STEP, r.info.run_name): r for r in runs}
+    assert not [step for step, run in ended.items() if run.info.status == "RUNNING"]
+    assert ended["main"].info.status == ended["train_keras"].info.status == "FAILED"
+    for step, run in ended.items():  # the baselines, beside the training, may have finished first
+        if run.info.status == "FAILED":
+            assert run.data.tags[names.TAG_ERROR] == f"{step}: stopped by {name}"
+    assert f"main: stopped by {name}" in said and "Traceback" not in said, said[-3000:]

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 
 import mlflow
+import pytest
 from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.tracking import MlflowClient
 
 from psystock import names, process_ended, this_process
-from psystock.mlflow_io.lifecycle import end_unseen_runs, prompt_async_logging
+from psystock.mlflow_io.lifecycle import end_unseen_runs, prompt_async_logging, run_step
+from steps import fetch_data
 
 
 def ended_pid() -> str:
@@ -109,3 +114,44 @@ def test_a_buffering_the_user_set_is_kept(monkeypatch):
     monkeypatch.setenv(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name, "3")
     prompt_async_logging()
     assert MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get() == 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_step_told_to_stop_ends_its_run_saying_by_what_and_exits_as_that_signal_would(
+    store, signum, capsys, monkeypatch
+):
+    """Ctrl-C (SIGINT) or SIGTERM in the middle of a step's work: one line, its run FAILED with the
+    signal named, the exit status a shell reports for it; a second signal meanwhile changes nothing."""
+    stopped_at: list[str] = []
+
+    def work(_args: fetch_data.Args) -> None:
+        mlflow.log_param("began", "yes")
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)  # the signal's handler raises before this ends
+        finally:
+            stopped_at.append("work")
+            os.kill(os.getpid(), signal.SIGTERM)  # ignored: the first signal is being dealt with
+
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", store.experiment_id)
+
+    def let_through(received: int, _frame: object) -> None:  # the test's own, until run_step takes over
+        raise AssertionError(f"the step let {signal.Signals(received).name} through")
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {stop: signal.signal(stop, let_through) for stop in stops}
+    try:
+        with pytest.raises(SystemExit) as exited:
+            run_step(fetch_data.Args, work, argv=["--ticker", "SPY"])
+        # This process's handlers are as they were before the step.
+        assert all(signal.getsignal(stop) is let_through for stop in stops)
+    finally:
+        for stop, handler in before.items():
+            signal.signal(stop, handler)
+        gc.unfreeze()
+    assert exited.value.code == 128 + signum and stopped_at == ["work"]
+    name = signal.Signals(signum).name
+    assert capsys.readouterr().err.splitlines()[-1] == f"fetch_data: stopped by {name}"
+    run = MlflowClient().search_runs([store.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    assert run.info.status == "FAILED" and run.data.params["began"] == "yes"
+    assert run.data.tags[names.TAG_ERROR] == f"fetch_data: stopped by {name}"

@@ -101,12 +101,25 @@ class Interrupted(KeyboardInterrupt):
         return signal.Signals(self.signum).name
 
 
+# The stop signal this process received while a step ran, if it did.
+_received: list[int] = []
+
+
 def _interrupt(signum: int, _frame: object) -> None:
     # Once: what the first signal stops is then ended and recorded, which a second one (MLflow's
     # SIGTERM after Ctrl-C's SIGINT, say) must not cut short. SIGKILL still ends it at once.
     for stop in STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
+    _received.append(signum)
     raise Interrupted(signum)
+
+
+def stop_behind(error: BaseException) -> Interrupted | None:
+    """The stop that ``error`` stands for: an :class:`Interrupted`, or whatever a library made of one
+    raised inside it (TensorFlow's C++ bindings turn it into a RuntimeError); None for an error."""
+    if isinstance(error, Interrupted):
+        return error
+    return Interrupted(_received[0]) if _received else None
 
 
 @contextlib.contextmanager
@@ -117,6 +130,7 @@ def stopped_by_signals() -> Iterator[None]:
         yield
         return
     before = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
+    _received.clear()
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
     try:
@@ -189,12 +203,15 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
         except PsystockError as exc:
             mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: {exc}"[:5000])
             raise
-        except Interrupted as stop:
+        except BaseException as error:
+            stop = stop_behind(error)
+            if stop is None:
+                raise
             # The run ends FAILED, as MLflow ends the run it waits for when Ctrl-C stops it. KILLED
             # would not stay: `mlflow run` marks FAILED every run whose process exits non-zero
             # (its check for a run already ended compares a status's name with status numbers).
             mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: stopped by {stop.name}")
-            raise
+            raise stop from None
         log.info("%s: done", entry_point)
 
 

@@ -44,16 +44,16 @@ from mlflow.tracking import MlflowClient
 from psystock.forking import StepProcess, lent_servers, preload_of, run_module
 from psystock.names import TAG_ERROR
 
-# The steps this process forked that it has not seen end, by process id, each with the id of the
-# process that forked it: a process forked from this one inherits the table, not those steps.
-_waited_for: dict[int, tuple[int, ForkedRun]] = {}
+# The steps this process forked that it has not seen end: each one's process id, and the id of the
+# process that forked it (a process forked from this one inherits the table, not those steps).
+_waited_for: dict[int, int] = {}
 
 
 def signal_steps(signum: int) -> None:
     """Send ``signum`` to every step this process forked and waits for: a driver told to stop
-    passes it on to its steps, which end their runs KILLED (``kill`` of the driver alone, or
+    passes it on to its steps, which stop and end their runs (``kill`` of the driver alone, or
     MLflow cancelling its run, reaches none of them)."""
-    for pid, (owner, _) in list(_waited_for.items()):
+    for pid, owner in list(_waited_for.items()):
         if owner == os.getpid():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
@@ -64,7 +64,7 @@ class ForkedRun(SubmittedRun):
         self._run_id = run_id
         self.process = process
         self.entry_point, self.tracking_uri = entry_point, tracking_uri
-        _waited_for[process.pid] = (os.getpid(), self)
+        _waited_for[process.pid] = os.getpid()
 
     @property
     def run_id(self) -> str:

@@ -89,7 +89,8 @@ class Interrupted(KeyboardInterrupt):
     """A stop signal received by a step or a driver: what it is doing stops, and its run ends.
 
     A KeyboardInterrupt, whatever the signal: no ``except Exception`` on the way takes it for an
-    error, and the libraries that clean up after Ctrl-C (Keras, TensorFlow, joblib) let it through.
+    error, and code written to stop on Ctrl-C stops on it (a Keras step went on training past a
+    plain BaseException raised inside it).
     """
 
     def __init__(self, signum: int):
@@ -161,11 +162,12 @@ def run_step(
     except PsystockError as exc:
         print(f"{entry_point}: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except Interrupted as stop:
-        print(f"{entry_point}: stopped by {stop.name}", file=sys.stderr)
-        sys.exit(128 + stop.signum)
-    except Exception as exc:
-        if not server_unreachable(exc):
+    except BaseException as exc:
+        stop = stop_behind(exc)
+        if stop is not None:  # whatever failed on the way out (the store busy with others stopping)
+            print(f"{entry_point}: stopped by {stop.name}", file=sys.stderr)
+            sys.exit(128 + stop.signum)
+        if not isinstance(exc, Exception) or not server_unreachable(exc):
             raise
         # The run stays RUNNING on the server, so no cache ever takes it for a finished step.
         print(
@@ -210,7 +212,8 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
             # The run ends FAILED, as MLflow ends the run it waits for when Ctrl-C stops it. KILLED
             # would not stay: `mlflow run` marks FAILED every run whose process exits non-zero
             # (its check for a run already ended compares a status's name with status numbers).
-            mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: stopped by {stop.name}")
+            with contextlib.suppress(MlflowException):  # its driver, or `mlflow run`, ends it FAILED
+                mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: stopped by {stop.name}")
             raise stop from None
         log.info("%s: done", entry_point)
 

@@ -24,6 +24,7 @@ from mlflow.entities import Run
 
 from psystock import names
 from psystock.pipeline import STEP_NAMES
+from tests.helpers import warm_cli
 from tests.helpers.runs import PROJECT, mlflow_run, project_command
 from tests.helpers.runs import small_pipeline as small
 
@@ -402,35 +403,32 @@ def test_a_stopped_pipeline_ends_every_run_it_began_and_leaves_no_process(module
     which signal stopped it, and nothing is left running."""
     # Data steps cached; a long Keras training is stopped mid-way.
     params = small(names.STORE, seed=seed, families="keras", keras_epochs=400)
-    with open(module_store.root / f"stopped-{seed}.log", "w+") as output:
-        process = subprocess.Popen(
-            project_command(module_store, "main", params),
-            env=module_store.env(),
-            cwd=module_store.root,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            client = mlflow.MlflowClient()
-            training = _started_step(client, module_store, seed, "train_keras", time.time() + 300)
-            main = _started_step(client, module_store, seed, "main", time.time() + 10)
-            assert training is not None and main is not None, "the pipeline never began its training"
-            if whom == "main alone":
-                os.kill(int(main.data.tags[names.TAG_PROCESS].rpartition(":")[2]), signum)
-            else:
-                os.killpg(process.pid, signum)
-            process.wait(timeout=120)
-            deadline = time.time() + 60  # main's servers and steps, forked apart from it, end too
-            while time.time() < deadline and _alive(process.pid):
-                time.sleep(0.2)
-            left = subprocess.run(["pgrep", "-a", "-g", str(process.pid)], capture_output=True, text=True).stdout
-        finally:
-            with contextlib.suppress(ProcessLookupError):  # whatever a failed assertion left running
-                os.killpg(process.pid, signal.SIGKILL)
-        output.seek(0)
-        said = output.read()
-    assert process.returncode != 0
+    out, err = module_store.root / f"stopped-{seed}.out", module_store.root / f"stopped-{seed}.err"
+    # `mlflow run` in a session of its own, as a terminal starts a job.
+    process = warm_cli.start(
+        project_command(module_store, "main", params)[1:], module_store.env(), module_store.root, out, err
+    )
+    job = process.pid
+    assert job is not None
+    try:
+        client = mlflow.MlflowClient()
+        training = _started_step(client, module_store, seed, "train_keras", time.time() + 300)
+        main = _started_step(client, module_store, seed, "main", time.time() + 10)
+        assert training is not None and main is not None, "the pipeline never began its training"
+        if whom == "main alone":
+            os.kill(int(main.data.tags[names.TAG_PROCESS].rpartition(":")[2]), signum)
+        else:
+            os.killpg(job, signum)
+        process.join(timeout=120)
+        deadline = time.time() + 60  # main's servers and steps, forked apart from it, end too
+        while time.time() < deadline and _alive(job):
+            time.sleep(0.2)
+        left = subprocess.run(["pgrep", "-a", "-g", str(job)], capture_output=True, text=True).stdout
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # whatever a failed assertion left running
+            os.killpg(job, signal.SIGKILL)
+    said = out.read_text() + err.read_text()
+    assert process.exitcode != 0
     assert not left, f"still running after the pipeline: {left}"
     name = signal.Signals(signum).name
     runs = client.search_runs([module_store.experiment_id], f"params.seed = '{seed}'")

@@ -264,7 +264,7 @@ class StepRunner:
 
     def _stop_launched(self, pool: ThreadPoolExecutor, stop: lifecycle.Interrupted) -> None:
         """Told to stop while steps run: pass the signal on to them, wait until they have ended
-        their runs, and end KILLED any run of a step that never got as far as its own."""
+        their runs, and end FAILED any run of a step that never got as far as its own."""
         log.warning("stopped by %s: stopping the steps that run", stop.name)
         forkserver.signal_steps(stop.signum)
         pool.shutdown(wait=True, cancel_futures=True)

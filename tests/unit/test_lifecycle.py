@@ -16,7 +16,7 @@ from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.tracking import MlflowClient
 
 from psystock import names, process_ended, this_process
-from psystock.mlflow_io.lifecycle import end_unseen_runs, prompt_async_logging, run_step
+from psystock.mlflow_io.lifecycle import end_stopped, end_unseen_runs, prompt_async_logging, run_step
 from steps import fetch_data
 
 
@@ -162,3 +162,15 @@ def test_a_step_told_to_stop_ends_its_run_saying_by_what_and_exits_as_that_signa
     run = MlflowClient().search_runs([store.experiment_id], order_by=["attributes.start_time DESC"])[0]
     assert run.info.status == "FAILED" and run.data.params["began"] == "yes"
     assert run.data.tags[names.TAG_ERROR] == f"fetch_data: stopped by {name}"
+
+
+def test_a_step_stopped_before_it_began_has_its_run_ended_by_its_driver_and_a_finished_one_is_left(store):
+    client = MlflowClient()
+    waiting = client.create_run(store.experiment_id).info.run_id
+    done = client.create_run(store.experiment_id).info.run_id
+    client.set_terminated(done, "FINISHED")
+    for run_id in (waiting, done):
+        end_stopped(run_id, "tune: stopped by SIGTERM before it began")
+    assert client.get_run(waiting).info.status == "FAILED"
+    assert client.get_run(waiting).data.tags[names.TAG_ERROR] == "tune: stopped by SIGTERM before it began"
+    assert client.get_run(done).info.status == "FINISHED" and names.TAG_ERROR not in client.get_run(done).data.tags

@@ -25,6 +25,7 @@ import re
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 
 import mlflow
@@ -209,6 +210,11 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
             stop = stop_behind(error)
             if stop is None:
                 raise
+            # What the stopped code held goes first: a read of a SQLite store it was in the middle
+            # of keeps the file locked against every writer, this process's own ending included,
+            # for as long as its frames live on in the traceback.
+            traceback.clear_frames(error.__traceback__)
+            gc.collect()
             # The run ends FAILED, as MLflow ends the run it waits for when Ctrl-C stops it. KILLED
             # would not stay: `mlflow run` marks FAILED every run whose process exits non-zero
             # (its check for a run already ended compares a status's name with status numbers).

@@ -6,12 +6,15 @@ import gc
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import mlflow
 import pytest
+from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.tracking import MlflowClient
 
@@ -116,10 +119,42 @@ def test_a_buffering_the_user_set_is_kept(monkeypatch):
     assert MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get() == 3
 
 
+STOPS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _let_through(received: int, _frame: object) -> None:
+    raise AssertionError(f"the step let {signal.Signals(received).name} through")
+
+
+@pytest.fixture
+def step_in_this_process(store, monkeypatch):
+    """Run a step here, in the store's experiment, and return how it exited. Until run_step takes
+    them over, SIGINT and SIGTERM fail the test instead of ending pytest."""
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", store.experiment_id)
+    before = {stop: signal.signal(stop, _let_through) for stop in STOPS}
+
+    def run(work: Callable[[fetch_data.Args], None]) -> int | str | None:
+        with pytest.raises(SystemExit) as exited:
+            run_step(fetch_data.Args, work, argv=["--ticker", "SPY"])
+        gc.unfreeze()
+        # This process's handlers are as they were before the step.
+        assert all(signal.getsignal(stop) is _let_through for stop in STOPS)
+        return exited.value.code
+
+    yield run
+    for stop, handler in before.items():
+        signal.signal(stop, handler)
+
+
+def _latest_run(store) -> Run:
+    run: Run = MlflowClient().search_runs([store.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    return run
+
+
 @pytest.mark.parametrize("wrapped", [False, True], ids=["python", "inside-a-library"])
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("signum", STOPS)
 def test_a_step_told_to_stop_ends_its_run_saying_by_what_and_exits_as_that_signal_would(
-    store, signum, wrapped, capsys, monkeypatch
+    store, step_in_this_process, signum, wrapped, capsys
 ):
     """Ctrl-C (SIGINT) or SIGTERM in the middle of a step's work: one line, its run FAILED with the
     signal named, the exit status a shell reports for it; a second signal meanwhile changes nothing.
@@ -140,28 +175,36 @@ def test_a_step_told_to_stop_ends_its_run_saying_by_what_and_exits_as_that_signa
             stopped_at.append("work")
             os.kill(os.getpid(), signal.SIGTERM)  # ignored: the first signal is being dealt with
 
-    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", store.experiment_id)
-
-    def let_through(received: int, _frame: object) -> None:  # the test's own, until run_step takes over
-        raise AssertionError(f"the step let {signal.Signals(received).name} through")
-
-    stops = (signal.SIGINT, signal.SIGTERM)
-    before = {stop: signal.signal(stop, let_through) for stop in stops}
-    try:
-        with pytest.raises(SystemExit) as exited:
-            run_step(fetch_data.Args, work, argv=["--ticker", "SPY"])
-        # This process's handlers are as they were before the step.
-        assert all(signal.getsignal(stop) is let_through for stop in stops)
-    finally:
-        for stop, handler in before.items():
-            signal.signal(stop, handler)
-        gc.unfreeze()
-    assert exited.value.code == 128 + signum and stopped_at == ["work"]
+    assert step_in_this_process(work) == 128 + signum and stopped_at == ["work"]
     name = signal.Signals(signum).name
     assert capsys.readouterr().err.splitlines()[-1] == f"fetch_data: stopped by {name}"
-    run = MlflowClient().search_runs([store.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    run = _latest_run(store)
     assert run.info.status == "FAILED" and run.data.params["began"] == "yes"
     assert run.data.tags[names.TAG_ERROR] == f"fetch_data: stopped by {name}"
+
+
+def test_a_step_stopped_while_reading_a_sqlite_store_lets_the_file_go_before_ending_its_run(
+    store, step_in_this_process
+):
+    """A SQLite store half read when the signal came stays locked against every writer, in every
+    process, for as long as the reader lives; kept alive by the traceback, it made the step's own
+    ending wait out MLflow's 20 s busy timeout and fail."""
+
+    def work(_args: fetch_data.Args) -> None:
+        reading = sqlite3.connect(store.root / "mlflow.db").execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n LIMIT 1000)"
+            " SELECT i, (SELECT count(*) FROM runs) FROM n"
+        )
+        reading.fetchone()  # under way: the file is locked against writers until it is let go
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+
+    started = time.monotonic()
+    assert step_in_this_process(work) == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 10
+    run = _latest_run(store)
+    assert run.info.status == "FAILED"
+    assert run.data.tags[names.TAG_ERROR] == "fetch_data: stopped by SIGTERM"
 
 
 def test_a_step_stopped_before_it_began_has_its_run_ended_by_its_driver_and_a_finished_one_is_left(store):

@@ -229,28 +229,33 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = ServerSettings.from_env(os.environ, auth=args.auth)
-        if args.ui:
-            if args.ui.startswith(("http://", "https://")):
-                raise PsystockError(
-                    f"{args.ui} is a tracking server: its UI is at that address (make ui opens a store)"
-                )
-            settings = replace(settings, backend_store_uri=args.ui)
-        check_address(settings)
-        env = environment(os.environ) if args.ui else prepare(settings, os.environ)
+        command, env, banner = _ui(settings, args.ui) if args.ui else _server(settings)
     except PsystockError as exc:
         sys.exit(f"server: error: {exc}")
-    if args.ui:
-        print(f"MLflow UI on {settings.url}, tracking store {masked(settings.backend_store_uri)}", flush=True)
-        command = ui_command(settings)
-    else:
-        print(
-            f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
-            f"  artifacts (proxied): {settings.artifacts_destination}"
-            + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else ""),
-            flush=True,
-        )
-        command = server_command(settings)
+    print(banner, flush=True)
     os.execve(command[0], command, env)
+
+
+def _server(settings: ServerSettings) -> tuple[list[str], dict[str, str], str]:
+    """``mlflow server``'s command, environment and what it says first."""
+    check_address(settings)
+    env = prepare(settings, os.environ)
+    banner = (
+        f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"
+        f"  artifacts (proxied): {settings.artifacts_destination}"
+        + ("\n  basic-auth: on (users in " + settings.auth_database_uri + ")" if settings.auth else "")
+    )
+    return server_command(settings), env, banner
+
+
+def _ui(settings: ServerSettings, tracking_uri: str) -> tuple[list[str], dict[str, str], str]:
+    """``mlflow ui``'s command on ``tracking_uri``, environment and what it says first."""
+    if tracking_uri.startswith(("http://", "https://")):
+        raise PsystockError(f"{tracking_uri} is a tracking server: its UI is at that address (make ui opens a store)")
+    settings = replace(settings, backend_store_uri=tracking_uri)
+    check_address(settings)
+    banner = f"MLflow UI on {settings.url}, tracking store {masked(settings.backend_store_uri)}"
+    return ui_command(settings), environment(os.environ), banner
 
 
 if __name__ == "__main__":

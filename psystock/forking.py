@@ -23,9 +23,10 @@ import runpy
 import signal
 import socket
 import sys
+import tempfile
 import threading
 from collections.abc import Sequence
-from multiprocessing import connection, forkserver, popen_forkserver, resource_tracker
+from multiprocessing import connection, forkserver, popen_forkserver, reduction, resource_tracker
 from multiprocessing.context import ForkServerProcess
 from typing import Any
 
@@ -331,8 +332,25 @@ def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str])
     mark_forked_from(os.getppid())
     os.environ.clear()
     os.environ.update(env)
+    tempfile.tempdir = None  # found again from TMPDIR, as a new interpreter finds it
     os.chdir(work_dir)
     sys.path.insert(0, work_dir)  # as `python -m` puts the working directory first
     logging.getLogger().handlers.clear()
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+class Inherited:
+    """File descriptors for a process forked from a step server, among its arguments: each arrives
+    as a descriptor of that process's own (multiprocessing passes them as it passes a socket), and
+    the argument as a list of them."""
+
+    def __init__(self, fds: Sequence[int]):
+        self.fds = list(fds)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return _inherited, ([reduction.DupFd(fd) for fd in self.fds],)
+
+
+def _inherited(duplicates: list[Any]) -> list[int]:
+    return [duplicate.detach() for duplicate in duplicates]

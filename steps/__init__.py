@@ -1,1 +1,9 @@
-"""One thin command-line module per MLproject entry point."""
+"""One thin command-line module per MLproject entry point.
+
+``python -m steps.<name>`` imports this package first: if a warm server runs (``make warm``), the
+step is handed over to it here, before anything heavy is imported (:mod:`psystock.warm`).
+"""
+
+from psystock.warm import hand_over
+
+hand_over()

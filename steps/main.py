@@ -45,6 +45,7 @@ def check(args: Args) -> None:
 def main(args: Args) -> None:
     check(args)
     os.environ[LOG_CONTEXT] = args.ticker  # every step's log lines name the ticker
+    pipeline.keep_launches_cold(args.launcher)
     run = active_run()
     end_unseen_runs(run.info.experiment_id)  # a killed pipeline's, before the cache looks for finished runs
     families = choose_families(args.families)

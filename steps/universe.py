@@ -26,13 +26,14 @@ if __name__ == "__main__":  # the pipelines' servers import MLflow as this proce
 
     forking.warm_up_driver(sys.argv[1:])
 
-from psystock import fanout, universe
+from psystock import fanout, pipeline, universe
 from psystock.fanout import UniverseArgs as Args
 from psystock.mlflow_io.lifecycle import active_run, run_step
 
 
 def main(args: Args) -> None:
     tickers = fanout.check(args)
+    pipeline.keep_launches_cold(args.launcher)
     run = active_run()
     runner = fanout.make_runner(args, run.info.experiment_id, run.info.run_id, run.data.tags)
     found = fanout.run_universe(args, tickers, runner)

@@ -3,15 +3,33 @@ whose features feed every model step."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from mlflow.entities import Run
 
-from psystock import names
+from psystock import names, warm
 from tests.helpers.runs import Store, finished, mlflow_run
 
 RANGE = {"start": "2014-01-01", "end": "2020-12-31"}  # the reference's
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_server() -> Iterator[str]:
+    """A warm server for this test process's steps, as ``make warm`` starts one for a user's: every
+    ``python -m steps.<name>`` the tests start (a step run alone with ``mlflow run``, a ``main``)
+    hands itself over to it. Its name is this process's, so no other worker's steps reach it; a
+    test that needs new interpreters sets ``PSYSTOCK_WARM=off``. Stopped at the session's end."""
+    name = f"tests-{os.getpid()}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(warm.NAME, name)
+        warm.start()
+        try:
+            yield name
+        finally:
+            warm.stop(name)
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import pytest
 
 from psystock import names
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
+from psystock.warm import NAME as WARM_NAME
+from psystock.warm import OFF
 from tests.helpers.runs import PROJECT, finished, mlflow_run
 
 pytestmark = pytest.mark.integration
@@ -48,20 +50,24 @@ def step(store, entry_point: str, parameters: dict[str, str], launcher: str, pro
 
 # Keras: forked from the server that has imported TensorFlow as well.
 @pytest.mark.parametrize(("entry_point", "changes"), [("train_xgboost", {}), ("train_keras", {"epochs": "3"})])
-def test_both_launchers_give_the_same_run_to_the_last_digit(module_store, training_data, entry_point, changes):
+def test_both_launchers_give_the_same_run_to_the_last_digit(
+    module_store, training_data, entry_point, changes, monkeypatch
+):
+    monkeypatch.setenv(WARM_NAME, OFF)  # MLflow's local backend: a new interpreter, as main's subprocess launcher
     runs = {}
     for launcher in BACKENDS:
         done = launch(step(module_store, entry_point, {"training_data": training_data, **changes}, launcher))
         assert done.ok, done.error
         runs[launcher] = mlflow.get_run(done.run_id)
-    warm, cold = runs[names.FORKSERVER], runs[names.SUBPROCESS]
-    assert warm.data.metrics.keys() == cold.data.metrics.keys() and "cv_mcc_mean" in warm.data.metrics
-    assert {k: v for k, v in warm.data.metrics.items() if "seconds" not in k} == {
-        k: v for k, v in cold.data.metrics.items() if "seconds" not in k
+    forked, anew = runs[names.FORKSERVER], runs[names.SUBPROCESS]
+    assert forked.data.metrics.keys() == anew.data.metrics.keys() and "cv_mcc_mean" in forked.data.metrics
+    assert {k: v for k, v in forked.data.metrics.items() if "seconds" not in k} == {
+        k: v for k, v in anew.data.metrics.items() if "seconds" not in k
     }
-    assert warm.data.params == cold.data.params
-    assert warm.data.tags["mlflow.project.backend"] == names.FORKSERVER_BACKEND
-    assert cold.data.tags["mlflow.project.backend"] == "local"
+    assert forked.data.params == anew.data.params
+    assert forked.data.tags["mlflow.project.backend"] == names.FORKSERVER_BACKEND
+    assert anew.data.tags["mlflow.project.backend"] == "local"
+    assert forked.data.tags[names.TAG_FORKED_FROM] and names.TAG_FORKED_FROM not in anew.data.tags
     # Each ran in a process of its own, not in the test's.
     pids = {int(r.data.tags[names.TAG_PROCESS].rpartition(":")[2]) for r in runs.values()}
     assert len(pids) == 2 and os.getpid() not in pids

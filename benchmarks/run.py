@@ -1,7 +1,7 @@
 """psystock benchmarks: `make bench` prints a table and writes JSON.
 
 Usage: python -m benchmarks.run [--data PATH] [--repeat N]
-       [--only pipeline,evaluation,tuning,server,envs,cache,universe]
+       [--only pipeline,warm,evaluation,tuning,server,envs,cache,universe]
        [--universe-sizes 1,2,4,8] [--out FILE]
 
 pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
@@ -13,6 +13,9 @@ pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           with max_parallel=1; a cold main with launcher=subprocess; the
           book's notebooks as one script (benchmarks/book.py) into an empty
           store, and a cold main's share of its time.
+warm:     with a warm server (`make warm`) and without (every other part
+          runs without one): `mlflow run -e fetch_data` alone (median of 3)
+          and a cold main into an empty store.
 evaluation: the protocol's parts: 2,000 block-bootstrap resamples of 750 days
           (the holdout's MCC interval; the paired evidence of the registry
           gate), and one evaluation per family (5-fold walk-forward CV on the
@@ -215,6 +218,36 @@ def bench_pipeline(data: Path) -> dict[str, float]:
     print("  the book's notebooks as one script ...", file=sys.stderr, flush=True)
     result["the book's notebooks as one script (wall)"] = Store().book(data)
     result["cold main / book"] = result["cold main (wall)"] / result["the book's notebooks as one script (wall)"]
+    return result
+
+
+def bench_warm(data: Path, repeats: int = 3) -> dict[str, float]:
+    """With a warm server (``make warm``) and without: ``fetch_data`` run alone (the median of
+    ``repeats``), and a cold ``main`` into an empty store."""
+    from psystock import handover, warm
+
+    name = f"bench-{os.getpid()}"
+    on, off = {handover.NAME: name}, {handover.NAME: handover.OFF}
+    store = Store()
+    alone = ("source=" + str(data),)
+    result = {}
+    os.environ[handover.NAME] = name
+    try:
+        warm.start()
+        for label, env in (("no warm server", off), ("warm server", on)):
+            seconds = [store.mlflow_run(PROJECT, *alone, entry_point="fetch_data", env=env) for _ in range(repeats)]
+            result[f"fetch_data alone, {label} (wall)"] = statistics.median(seconds)
+        for label, env in (("no warm server", off), ("warm server", on)):
+            result[f"cold main, {label} (wall)"] = Store().mlflow_run(PROJECT, *alone, env=env)
+    finally:
+        warm.stop(name)
+        os.environ[handover.NAME] = handover.OFF
+    result["fetch_data alone, warm / not"] = (
+        result["fetch_data alone, warm server (wall)"] / result["fetch_data alone, no warm server (wall)"]
+    )
+    result["cold main, warm / not"] = (
+        result["cold main, warm server (wall)"] / result["cold main, no warm server (wall)"]
+    )
     return result
 
 
@@ -573,12 +606,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--repeat", type=int, default=1, help="cold/warm pipeline repetitions (median)")
-    parser.add_argument("--only", default="pipeline,evaluation,tuning,server,envs,cache,universe")
+    parser.add_argument("--only", default="pipeline,warm,evaluation,tuning,server,envs,cache,universe")
     parser.add_argument("--out", type=Path, default=PROJECT / "benchmarks" / "results" / "bench.json")
     parser.add_argument("--universe-sizes", default="1,2,4,8", help="tickers in each universe measured")
     args = parser.parse_args()
     # Every `python` an entry point runs must be this interpreter, however the benchmark was started.
     os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
+    # Steps start as they would without `make warm`, whatever runs beside (the warm part starts its own).
+    os.environ["PSYSTOCK_WARM"] = "off"
     parts = set(args.only.split(","))
     results: dict[str, float] = {}
     samples = []
@@ -589,6 +624,9 @@ def main() -> None:
             print(f"pipeline {i + 1}/{args.repeat} (cold, warm, sequential) ...", file=sys.stderr, flush=True)
             samples.append(bench_pipeline(args.data))
         results.update({k: statistics.median(s[k] for s in samples) for k in samples[0]})
+    if "warm" in parts:
+        print("warm server ...", file=sys.stderr, flush=True)
+        results.update(bench_warm(args.data))
     if "evaluation" in parts:
         print("evaluation ...", file=sys.stderr, flush=True)
         results.update(bench_evaluation(args.data))

@@ -31,6 +31,7 @@ from multiprocessing.context import ForkServerProcess
 from typing import Any
 
 from psystock import mark_forked_from
+from psystock.handover import STREAMS
 from psystock.names import FORKSERVER
 
 # What every step imports before it does anything: a few seconds of each process's start-up.
@@ -325,8 +326,12 @@ class StepProcess(ForkServerProcess):
         return _Popen(process_obj)
 
 
-def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str]) -> None:
-    """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``."""
+def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str], streams: Sequence[int] = ()) -> None:
+    """The body of a step's process: ``python -m module args`` in ``work_dir`` with ``env``, and
+    ``streams`` (its launcher's standard input, output and error, :class:`Inherited`) as its own,
+    as a new interpreter would have them; without them, its server's."""
+    if streams:
+        adopt_streams(streams)
     # Its server ignores Ctrl-C (its driver stops it); the step stops as `python -m` would.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     mark_forked_from(os.getppid())
@@ -338,6 +343,18 @@ def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str])
     logging.getLogger().handlers.clear()
     sys.argv = [module, *args]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+def adopt_streams(fds: Sequence[int]) -> None:
+    """Make ``fds`` this process's standard input, output and error, buffered as a new interpreter
+    buffers them (output line by line on a terminal); ``fds`` are closed."""
+    for target, fd in zip(STREAMS, fds, strict=True):
+        if fd != target:
+            os.dup2(fd, target)
+            os.close(fd)
+    sys.stdin = open(0, closefd=False)  # noqa: SIM115 -- the process's own streams
+    sys.stdout = open(1, "w", closefd=False, buffering=1 if os.isatty(1) else -1)  # noqa: SIM115
+    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115
 
 
 class Inherited:

@@ -25,7 +25,7 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.utils import env_manager as env_managers
 
-from psystock import PsystockError, caching, forking, names, warm
+from psystock import PsystockError, caching, forking, handover, names
 from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
 from psystock.features import DEFAULT_FEATURES, check_feature_set
@@ -382,7 +382,7 @@ def keep_launches_cold(launcher: str) -> None:
     """``launcher=subprocess`` starts each step (or a universe's each pipeline) as a new interpreter
     that imports everything itself: no warm server (:mod:`psystock.warm`) takes them over."""
     if launcher == names.SUBPROCESS:
-        os.environ[warm.NAME] = warm.OFF
+        os.environ[handover.NAME] = handover.OFF
 
 
 def check_settings(settings: PipelineSettings, spark_master: str | None = None) -> None:

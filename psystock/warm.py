@@ -26,8 +26,6 @@ psystock's folder (or ``PSYSTOCK_WARM``): nothing on disk, and it serves only it
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import signal
 import socket
@@ -39,122 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from psystock import PsystockError, process_ended
+from psystock.handover import PACKAGE, STREAMS, address, connect, name, receive, send
 
-NAME = "PSYSTOCK_WARM"  # the server's name; `off` starts every step cold
 IDLE = "PSYSTOCK_WARM_IDLE"  # minutes without a step after which the server ends
 DEFAULT_IDLE_MINUTES = 30.0
-OFF = "off"
-PACKAGE = str(Path(__file__).resolve().parent)
-STREAMS = (0, 1, 2)
-
-
-def name() -> str:
-    """The server's name: ``PSYSTOCK_WARM``, or one for this user, interpreter and psystock folder."""
-    given = os.environ.get(NAME, "")
-    if given:
-        return given
-    key = hashlib.sha256(f"{sys.executable}\0{PACKAGE}".encode()).hexdigest()[:16]
-    return f"{os.getuid()}-{key}"
-
-
-def _address(server: str) -> str:
-    return f"\0psystock-warm-{server}"
-
-
-def _connect(server: str, timeout: float | None = None) -> socket.socket:
-    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        client.settimeout(timeout)
-        client.connect(_address(server))
-        client.settimeout(None)
-    except OSError:
-        client.close()
-        raise
-    return client
-
-
-def _send(connection: socket.socket, message: dict[str, Any]) -> None:
-    connection.sendall(json.dumps(message).encode() + b"\n")
-
-
-def _receive(reader: Any) -> dict[str, Any]:
-    line = reader.readline()
-    if not line:
-        raise ConnectionError("the warm server closed the connection")
-    message: dict[str, Any] = json.loads(line)
-    return message
-
-
-# --- the step's side -----------------------------------------------------------------------------
-
-
-def handed_module() -> tuple[str, list[str]] | None:
-    """The step module and arguments of this interpreter's command line, if it is a plain
-    ``python -m steps.<name> ...`` (interpreter options, such as ``-u``, keep it cold)."""
-    argv = getattr(sys, "orig_argv", [])
-    if len(argv) < 3 or argv[1] != "-m" or not argv[2].startswith("steps."):
-        return None
-    return argv[2], list(argv[3:])
-
-
-def hand_over() -> None:
-    """Run this interpreter's step in the warm server, if one serves it, and exit with the step's
-    status; return at once (the step runs here, cold) if none does. Called by ``steps/__init__.py``
-    before a step imports anything heavy."""
-    command = handed_module()
-    if command is None or os.environ.get(NAME) == OFF or sys.platform != "linux":
-        return
-    try:
-        connection = _connect(name())
-    except OSError:
-        return  # no server: start cold
-    module, args = command
-    with connection, connection.makefile("rb") as reader:
-        try:
-            socket.send_fds(connection, [b"s"], list(STREAMS))
-            _send(connection, _request(module, args))
-            answer = _receive(reader)
-        except (OSError, ValueError):
-            return
-        if "refused" in answer:
-            if answer.get("say"):
-                print(f"psystock: {answer['refused']}; this step starts cold", file=sys.stderr, flush=True)
-            return
-        _wait_for(int(answer["pid"]), reader)
-
-
-def _request(module: str, args: list[str]) -> dict[str, Any]:
-    return {
-        "module": module,
-        "args": args,
-        "cwd": os.getcwd(),
-        "env": dict(os.environ),
-        "executable": sys.executable,
-        "package": PACKAGE,
-        "path": sys.path,
-    }
-
-
-def _wait_for(pid: int, reader: Any) -> None:
-    """Pass the signals that would stop this interpreter on to the step, and exit as it exits."""
-
-    def forward(signum: int, _frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
-    try:
-        code = int(_receive(reader)["exit"])
-    except (OSError, ValueError, KeyError):
-        print("psystock: the warm server ended before the step did", file=sys.stderr, flush=True)
-        os._exit(1)
-    if code < 0:  # ended by a signal: end so too
-        with contextlib.suppress(OSError):  # SIGKILL's action is the default one already
-            signal.signal(-code, signal.SIG_DFL)
-        os.kill(os.getpid(), -code)
-        os._exit(128 - code)
-    os._exit(code)
 
 
 # --- the server's side ---------------------------------------------------------------------------
@@ -229,7 +115,7 @@ def serve(server_name: str, idle_seconds: float) -> None:
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        listener.bind(_address(server_name))
+        listener.bind(address(server_name))
     except OSError:
         sys.exit(f"a warm server named {server_name} is already running")
     listener.listen(64)
@@ -276,7 +162,7 @@ def _serve_one(state: Server, connection: socket.socket) -> None:
         except OSError:
             return
         try:
-            request = _receive(reader)
+            request = receive(reader)
             _answer(state, connection, request, fds)
         except (OSError, ValueError):
             pass
@@ -293,7 +179,7 @@ def _answer(state: Server, connection: socket.socket, request: dict[str, Any], f
         return
     refusal = state.refusal(request) or (None if len(fds) == len(STREAMS) else {"refused": "no standard streams"})
     if refusal is not None:
-        _send(connection, refusal)
+        send(connection, refusal)
         return
     with state.lock:
         state.running += 1
@@ -318,7 +204,7 @@ def _control(state: Server, connection: socket.socket, what: str) -> None:
         }
     if what == "stop":
         state.stopping.set()
-    _send(connection, status)
+    send(connection, status)
 
 
 def _run_step(connection: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
@@ -337,7 +223,7 @@ def _run_step(connection: socket.socket, request: dict[str, Any], fds: list[int]
     )
     process.start()
     pid = int(process.pid or 0)
-    _send(connection, {"pid": pid})
+    send(connection, {"pid": pid})
     while process.exitcode is None:
         ready = waiting.wait([process.sentinel, connection])
         if connection in ready and process.sentinel not in ready:  # the interpreter is gone
@@ -347,7 +233,7 @@ def _run_step(connection: socket.socket, request: dict[str, Any], fds: list[int]
             return
         process.join(0)
     process.join()
-    _send(connection, {"exit": process.exitcode})
+    send(connection, {"exit": process.exitcode})
 
 
 def _named_params(args: list[str]) -> dict[str, str]:
@@ -356,18 +242,12 @@ def _named_params(args: list[str]) -> dict[str, str]:
 
 
 def _step(cwd: str, module: str, args: list[str], env: dict[str, str], path: list[str], fds: list[int]) -> None:
-    """The forked step: the interpreter's standard streams and ``sys.path``, then the module as
-    that interpreter would run it."""
+    """The forked step: the interpreter's ``sys.path`` and standard streams, then the module as that
+    interpreter would run it."""
     from psystock import forking
 
     sys.path[:] = path[1:]  # run_module puts the working directory first, as `python -m` did
-    for target, fd in zip(STREAMS, fds, strict=True):
-        os.dup2(fd, target)
-        os.close(fd)
-    sys.stdin = open(0, closefd=False)  # noqa: SIM115 -- the process's own streams, buffered as a new
-    sys.stdout = open(1, "w", closefd=False, buffering=1 if os.isatty(1) else -1)  # noqa: SIM115 -- interpreter
-    sys.stderr = open(2, "w", closefd=False, buffering=1)  # noqa: SIM115 -- buffers them
-    forking.run_module(cwd, module, args, env)
+    forking.run_module(cwd, module, args, env, fds)
 
 
 # --- the commands --------------------------------------------------------------------------------
@@ -391,15 +271,15 @@ def status(server_name: str | None = None, timeout: float = 5.0) -> dict[str, An
 
 def _control_request(server_name: str, what: str, timeout: float) -> dict[str, Any] | None:
     try:
-        connection = _connect(server_name, timeout)
+        connection = connect(server_name, timeout)
     except OSError:
         return None
     with connection, connection.makefile("rb") as reader:
         try:
             socket.send_fds(connection, [b"c"], [])
-            _send(connection, {"control": what})
+            send(connection, {"control": what})
             connection.settimeout(timeout)
-            return _receive(reader)
+            return receive(reader)
         except (OSError, ValueError):
             return None
 

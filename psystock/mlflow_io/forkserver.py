@@ -41,7 +41,7 @@ from mlflow.projects.utils import (
 )
 from mlflow.tracking import MlflowClient
 
-from psystock.forking import StepProcess, lent_servers, preload_of, run_module
+from psystock.forking import STREAMS, Inherited, StepProcess, lent_servers, preload_of, run_module
 from psystock.names import TAG_ERROR
 
 # The steps this process forked that it has not seen end: each one's process id, and the id of the
@@ -133,7 +133,8 @@ class ForkserverBackend(AbstractBackend):
         process = StepProcess(
             preload_of(entry_point, params),
             target=run_module,
-            args=(work_dir, command[2], command[3:], env),
+            # This process's standard streams, as MLflow's local backend hands them to a new interpreter.
+            args=(work_dir, command[2], command[3:], env, Inherited(STREAMS)),
             name=f"step {entry_point}",
         )
         process.start()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from mlflow.entities import Run
 
-from psystock import names, warm
+from psystock import handover, names, warm
 from tests.helpers.runs import Store, finished, mlflow_run
 
 RANGE = {"start": "2014-01-01", "end": "2020-12-31"}  # the reference's
@@ -24,7 +24,7 @@ def warm_server() -> Iterator[str]:
     test that needs new interpreters sets ``PSYSTOCK_WARM=off``. Stopped at the session's end."""
     name = f"tests-{os.getpid()}"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(warm.NAME, name)
+        patch.setenv(handover.NAME, name)
         warm.start()
         try:
             yield name

@@ -18,9 +18,9 @@ import mlflow
 import pytest
 
 from psystock import names
+from psystock.handover import NAME as WARM_NAME
+from psystock.handover import OFF
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
-from psystock.warm import NAME as WARM_NAME
-from psystock.warm import OFF
 from tests.helpers.runs import PROJECT, finished, mlflow_run
 
 pytestmark = pytest.mark.integration

@@ -23,6 +23,8 @@ import pytest
 from mlflow.entities import Run
 
 from psystock import names
+from psystock.handover import NAME as WARM_NAME
+from psystock.handover import OFF
 from psystock.pipeline import STEP_NAMES
 from tests.helpers import warm_cli
 from tests.helpers.runs import PROJECT, mlflow_run, project_command
@@ -334,7 +336,9 @@ def test_a_killed_pipeline_resumes_without_redoing_finished_steps(module_store, 
     params = small(names.STORE, seed=7)  # new trainings, compare and tune; data steps cached
     process = subprocess.Popen(
         project_command(module_store, "main", params),
-        env=module_store.env(),
+        # New interpreters, killed with no chance to end their runs (a warm server's steps would be
+        # stopped and end theirs): what the resume must mend.
+        env=module_store.env() | {WARM_NAME: OFF},
         cwd=module_store.root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -16,12 +16,12 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from psystock import names, warm
+from psystock import handover, names, warm
 from tests.helpers.runs import PROJECT, finished, mlflow_run
 
 pytestmark = pytest.mark.integration
 
-COLD = {warm.NAME: warm.OFF}
+COLD = {handover.NAME: handover.OFF}
 
 # A step of a project of the test's own: says where it runs, then waits to be stopped.
 WAITING_STEP = """
@@ -78,7 +78,7 @@ def started_as(seen: Path) -> tuple[int, str, str, str]:
 
 def test_a_step_run_alone_is_forked_warm_and_records_what_a_cold_one_records(module_store, training_data):
     before = warm.status()
-    assert before is not None and before["name"] == os.environ[warm.NAME]
+    assert before is not None and before["name"] == os.environ[handover.NAME]
     runs = {}
     for how, env in (("warm", {}), ("cold", COLD)):
         done = mlflow_run(module_store, "train_logreg", {"training_data": training_data}, env=env)
@@ -139,7 +139,7 @@ def test_an_interpreter_ends_as_its_step_ended_by_a_signal(project, tmp_path):
 
 @pytest.mark.parametrize(
     "env",
-    [COLD, {"PYTHONPATH": "/nowhere"}, {warm.NAME: "no-such-server"}],
+    [COLD, {"PYTHONPATH": "/nowhere"}, {handover.NAME: "no-such-server"}],
     ids=["turned-off", "other-python-settings", "no-server"],
 )
 def test_a_step_starts_cold_where_the_warm_server_would_not_run_it_as_given(project, tmp_path, env):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from psystock import names, pipeline, warm
+from psystock import handover, names, pipeline, warm
 
 
 @pytest.mark.parametrize(
@@ -24,34 +24,34 @@ from psystock import names, pipeline, warm
 )
 def test_only_a_plain_python_m_steps_command_is_handed_over(monkeypatch, argv, expected):
     monkeypatch.setattr(sys, "orig_argv", argv)
-    assert warm.handed_module() == expected
+    assert handover.handed_module() == expected
 
 
 def test_a_command_that_is_not_a_step_returns_at_once_without_looking_for_a_server(monkeypatch):
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "pytest"])
-    monkeypatch.setattr(warm, "_connect", lambda *_: pytest.fail("looked for a server"))
-    warm.hand_over()
+    monkeypatch.setattr(handover, "connect", lambda *_: pytest.fail("looked for a server"))
+    handover.hand_over()
 
 
-@pytest.mark.parametrize("name", [warm.OFF, f"nobody-{os.getpid()}"])
+@pytest.mark.parametrize("name", [handover.OFF, "nobody"])
 def test_a_step_with_no_server_to_take_it_carries_on_here(monkeypatch, name):
     monkeypatch.setattr(sys, "orig_argv", ["python", "-m", "steps.compare"])
-    monkeypatch.setenv(warm.NAME, name)
-    warm.hand_over()  # returns: the step runs in this interpreter
+    monkeypatch.setenv(handover.NAME, f"{name}-{os.getpid()}" if name != handover.OFF else name)
+    handover.hand_over()  # returns: the step runs in this interpreter
 
 
 def test_the_default_name_is_the_users_interpreters_and_folders(monkeypatch):
-    monkeypatch.delenv(warm.NAME, raising=False)
-    default = warm.name()
+    monkeypatch.delenv(handover.NAME, raising=False)
+    default = handover.name()
     assert default.startswith(f"{os.getuid()}-")
     monkeypatch.setattr(sys, "executable", "/another/python")
-    assert warm.name() != default
-    monkeypatch.setenv(warm.NAME, "mine")
-    assert warm.name() == "mine"
+    assert handover.name() != default
+    monkeypatch.setenv(handover.NAME, "mine")
+    assert handover.name() == "mine"
 
 
 def request(**changes):
-    return warm._request("steps.compare", []) | changes
+    return handover._request("steps.compare", []) | changes
 
 
 def test_a_request_the_server_would_run_otherwise_than_asked_is_refused():
@@ -93,8 +93,8 @@ def test_a_bad_idle_time_is_one_line(monkeypatch, given):
 
 
 def test_the_subprocess_launcher_keeps_its_launches_out_of_a_warm_server(monkeypatch):
-    monkeypatch.delenv(warm.NAME, raising=False)
+    monkeypatch.delenv(handover.NAME, raising=False)
     pipeline.keep_launches_cold(names.FORKSERVER)
-    assert warm.NAME not in os.environ
+    assert handover.NAME not in os.environ
     pipeline.keep_launches_cold(names.SUBPROCESS)
-    assert os.environ[warm.NAME] == warm.OFF
+    assert os.environ[handover.NAME] == handover.OFF

@@ -1,0 +1,129 @@
+"""A step's side of the warm server (:mod:`psystock.warm`): ``python -m steps.<name>`` hands
+itself over to the server, if one serves it, before it imports anything heavy.
+
+Only the standard library is imported here: ``steps/__init__.py`` imports this module first, and
+every step depends on it (it is part of each step's cache key).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "PSYSTOCK_WARM"  # the server's name; `off` starts every step cold
+OFF = "off"
+PACKAGE = str(Path(__file__).resolve().parent)
+STREAMS = (0, 1, 2)  # standard input, output and error
+
+
+def name() -> str:
+    """The server's name: ``PSYSTOCK_WARM``, or one for this user, interpreter and psystock folder."""
+    given = os.environ.get(NAME, "")
+    if given:
+        return given
+    key = hashlib.sha256(f"{sys.executable}\0{PACKAGE}".encode()).hexdigest()[:16]
+    return f"{os.getuid()}-{key}"
+
+
+def address(server: str) -> str:
+    return f"\0psystock-warm-{server}"
+
+
+def connect(server: str, timeout: float | None = None) -> socket.socket:
+    client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        client.settimeout(timeout)
+        client.connect(address(server))
+        client.settimeout(None)
+    except OSError:
+        client.close()
+        raise
+    return client
+
+
+def send(connection: socket.socket, message: dict[str, Any]) -> None:
+    connection.sendall(json.dumps(message).encode() + b"\n")
+
+
+def receive(reader: Any) -> dict[str, Any]:
+    line = reader.readline()
+    if not line:
+        raise ConnectionError("the warm server closed the connection")
+    message: dict[str, Any] = json.loads(line)
+    return message
+
+
+def handed_module() -> tuple[str, list[str]] | None:
+    """The step module and arguments of this interpreter's command line, if it is a plain
+    ``python -m steps.<name> ...`` (interpreter options, such as ``-u``, keep it cold)."""
+    argv = getattr(sys, "orig_argv", [])
+    if len(argv) < 3 or argv[1] != "-m" or not argv[2].startswith("steps."):
+        return None
+    return argv[2], list(argv[3:])
+
+
+def hand_over() -> None:
+    """Run this interpreter's step in the warm server, if one serves it, and exit with the step's
+    status; return at once (the step runs here, cold) if none does. Called by ``steps/__init__.py``
+    before a step imports anything heavy."""
+    command = handed_module()
+    if command is None or os.environ.get(NAME) == OFF or sys.platform != "linux":
+        return
+    try:
+        connection = connect(name())
+    except OSError:
+        return  # no server: start cold
+    module, args = command
+    with connection, connection.makefile("rb") as reader:
+        try:
+            socket.send_fds(connection, [b"s"], list(STREAMS))
+            send(connection, _request(module, args))
+            answer = receive(reader)
+        except (OSError, ValueError):
+            return
+        if "refused" in answer:
+            if answer.get("say"):
+                print(f"psystock: {answer['refused']}; this step starts cold", file=sys.stderr, flush=True)
+            return
+        _wait_for(int(answer["pid"]), reader)
+
+
+def _request(module: str, args: list[str]) -> dict[str, Any]:
+    return {
+        "module": module,
+        "args": args,
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "executable": sys.executable,
+        "package": PACKAGE,
+        "path": sys.path,
+    }
+
+
+def _wait_for(pid: int, reader: Any) -> None:
+    """Pass the signals that would stop this interpreter on to the step, and exit as it exits."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, forward)
+    try:
+        code = int(receive(reader)["exit"])
+    except (OSError, ValueError, KeyError):
+        print("psystock: the warm server ended before the step did", file=sys.stderr, flush=True)
+        os._exit(1)
+    if code < 0:  # ended by a signal: end so too
+        with contextlib.suppress(OSError):  # SIGKILL's action is the default one already
+            signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        os._exit(128 - code)
+    os._exit(code)

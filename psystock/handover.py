@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,15 +38,25 @@ def address(server: str) -> str:
 
 
 def connect(server: str, timeout: float | None = None) -> socket.socket:
+    """A connection to the server named ``server``, if one of this user's listens there (an abstract
+    socket's name is anyone's to take: a step's environment goes to its own user's server only)."""
     client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         client.settimeout(timeout)
         client.connect(address(server))
         client.settimeout(None)
+        if peer_uid(client) != os.getuid():
+            raise ConnectionRefusedError(f"the warm server {server} is another user's")
     except OSError:
         client.close()
         raise
     return client
+
+
+def peer_uid(connection: socket.socket) -> int:
+    """The user id of the process at the other end of a Unix socket."""
+    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return int(struct.unpack("3i", credentials)[1])
 
 
 def send(connection: socket.socket, message: dict[str, Any]) -> None:

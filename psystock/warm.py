@@ -14,13 +14,15 @@ step is stopped (SIGTERM) and ends its run.
 
 A step starts cold, as before, when no server answers, when ``PSYSTOCK_WARM`` is ``off`` (as
 ``main`` sets it for its steps with ``launcher=subprocess``), or when the server would run other
-code: it serves only interpreters of its own Python that import psystock from the folder it
-imported it from, and it stops itself once any of psystock's source files changed since it
-started (``make warm`` starts it anew). It ends after ``PSYSTOCK_WARM_IDLE`` minutes without a
-step (30 by default) or on ``make cold``.
+code: it serves only interpreters of its own Python, with its Python settings (``PYTHONPATH``,
+...) and ``sys.path``, that import psystock from the folder it imported it from, and it stops
+itself once any of psystock's source files, or the folders of installed packages, changed since
+it started (``make warm`` starts it anew). It ends after ``PSYSTOCK_WARM_IDLE`` minutes without
+a step (30 by default) or on ``make cold``.
 
-The server listens on a Linux abstract socket named after the user, the interpreter and
-psystock's folder (or ``PSYSTOCK_WARM``): nothing on disk, and it serves only its own user.
+The step's side is :mod:`psystock.handover`. The server listens on a Linux abstract socket named
+after the user, the interpreter and psystock's folder (or ``PSYSTOCK_WARM``): nothing on disk;
+each end checks that the other is its own user's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ import contextlib
 import os
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from psystock import PsystockError, process_ended
-from psystock.handover import PACKAGE, STREAMS, address, connect, name, receive, send
+from psystock.handover import PACKAGE, STREAMS, address, connect, name, peer_uid, receive, send
 
 IDLE = "PSYSTOCK_WARM_IDLE"  # minutes without a step after which the server ends
 DEFAULT_IDLE_MINUTES = 30.0
@@ -148,14 +149,9 @@ def serve(server_name: str, idle_seconds: float) -> None:
         forking.stop_servers()
 
 
-def _peer_uid(connection: socket.socket) -> int:
-    credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    return int(struct.unpack("3i", credentials)[1])
-
-
 def _serve_one(state: Server, connection: socket.socket) -> None:
     with connection, connection.makefile("rb") as reader:
-        if _peer_uid(connection) != os.getuid():
+        if peer_uid(connection) != os.getuid():
             return
         try:
             _, fds, _, _ = socket.recv_fds(connection, 1, len(STREAMS))

@@ -1,5 +1,5 @@
-"""The chain a user runs by hand, once per test module: fetch_data's prices feed build_features,
-whose features feed every model step."""
+"""The integration tests' warm server, and the chain a user runs by hand, once per test module:
+fetch_data's prices feed build_features, whose features feed every model step."""
 
 from __future__ import annotations
 

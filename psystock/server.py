@@ -236,9 +236,31 @@ def main(argv: list[str] | None = None) -> None:
     os.execve(command[0], command, env)
 
 
+def check_backend_store(uri: str, timeout: int = 10) -> None:
+    """Refuse a database backend store that does not answer (within ``timeout`` seconds) before
+    MLflow starts: its server would retry for about 100 s, printing a traceback each time."""
+    if "://" not in uri or uri.startswith(("sqlite:", "file:")):
+        return
+    import sqlalchemy
+
+    # libpq's and MySQL's drivers wait as long as the network does unless told.
+    waiting = {"connect_timeout": timeout} if uri.startswith(("postgresql", "mysql")) else {}
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args=waiting, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect():
+            pass
+    except Exception as exc:  # a missing driver, a refused connection, a wrong password: all one line
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise PsystockError(
+            f"cannot reach the backend store {masked(uri)} ({reason}): "
+            "is the database running, and BACKEND_STORE_URI right?"
+        ) from None
+
+
 def _server(settings: ServerSettings) -> tuple[list[str], dict[str, str], str]:
     """``mlflow server``'s command, environment and what it says first."""
     check_address(settings)
+    check_backend_store(settings.backend_store_uri)
     env = prepare(settings, os.environ)
     banner = (
         f"tracking server on {settings.url}\n  backend store: {masked(settings.backend_store_uri)}\n"

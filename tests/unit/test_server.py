@@ -10,6 +10,7 @@ from psystock.server import (
     ServerSettings,
     auth_config,
     check_address,
+    check_backend_store,
     event_loop,
     main,
     masked,
@@ -191,3 +192,23 @@ def test_a_server_folder_that_cannot_be_made_is_one_line(tmp_path):
 def test_passwords_are_masked_when_printed():
     assert masked("postgresql://mlflow:hunter2@db:5432/mlflow") == "postgresql://mlflow:***@db:5432/mlflow"
     assert masked("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_a_database_that_does_not_answer_is_one_line_before_mlflow_starts(tmp_path, monkeypatch):
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    uri = f"postgresql+psycopg://mlflow:hunter2@127.0.0.1:{port}/mlflow"
+    monkeypatch.setenv("SERVER_DIR", str(tmp_path))
+    monkeypatch.setenv("PORT", str(free_port()))
+    monkeypatch.setenv("BACKEND_STORE_URI", uri)
+    monkeypatch.setattr("os.execve", started)  # were the check missing, this test would become the server
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    line = str(exited.value.code)
+    assert line.startswith(f"server: error: cannot reach the backend store {masked(uri)} (")
+    assert "Connection refused" in line and "hunter2" not in line and "\n" not in line
+    assert line.endswith("): is the database running, and BACKEND_STORE_URI right?")
+    with pytest.raises(PsystockError, match=r"cannot reach the backend store nosuchdriver://db/x \("):
+        check_backend_store("nosuchdriver://db/x")
+    check_backend_store(f"sqlite:///{tmp_path}/mlflow.db")  # a file: MLflow makes it

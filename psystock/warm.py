@@ -75,6 +75,11 @@ class Server:
         self.stopping = threading.Event()
         self.lock = threading.Lock()
 
+    def idle(self) -> bool:
+        """Whether no step has run for its idle time."""
+        with self.lock:
+            return self.running == 0 and time.monotonic() - self.last > self.idle_seconds
+
     def changed_source(self) -> str | None:
         now = _sources()
         changed = sorted(set(now.items()) ^ set(self.sources.items()))
@@ -128,15 +133,12 @@ def serve(server_name: str, idle_seconds: float) -> None:
     state = Server(server_name, idle_seconds)
     forking.warm_up({info.preload for info in all_families().values() if info.preload} | {forking.STEP_PRELOAD})
     forking.server().ensure_running()
+    state.last = time.monotonic()  # idle from now, not from before its servers started
     try:
-        while not state.stopping.is_set():
+        while not state.stopping.is_set() and not state.idle():
             try:
                 connection, _ = listener.accept()
             except TimeoutError:
-                with state.lock:
-                    idle = state.running == 0 and time.monotonic() - state.last > state.idle_seconds
-                if idle:
-                    break
                 continue
             threading.Thread(target=_serve_one, args=(state, connection), daemon=True).start()
     finally:
@@ -165,8 +167,6 @@ def _serve_one(state: Server, connection: socket.socket) -> None:
         finally:
             for fd in fds:
                 os.close(fd)
-            with state.lock:
-                state.last = time.monotonic()
 
 
 def _answer(state: Server, connection: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
@@ -185,6 +185,7 @@ def _answer(state: Server, connection: socket.socket, request: dict[str, Any], f
     finally:
         with state.lock:
             state.running -= 1
+            state.last = time.monotonic()  # idle from the end of its last step (a status is no step)
 
 
 def _control(state: Server, connection: socket.socket, what: str) -> None:
@@ -306,6 +307,10 @@ def start(wait_seconds: float = 120.0) -> dict[str, Any]:
         answer = status(server_name, timeout=1.0)
         if answer is not None:
             return answer
+        try:
+            connect(server_name).close()  # it listens from the moment it started
+        except OSError:
+            raise PsystockError("the warm server ended while it started its step servers") from None
         time.sleep(0.1)
     raise PsystockError(f"the warm server did not answer within {wait_seconds:.0f} s")
 

@@ -174,3 +174,17 @@ def test_the_commands_start_report_and_stop_a_server(tmp_path):
     assert refused.returncode == 2 and refused.stderr.strip() == (
         "warm: error: PSYSTOCK_WARM_IDLE must be a number of minutes, got 'soon'"
     )
+
+
+def test_a_server_ends_itself_once_idle_for_its_time():
+    name = f"idle-{os.getpid()}"
+    env = dict(os.environ, PSYSTOCK_WARM=name, PSYSTOCK_WARM_IDLE="0.05")  # 3 s
+    started = subprocess.run(
+        [sys.executable, "-m", "psystock.warm", "start"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert started.returncode == 0, started.stderr
+    assert warm.status(name) is not None
+    deadline = time.monotonic() + 60
+    while warm.status(name) is not None:
+        assert time.monotonic() < deadline, "the idle server did not end"
+        time.sleep(0.2)

@@ -25,6 +25,7 @@ def warm_server() -> Iterator[str]:
     name = f"tests-{os.getpid()}"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(handover.NAME, name)
+        patch.setenv(warm.IDLE, "10")  # a server a crashed worker left behind goes soon by itself
         warm.start()
         try:
             yield name

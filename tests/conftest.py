@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from psystock import names
+from psystock import handover, names
 from psystock.models.keras_net import quiet_tensorflow
 from tests.helpers.runs import BTC_CSV, ProjectRun, Store, make_run, make_store, small_pipeline, tracking_uri
 
@@ -90,6 +90,8 @@ def pipeline_temp(pipeline_store: Store) -> Path:
 def cold_pipeline(pipeline_store: Store, pipeline_temp: Path) -> ProjectRun:
     """One cold pipeline started as a user starts it on a fresh machine, `make run` with no data
     given (`mlflow run . -e main`, the bars from the price store, which the committed ones seed: no
-    network needed), all three trainings allowed to run at once."""
+    network needed), all three trainings allowed to run at once. A fresh machine has no warm server
+    (``make warm``): ``main`` starts as a new interpreter and forks its steps from servers of its own."""
     params = small_pipeline(names.STORE, max_parallel=3)
-    return make_run(pipeline_store, PIPELINE_EXPERIMENT, params, env={"TMPDIR": str(pipeline_temp)})
+    env = {"TMPDIR": str(pipeline_temp), handover.NAME: handover.OFF}
+    return make_run(pipeline_store, PIPELINE_EXPERIMENT, params, env=env)

@@ -22,6 +22,7 @@ NAME = "PSYSTOCK_WARM"  # the server's name; `off` starts every step cold
 OFF = "off"
 PACKAGE = str(Path(__file__).resolve().parent)
 STREAMS = (0, 1, 2)  # standard input, output and error
+STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what would stop the interpreter: the step's to get
 
 
 def name() -> str:
@@ -92,16 +93,19 @@ def hand_over() -> None:
     except OSError:
         return  # no server: start cold
     module, args = command
+    # A stop that comes before the step's pid does waits, and is then passed on to the step.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     with connection, connection.makefile("rb") as reader:
         try:
             socket.send_fds(connection, [b"s"], list(STREAMS))
             send(connection, _request(module, args))
             answer = receive(reader)
         except (OSError, ValueError):
-            return
+            answer = {"refused": "no answer"}
         if "refused" in answer:
             if answer.get("say"):
                 print(f"psystock: {answer['refused']}; this step starts cold", file=sys.stderr, flush=True)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
             return
         _wait_for(int(answer["pid"]), reader)
 
@@ -125,8 +129,9 @@ def _wait_for(pid: int, reader: Any) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in STOPS:
         signal.signal(signum, forward)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
     try:
         code = int(receive(reader)["exit"])
     except (OSError, ValueError, KeyError):

@@ -7,6 +7,7 @@ not pay for it.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 import warnings
@@ -20,6 +21,8 @@ from hyperopt import hp
 
 from psystock import PsystockError
 from psystock.models import BUILT_IN, Family, needs_scaling, requirements
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +66,11 @@ def _keras(seed: int) -> Any:
     # Same seed, same weights, same shuffles, same floating-point order.
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
+    # A step reports through logging, with its ticker and name on every line. Keras's own progress
+    # bars (a predict MLflow makes to check a logged model's example, say) would write raw
+    # terminal codes to the step's output: sent to logging instead, and kept to its warnings.
+    keras.config.disable_interactive_logging()
+    logging.getLogger("absl").setLevel(logging.WARNING)
     return keras
 
 
@@ -151,10 +159,22 @@ def train(
             validation_split=params.validation_split,
             validation_data=held_out,
             shuffle=True,
-            verbose=2,
-            callbacks=callbacks or [],
+            verbose=0,
+            callbacks=[*(callbacks or []), epoch_report(params.epochs)],
             steps_per_epoch=steps_per_epoch(len(features), params),
         )
+
+
+def epoch_report(epochs: int) -> Any:
+    """A callback that logs each epoch's curves as a line of the step's progress."""
+    import keras
+
+    class EpochReport(keras.callbacks.Callback):  # type: ignore[misc]
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            curves = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
+            log.info("epoch %d/%d: %s", epoch + 1, epochs, curves)
+
+    return EpochReport()
 
 
 def epoch_of_batches(features: np.ndarray, labels: np.ndarray, params: KerasParams, seed: int) -> Any:

@@ -1,4 +1,5 @@
 import dataclasses
+import logging
 import os
 
 import numpy as np
@@ -157,6 +158,25 @@ def test_a_watched_keras_fit_learns_exactly_what_a_quiet_one_does():
     quiet = fam.predict_proba(fam.fit(X, y, params, seed=2), X)
     watched = fam.predict_proba(fam.fit(X, y, params, seed=2, verbose=True), X)
     np.testing.assert_array_equal(quiet, watched)
+
+
+def test_a_watched_keras_fit_reports_each_epoch_as_a_log_line_and_keras_writes_nothing(capfd, caplog):
+    """A step's output is its log lines: a watched fit logs every epoch's curves, and neither it
+    nor a Keras ``predict`` (as MLflow's check of a logged model's example calls it) writes
+    Keras's progress bars, terminal codes and all, to the step's streams."""
+    from psystock.models import keras_net
+
+    fam = get_family("keras")
+    X, y = learnable(120)
+    params = fam.params(defaults("keras") | {"epochs": 3})
+    with caplog.at_level(logging.INFO, logger="psystock"):
+        model = fam.fit(X, y, params, seed=2, verbose=True)
+        model.predict(keras_net.as_model_input(X))
+    epochs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch ")]
+    assert [line.split(":")[0] for line in epochs] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert all("loss " in line and "val_accuracy " in line for line in epochs)
+    out, err = capfd.readouterr()
+    assert "Epoch" not in out + err and "\x1b[" not in out + err and "step" not in out + err
 
 
 def test_keras_probabilities_are_predicts_own_to_the_digit():

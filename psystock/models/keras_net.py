@@ -169,7 +169,7 @@ def epoch_report(epochs: int) -> Any:
     """A callback that logs each epoch's curves as a line of the step's progress."""
     import keras
 
-    class EpochReport(keras.callbacks.Callback):  # type: ignore[misc]
+    class EpochReport(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
             curves = ", ".join(f"{name} {value:.4f}" for name, value in (logs or {}).items())
             log.info("epoch %d/%d: %s", epoch + 1, epochs, curves)

@@ -62,6 +62,10 @@ def configure_logging(entry_point: str = "", context: str = "") -> None:
     side by side write into one log); quiet the libraries that narrate their internals."""
     # Per-file download bars drown the step's own lines in logs.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # On a tracking server, MLflow prints a run's links whenever a client ends it, after asking the
+    # server for the run once more: the `mlflow` command that started a step prints them as the
+    # step ends, and the step's own end (and a pipeline's end of each step it ran) would again.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     context = context or os.environ.get(LOG_CONTEXT, "")
     where = f"[{' '.join(filter(None, [context, entry_point]))}] " if entry_point or context else ""
     logging.basicConfig(

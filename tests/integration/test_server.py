@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from psystock import names
 from psystock.server import UVICORN_OPTIONS
-from tests.helpers.runs import Store, small_pipeline, step_run
+from tests.helpers.runs import Store, mlflow_run, small_pipeline, step_run
 from tests.helpers.services import TrackingServer, free_port
 from tests.helpers.team_server import IMPATIENT, assert_complete, server_store, start_main, step_runs, wait_for_running
 
@@ -31,6 +31,17 @@ def test_the_team_server_runs_its_web_workers_on_psystocks_loop_and_none_of_mlfl
     assert sum("spawn_main" in command for command in commands) == 2, commands  # WORKERS=2, under uvicorn
     assert [c for c in commands if " -m uvicorn " in c and f" {UVICORN_OPTIONS} " in c], commands
     assert [c for c in commands if "huey" in c or "mlflow.server.jobs" in c] == [], commands
+
+
+def test_a_step_on_the_server_prints_its_runs_links_once(sqlite_server, btc_csv, tmp_path):
+    """MLflow prints a run's links wherever a client ends it on a server: the `mlflow` command
+    prints them as its run ends, and the step's own end of it must not print them again."""
+    store = server_store(sqlite_server, tmp_path)
+    result = mlflow_run(store, "fetch_data", {"source": btc_csv, "start": "2020-01-01", "end": "2020-03-31"})
+    assert result.returncode == 0, result.output[-3000:]
+    assert store.client.get_run(result.run_id).info.status == "FINISHED"
+    assert result.stdout.count("View run fetch_data at: ") == 1, result.stdout
+    assert result.stdout.count(f"/runs/{result.run_id}") == 1
 
 
 @pytest.mark.slow

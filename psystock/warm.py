@@ -44,7 +44,7 @@ IDLE = "PSYSTOCK_WARM_IDLE"  # minutes without a step after which the server end
 DEFAULT_IDLE_MINUTES = 30.0
 
 
-# --- the server's side ---------------------------------------------------------------------------
+# --- serving steps -------------------------------------------------------------------------------
 
 
 def _sources() -> dict[str, int]:

@@ -74,8 +74,9 @@ def configure_logging(entry_point: str = "", context: str = "") -> None:
         datefmt="%H:%M:%S",
     )
     # hyperopt reports its internals at INFO and py4j each connection it closes;
-    # psystock reports each trial itself.
-    for name in ("hyperopt", "hyperopt-spark", "py4j"):
+    # psystock reports each trial itself. MLflow announces each run a driver launched as it
+    # succeeds, which the driver reports itself, with its time (a failure still shows).
+    for name in ("hyperopt", "hyperopt-spark", "py4j", "mlflow.projects"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
 

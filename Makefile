@@ -62,7 +62,7 @@ cold: install ## Stop the warm server: steps start as new interpreters again
 # `python -m pytest tests/unit tests/data --randomly-seed=N`).
 XDIST := -n 2 --dist loadfile -p no:randomly
 
-test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (7-11 min here, with the hour)
+test: install ## Run the tests: unit, real data, and real `mlflow run` integration tests (about 6 min here)
 	python -m pytest -m "not slow" $(XDIST)
 
 test-unit: install ## The tests that start no process, in one process and in random order (about 2 min)

@@ -13,6 +13,7 @@ bootstrap), so their shared luck cancels.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,12 +51,17 @@ def automatic_block_length(series: ArrayLike) -> int:
     return max(1, math.ceil(estimate)) if math.isfinite(estimate) else 1
 
 
+@functools.lru_cache(maxsize=4)
 def resample_indices(n: int, reps: int, block_length: int, seed: int) -> np.ndarray:
-    """``reps`` rows of ``n`` day indices, each a stationary-bootstrap resample of ``0..n-1``."""
+    """``reps`` rows of ``n`` day indices, each a stationary-bootstrap resample of ``0..n-1``
+    (read-only). Drawn once per process for each set of arguments: a step's intervals on the same
+    holdout days often share their block length (the baselines step's six, the gate's three)."""
     if n < 1:
         raise PsystockError("no days to resample")
     bootstrap = StationaryBootstrap(block_length, np.arange(n), seed=np.random.default_rng(seed))
-    return np.stack([bootstrap.update_indices() for _ in range(reps)])
+    indices = np.stack([bootstrap.update_indices() for _ in range(reps)])
+    indices.flags.writeable = False
+    return indices
 
 
 def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:

@@ -53,10 +53,21 @@ def test_automatic_block_length_grows_with_dependence():
 
 
 def test_resamples_are_reproducible_for_a_seed():
-    first = bootstrap.resample_indices(100, 20, 5, seed=3)
+    draw = bootstrap.resample_indices.__wrapped__  # afresh, past the process's cache
+    first = draw(100, 20, 5, seed=3)
     assert first.shape == (20, 100) and first.min() >= 0 and first.max() < 100
-    np.testing.assert_array_equal(first, bootstrap.resample_indices(100, 20, 5, seed=3))
-    assert not np.array_equal(first, bootstrap.resample_indices(100, 20, 5, seed=4))
+    np.testing.assert_array_equal(first, draw(100, 20, 5, seed=3))
+    assert not np.array_equal(first, draw(100, 20, 5, seed=4))
+
+
+def test_resamples_are_drawn_once_per_process_and_cannot_be_changed():
+    """Intervals on the same days with the same block length share one draw: no statistic may
+    write into it, or the next interval would read its changes."""
+    first = bootstrap.resample_indices(100, 20, 5, seed=3)
+    assert bootstrap.resample_indices(100, 20, 5, seed=3) is first
+    np.testing.assert_array_equal(first, bootstrap.resample_indices.__wrapped__(100, 20, 5, seed=3))
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 1
 
 
 def test_paired_difference_cancels_shared_luck():

@@ -47,3 +47,16 @@ def process_ended(process: str) -> bool:
             return stat.read().rpartition(")")[2].split()[0] == "Z"
     except (OSError, IndexError):
         return False
+
+
+def signal_process(process: str, signum: int) -> bool:
+    """Send ``signum`` to ``process`` (``host:pid``, as :func:`this_process` writes it) if it runs
+    on this host; whether it was sent."""
+    host, _, pid = process.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), signum)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

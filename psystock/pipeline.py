@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import mlflow
 from mlflow.entities import Run
 from mlflow.utils import env_manager as env_managers
 
-from psystock import PsystockError, caching, forking, handover, names
+from psystock import PsystockError, caching, forking, handover, names, signal_process
 from psystock.data import parse_day
 from psystock.entry_points import PROJECT_ROOT, StepArgs, load_entry_points, to_params
 from psystock.features import DEFAULT_FEATURES, check_feature_set
@@ -267,10 +268,30 @@ class StepRunner:
         their runs, and end FAILED any run of a step that never got as far as its own."""
         log.warning("stopped by %s: stopping the steps that run", stop.name)
         forkserver.signal_steps(stop.signum)
+        if not self._warm:
+            self._signal_new_interpreters(stop.signum)
         pool.shutdown(wait=True, cancel_futures=True)
         for outcome in self.outcomes.values():
             if outcome.status is StepStatus.RUNNING:
                 lifecycle.end_stopped(outcome.run_id, f"{outcome.name}: stopped by {stop.name} before it began")
+
+    def _signal_new_interpreters(self, signum: int, patience: float = 30.0) -> None:
+        """Pass ``signum`` on to each running step that MLflow's local backend started as a new
+        interpreter (``launcher=subprocess``): the process its run names once it has begun it
+        (``psystock.process``), waiting up to ``patience`` seconds for a step still starting."""
+        client = mlflow.MlflowClient()
+        waiting = {o.run_id for o in list(self.outcomes.values()) if o.status is StepStatus.RUNNING}
+        deadline = time.monotonic() + patience
+        while waiting and time.monotonic() < deadline:
+            for run_id in sorted(waiting):
+                run = client.get_run(run_id)
+                process = run.data.tags.get(names.TAG_PROCESS)
+                if run.info.status != lifecycle.RUNNING or process:
+                    waiting.discard(run_id)
+                    if process and run.info.status == lifecycle.RUNNING:
+                        signal_process(process, signum)
+            if waiting:
+                time.sleep(0.2)
 
     def _spec(self, step: Step, cache_tags: dict[str, str]) -> Launch:
         run_name = step.run_name or step.entry_point

@@ -399,16 +399,22 @@ def _started_step(client, store, seed: int, step: str, deadline: float) -> Run |
 
 
 @pytest.mark.parametrize(
-    ("seed", "signum", "whom"),
-    [(8, signal.SIGINT, "the terminal's job"), (9, signal.SIGTERM, "main alone")],
-    ids=["ctrl-c", "kill-main"],
+    ("seed", "signum", "whom", "launcher"),
+    [
+        (8, signal.SIGINT, "the terminal's job", names.FORKSERVER),
+        (9, signal.SIGTERM, "main alone", names.FORKSERVER),
+        (10, signal.SIGTERM, "main alone", names.SUBPROCESS),
+    ],
+    ids=["ctrl-c", "kill-main", "kill-main-of-new-interpreters"],
 )
-def test_a_stopped_pipeline_ends_every_run_it_began_and_leaves_no_process(module_store, cold, seed, signum, whom):
+def test_a_stopped_pipeline_ends_every_run_it_began_and_leaves_no_process(
+    module_store, cold, seed, signum, whom, launcher
+):
     """Ctrl-C reaches every process of the job; `kill` of main (what MLflow does to cancel it)
-    reaches main alone, which passes it on to its steps. Either way each run ends FAILED, saying
-    which signal stopped it, and nothing is left running."""
+    reaches main alone, which passes it on to its steps, forked or new interpreters. Either way
+    each run ends FAILED, saying which signal stopped it, and nothing is left running."""
     # Data steps cached; a long Keras training is stopped mid-way.
-    params = small(names.STORE, seed=seed, families="keras", keras_epochs=400)
+    params = small(names.STORE, seed=seed, families="keras", keras_epochs=400, launcher=launcher)
     out, err = module_store.root / f"stopped-{seed}.out", module_store.root / f"stopped-{seed}.err"
     # `mlflow run` in a session of its own, as a terminal starts a job.
     process = warm_cli.start(

@@ -112,11 +112,13 @@ class Store:
         env_manager: str = "local",
         options: tuple[str, ...] = (),
         env: dict[str, str] | None = None,
+        executable: str = "mlflow",
     ) -> float:
         env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING", **(env or {}))
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
         given = dict(param.split("=", 1) for param in params)
         command = mlflow_run_command(project, entry_point, self.experiment_id, given, env_manager, options)
+        command[0] = os.path.join(os.path.dirname(sys.executable), executable)
         started = time.perf_counter()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:
@@ -223,7 +225,8 @@ def bench_pipeline(data: Path) -> dict[str, float]:
 
 def bench_warm(data: Path, repeats: int = 3) -> dict[str, float]:
     """With a warm server (``make warm``) and without: ``fetch_data`` run alone (the median of
-    ``repeats``), and a cold ``main`` into an empty store."""
+    ``repeats``; with the server, also through ``psystock-mlflow``), and a cold ``main`` into an
+    empty store."""
     from psystock import handover, warm
 
     name = f"bench-{os.getpid()}"
@@ -237,6 +240,11 @@ def bench_warm(data: Path, repeats: int = 3) -> dict[str, float]:
         for label, env in (("no warm server", off), ("warm server", on)):
             seconds = [store.mlflow_run(PROJECT, *alone, entry_point="fetch_data", env=env) for _ in range(repeats)]
             result[f"fetch_data alone, {label} (wall)"] = statistics.median(seconds)
+        seconds = [
+            store.mlflow_run(PROJECT, *alone, entry_point="fetch_data", env=on, executable="psystock-mlflow")
+            for _ in range(repeats)
+        ]
+        result["fetch_data alone, psystock-mlflow, warm server (wall)"] = statistics.median(seconds)
         for label, env in (("no warm server", off), ("warm server", on)):
             result[f"cold main, {label} (wall)"] = Store().mlflow_run(PROJECT, *alone, env=env)
     finally:
@@ -244,6 +252,10 @@ def bench_warm(data: Path, repeats: int = 3) -> dict[str, float]:
         os.environ[handover.NAME] = handover.OFF
     result["fetch_data alone, warm / not"] = (
         result["fetch_data alone, warm server (wall)"] / result["fetch_data alone, no warm server (wall)"]
+    )
+    result["fetch_data alone, psystock-mlflow warm / mlflow not"] = (
+        result["fetch_data alone, psystock-mlflow, warm server (wall)"]
+        / result["fetch_data alone, no warm server (wall)"]
     )
     result["cold main, warm / not"] = (
         result["cold main, warm server (wall)"] / result["cold main, no warm server (wall)"]

@@ -22,6 +22,7 @@ NAME = "PSYSTOCK_WARM"  # the server's name; `off` starts every step cold
 OFF = "off"
 PACKAGE = str(Path(__file__).resolve().parent)
 STREAMS = (0, 1, 2)  # standard input, output and error
+MLFLOW_CLI = "psystock.mlflow_io.cli"  # MLflow's `mlflow` command, as a module
 STOPS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}  # what would stop the interpreter: the step's to get
 
 
@@ -86,13 +87,30 @@ def hand_over() -> None:
     status; return at once (the step runs here, cold) if none does. Called by ``steps/__init__.py``
     before a step imports anything heavy."""
     command = handed_module()
-    if command is None or os.environ.get(NAME) == OFF or sys.platform != "linux":
+    if command is not None:
+        _hand_over(*command)
+
+
+def mlflow_command() -> None:
+    """``psystock-mlflow``: MLflow's own ``mlflow`` command, with the same arguments, handed over to
+    the warm server if one serves it (MLflow is imported there already, so the command starts at
+    once, and ``mlflow run`` then hands its step over too); run here, as ``mlflow`` runs, if not."""
+    args = sys.argv[1:]
+    _hand_over(MLFLOW_CLI, args, "command")
+    import runpy
+
+    sys.argv = ["mlflow", *args]
+    runpy.run_module(MLFLOW_CLI, run_name="__main__", alter_sys=True)
+
+
+def _hand_over(module: str, args: list[str], what: str = "step") -> None:
+    """Run ``python -m <module> <args>`` in the warm server and exit as it exits, or return."""
+    if os.environ.get(NAME) == OFF or sys.platform != "linux":
         return
     try:
         connection = connect(name())
     except OSError:
         return  # no server: start cold
-    module, args = command
     # A stop that comes before the step's pid does waits, and is then passed on to the step.
     signal.pthread_sigmask(signal.SIG_BLOCK, STOPS)
     with connection, connection.makefile("rb") as reader:
@@ -104,7 +122,7 @@ def hand_over() -> None:
             answer = {"refused": "no answer"}
         if "refused" in answer:
             if answer.get("say"):
-                print(f"psystock: {answer['refused']}; this step starts cold", file=sys.stderr, flush=True)
+                print(f"psystock: {answer['refused']}; this {what} starts cold", file=sys.stderr, flush=True)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPS)
             return
         _wait_for(int(answer["pid"]), reader)

@@ -10,4 +10,5 @@ without importing this package.
 - ``lineage``: upstream runs, the dataset behind a model, leaderboard candidates.
 - ``trials``: tuning trials as light child runs.
 - ``champion``: the registry's champion, looked up and promoted.
+- ``cli``: MLflow's ``mlflow`` command as a module, for ``psystock-mlflow``.
 """

@@ -7,6 +7,7 @@ tests here check what it promises against a step that starts cold (``PSYSTOCK_WA
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import mlflow
 import pytest
 
 from psystock import handover, names, warm
-from tests.helpers.runs import PROJECT, finished, mlflow_run
+from tests.helpers.runs import PROJECT, finished, mlflow_run, project_command
 
 pytestmark = pytest.mark.integration
 
@@ -188,3 +189,31 @@ def test_a_server_ends_itself_once_idle_for_its_time():
     while warm.status(name) is not None:
         assert time.monotonic() < deadline, "the idle server did not end"
         time.sleep(0.2)
+
+
+def test_psystock_mlflow_is_the_mlflow_command_started_in_the_warm_server(module_store, btc_csv):
+    """``psystock-mlflow`` takes ``mlflow``'s arguments: with a warm server it runs there, forked
+    from what has imported MLflow, and hands the step it runs over too; with none, it runs in its
+    own process. Either way the same run, output and exit status."""
+    executable = str(Path(sys.executable).parent / "psystock-mlflow")
+    params = {"source": btc_csv, "start": "2020-01-01", "end": "2020-06-30"}
+    command = [executable, *project_command(module_store, "fetch_data", params)[1:]]
+    runs = {}
+    for how, env in (("warm", {}), ("cold", COLD)):
+        before = warm.status()
+        done = subprocess.run(command, env=module_store.env() | env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert "fetch_data: done" in done.stderr  # the step's own lines reach the command's streams
+        match = re.search(r"in run with ID '([0-9a-f]+)'", done.stderr)
+        assert match, done.stderr[-3000:]
+        runs[how] = mlflow.get_run(match.group(1))
+        assert runs[how].info.status == "FINISHED"
+        wrong = subprocess.run([executable, "no-such-command"], env=os.environ | env, capture_output=True, text=True)
+        assert wrong.returncode == 2 and "Usage: mlflow " in wrong.stderr, wrong.stderr
+        after = warm.status()
+        assert before is not None and after is not None
+        # the command and its step, then the wrong command; nothing with the server off
+        assert after["launched"] - before["launched"] == (3 if how == "warm" else 0)
+    assert runs["warm"].data.tags.get(names.TAG_FORKED_FROM)
+    assert names.TAG_FORKED_FROM not in runs["cold"].data.tags
+    assert runs["warm"].data.params == runs["cold"].data.params

@@ -40,9 +40,10 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 # A new or older SQLite store is made ready once, under a lock, before anything runs on it
 # (psystock/tracking_store.py): two first runs at once would both create its tables.
+# psystock-mlflow is `mlflow`, started in the warm server when `make warm` runs one.
 run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT, offline by default; DATA=file.csv
 	python -m psystock.tracking_store $(TRACKING_URI) $(EXPERIMENT)
-	MLFLOW_TRACKING_URI=$(TRACKING_URI) mlflow run . -e main --env-manager local \
+	MLFLOW_TRACKING_URI=$(TRACKING_URI) psystock-mlflow run . -e main --env-manager local \
 		--experiment-name $(EXPERIMENT) -P source=$(SOURCE) $(ARGS)
 
 # A server in the background that every step of this checkout hands itself over to: a step run

@@ -1,5 +1,6 @@
 """A step's side of the warm server (:mod:`psystock.warm`): ``python -m steps.<name>`` hands
-itself over to the server, if one serves it, before it imports anything heavy.
+itself over to the server, if one serves it, before it imports anything heavy; so does the
+``mlflow`` command as ``psystock-mlflow`` (:func:`mlflow_command`).
 
 Only the standard library is imported here: ``steps/__init__.py`` imports this module first, and
 every step depends on it (it is part of each step's cache key).

@@ -49,7 +49,7 @@ run: install ## Run the whole experiment (mlflow run . -e main) into EXPERIMENT,
 # A server in the background that every step of this checkout hands itself over to: a step run
 # alone, or main itself, then starts forked from it instead of importing MLflow, pandas and
 # scikit-learn anew (psystock/warm.py). It ends itself after PSYSTOCK_WARM_IDLE minutes (30).
-warm: install ## Keep the steps' imports warm in the background: each step then starts in a fraction of a second
+warm: install ## Keep the steps' imports warm in the background: steps, make run and psystock-mlflow then start in a fraction of a second
 	python -m psystock.warm start
 
 cold: install ## Stop the warm server: steps start as new interpreters again

@@ -30,14 +30,21 @@ def mark_forked_from(server_pid: int) -> None:
     _forked_from = f"{socket.gethostname()}:{server_pid}"
 
 
-def process_ended(process: str) -> bool:
-    """Whether ``process`` (``host:pid``, as :func:`this_process` writes it) ran on this host and
-    has ended (a zombie has). Another host's process, or no ``host:pid``, is not known to have."""
+def local_pid(process: str) -> int | None:
+    """The process id of ``process`` (``host:pid``, as :func:`this_process` writes it) if it ran on
+    this host; None for another host's process, or no ``host:pid``."""
     host, _, pid = process.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    return int(pid) if host == socket.gethostname() and pid.isdigit() else None
+
+
+def process_ended(process: str) -> bool:
+    """Whether ``process`` (``host:pid``) ran on this host and has ended (a zombie has). Another
+    host's process, or no ``host:pid``, is not known to have."""
+    pid = local_pid(process)
+    if pid is None:
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
     except PermissionError:  # alive, another user's
@@ -50,13 +57,12 @@ def process_ended(process: str) -> bool:
 
 
 def signal_process(process: str, signum: int) -> bool:
-    """Send ``signum`` to ``process`` (``host:pid``, as :func:`this_process` writes it) if it runs
-    on this host; whether it was sent."""
-    host, _, pid = process.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    """Send ``signum`` to ``process`` (``host:pid``) if it runs on this host; whether it was sent."""
+    pid = local_pid(process)
+    if pid is None:
         return False
     try:
-        os.kill(int(pid), signum)
+        os.kill(pid, signum)
     except (ProcessLookupError, PermissionError):
         return False
     return True

@@ -14,8 +14,9 @@ pipeline: a cold `mlflow run . -e main` on BTC-USD 2014-2020 (empty tracking
           book's notebooks as one script (benchmarks/book.py) into an empty
           store, and a cold main's share of its time.
 warm:     with a warm server (`make warm`) and without (every other part
-          runs without one): `mlflow run -e fetch_data` alone (median of 3)
-          and a cold main into an empty store.
+          runs without one): `mlflow run -e fetch_data` alone (median of 3;
+          with the server, also through `psystock-mlflow`) and a cold main
+          into an empty store.
 evaluation: the protocol's parts: 2,000 block-bootstrap resamples of 750 days
           (the holdout's MCC interval; the paired evidence of the registry
           gate), and one evaluation per family (5-fold walk-forward CV on the
@@ -237,14 +238,16 @@ def bench_warm(data: Path, repeats: int = 3) -> dict[str, float]:
     os.environ[handover.NAME] = name
     try:
         warm.start()
-        for label, env in (("no warm server", off), ("warm server", on)):
-            seconds = [store.mlflow_run(PROJECT, *alone, entry_point="fetch_data", env=env) for _ in range(repeats)]
+        for label, env, executable in (
+            ("no warm server", off, "mlflow"),
+            ("warm server", on, "mlflow"),
+            ("psystock-mlflow, warm server", on, "psystock-mlflow"),
+        ):
+            seconds = [
+                store.mlflow_run(PROJECT, *alone, entry_point="fetch_data", env=env, executable=executable)
+                for _ in range(repeats)
+            ]
             result[f"fetch_data alone, {label} (wall)"] = statistics.median(seconds)
-        seconds = [
-            store.mlflow_run(PROJECT, *alone, entry_point="fetch_data", env=on, executable="psystock-mlflow")
-            for _ in range(repeats)
-        ]
-        result["fetch_data alone, psystock-mlflow, warm server (wall)"] = statistics.median(seconds)
         for label, env in (("no warm server", off), ("warm server", on)):
             result[f"cold main, {label} (wall)"] = Store().mlflow_run(PROJECT, *alone, env=env)
     finally:

@@ -285,11 +285,12 @@ class StepRunner:
         while waiting and time.monotonic() < deadline:
             for run_id in sorted(waiting):
                 run = client.get_run(run_id)
-                process = run.data.tags.get(names.TAG_PROCESS)
-                if run.info.status != lifecycle.RUNNING or process:
-                    waiting.discard(run_id)
-                    if process and run.info.status == lifecycle.RUNNING:
-                        signal_process(process, signum)
+                process = run.data.tags.get(names.TAG_PROCESS, "")
+                if run.info.status == lifecycle.RUNNING and not process:
+                    continue  # its interpreter is still starting
+                waiting.discard(run_id)
+                if run.info.status == lifecycle.RUNNING:
+                    signal_process(process, signum)
             if waiting:
                 time.sleep(0.2)
 

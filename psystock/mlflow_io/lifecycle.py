@@ -111,6 +111,10 @@ class Interrupted(KeyboardInterrupt):
 # The stop signal this process received while a step ran, if it did.
 _received: list[int] = []
 
+# A stop in the middle of a read through SQLAlchemy (MLflow's SQL stores) leaves the connection
+# closed under its cursor, and the pool logs, with a traceback, that it could not close the cursor.
+_CUT_SHORT = logging.getLogger("sqlalchemy.pool")
+
 
 def _interrupt(signum: int, _frame: object) -> None:
     # Once: what the first signal stops is then ended and recorded, which a second one (MLflow's
@@ -118,6 +122,7 @@ def _interrupt(signum: int, _frame: object) -> None:
     for stop in STOP_SIGNALS:
         signal.signal(stop, signal.SIG_IGN)
     _received.append(signum)
+    _CUT_SHORT.setLevel(logging.CRITICAL)  # the stop's own line says what happened
     raise Interrupted(signum)
 
 
@@ -137,6 +142,7 @@ def stopped_by_signals() -> Iterator[None]:
         yield
         return
     before = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
+    pool_level = _CUT_SHORT.level
     _received.clear()
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
@@ -145,6 +151,7 @@ def stopped_by_signals() -> Iterator[None]:
     finally:
         for stop, handler in before.items():
             signal.signal(stop, handler)
+        _CUT_SHORT.setLevel(pool_level)
 
 
 def run_step(
@@ -215,11 +222,7 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
             stop = stop_behind(error)
             if stop is None:
                 raise
-            # What the stopped code held goes first: a read of a SQLite store it was in the middle
-            # of keeps the file locked against every writer, this process's own ending included,
-            # for as long as its frames live on in the traceback.
-            traceback.clear_frames(error.__traceback__)
-            gc.collect()
+            let_go(error)
             # The run ends FAILED, as MLflow ends the run it waits for when Ctrl-C stops it. KILLED
             # would not stay: `mlflow run` marks FAILED every run whose process exits non-zero
             # (its check for a run already ended compares a status's name with status numbers).
@@ -227,6 +230,21 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
                 mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: stopped by {stop.name}")
             raise stop from None
         log.info("%s: done", entry_point)
+
+
+def let_go(error: BaseException) -> None:
+    """Let go of what the code ``error`` stopped held: a read of a SQLite store it was in the
+    middle of keeps the file locked against every writer, this process's own ending included, for
+    as long as its frames live on in the tracebacks of ``error`` and of the errors it chains (a
+    frame keeps its function, and a closure what it reads: SQLAlchemy's result, and its cursor)."""
+    chain: list[BaseException] = []
+    seen: BaseException | None = error
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        traceback.clear_frames(seen.__traceback__)
+        seen.__traceback__ = None
+        seen = seen.__cause__ or seen.__context__
+    gc.collect()
 
 
 def end_stopped(run_id: str, why: str) -> None:

@@ -11,11 +11,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import mlflow
 import pytest
+import sqlalchemy
+import sqlalchemy.orm
 from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
+from mlflow.store.tracking.dbmodels.models import SqlRun
 from mlflow.tracking import MlflowClient
 
 from psystock import names, process_ended, this_process
@@ -205,6 +209,41 @@ def test_a_step_stopped_while_reading_a_sqlite_store_lets_the_file_go_before_end
     run = _latest_run(store)
     assert run.info.status == "FAILED"
     assert run.data.tags[names.TAG_ERROR] == "fetch_data: stopped by SIGTERM"
+
+
+class _CutShort(sqlite3.Cursor):
+    """A cursor the stop signal reaches in the middle of its read."""
+
+    def fetchall(self) -> list[Any]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+        return super().fetchall()
+
+
+class _Connection(sqlite3.Connection):
+    """Every cursor it makes, whatever was asked, is cut short."""
+
+    def cursor(self, *_args: Any, **_kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        return _CutShort(self)
+
+
+def test_a_step_stopped_in_the_middle_of_a_sqlalchemy_read_ends_its_run_and_says_one_line(
+    store, step_in_this_process, caplog, capsys
+):
+    """MLflow's SQL stores read through SQLAlchemy. A stop in the middle of a read closes the
+    connection under its cursor: the pool logged, with a traceback, that it could not close the
+    cursor, and the cursor, kept by SQLAlchemy's result in a closure of the traceback's frames,
+    kept the SQLite file locked against the step's own ending (its run stayed RUNNING)."""
+
+    def work(_args: fetch_data.Args) -> None:
+        engine = sqlalchemy.create_engine(store.uri, connect_args={"factory": _Connection})
+        with sqlalchemy.orm.Session(engine) as session:
+            session.query(SqlRun).all()
+
+    assert step_in_this_process(work) == 128 + signal.SIGTERM
+    assert capsys.readouterr().err.splitlines()[-1] == "fetch_data: stopped by SIGTERM"
+    assert not [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy")]
+    assert _latest_run(store).info.status == "FAILED"
 
 
 def test_a_step_stopped_before_it_began_has_its_run_ended_by_its_driver_and_a_finished_one_is_left(store):

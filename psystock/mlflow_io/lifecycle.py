@@ -126,6 +126,11 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise Interrupted(signum)
 
 
+def stop_received() -> int | None:
+    """The stop signal this process received while a step ran, if it did."""
+    return _received[0] if _received else None
+
+
 def stop_behind(error: BaseException) -> Interrupted | None:
     """The stop that ``error`` stands for: an :class:`Interrupted`, or whatever a library made of one
     raised inside it (TensorFlow's C++ bindings turn it into a RuntimeError); None for an error."""

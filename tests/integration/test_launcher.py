@@ -98,6 +98,48 @@ def test_a_killed_forked_step_is_failed(module_store, training_data):
     assert done.error == f"train_keras: its process {process.rpartition(':')[2]} was killed by SIGKILL"
 
 
+STOPPED_STEP = textwrap.dedent(
+    """
+    import os, signal, threading, time
+    from psystock.mlflow_io.lifecycle import run_step
+    from steps import fetch_data
+
+    def work(_args):
+        threading.Thread(target=threading.Event().wait, name="never-ends").start()  # not a daemon
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+
+    if __name__ == "__main__":
+        run_step(fetch_data.Args, work)
+    """
+)
+
+
+def test_a_stopped_forked_step_leaves_at_once_whatever_its_work_left_running(store, tmp_path):
+    """A stop ends a step's run, and the step says so; then the process ends, as the signal would
+    have ended it. It waited, as a process ending normally does, on every thread the stopped work
+    had started, and one that never ended kept it alive, and the pipeline that waited for it."""
+    (tmp_path / "stopped_step.py").write_text(STOPPED_STEP)
+    said = drive(
+        tmp_path,
+        f"""
+        import os
+        args = ({str(tmp_path)!r}, "stopped_step", ["--ticker", "SPY"], dict(os.environ))
+        step = forking.StepProcess((), target=forking.run_module, args=args)
+        step.start()
+        step.join(timeout=30)
+        if step.exitcode is None:
+            step.kill()
+        print("exit", step.exitcode, flush=True)
+        """,
+    )
+    assert said[-2:] == ["exit", str(128 + signal.SIGTERM)], " ".join(said)
+    (run,) = mlflow.search_runs(
+        search_all_experiments=True, filter_string="tags.`psystock.step` = 'fetch_data'", output_format="list"
+    )
+    assert run.info.status == "FAILED" and run.data.tags[names.TAG_ERROR] == "fetch_data: stopped by SIGTERM"
+
+
 PROBE = textwrap.dedent(
     """
     import json, logging, os, sys

@@ -25,8 +25,10 @@ import re
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import mlflow
 from mlflow.entities import Param, Run, RunStatus
@@ -148,15 +150,40 @@ def stopped_by_signals() -> Iterator[None]:
         return
     before = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
     pool_level = _CUT_SHORT.level
+    unraisable_before = sys.unraisablehook
+    running = threading.Event()
+
+    def raise_again(unraisable: Any) -> None:
+        # A stop that came while Python ran a finalizer (a weak reference's callback, a __del__:
+        # Keras and TensorFlow have many) was printed and ignored there, as whatever such code
+        # raises is, and the step ran on to its end. It is raised again in the code that runs next.
+        stop = unraisable.exc_value
+        if not isinstance(stop, Interrupted) or threading.current_thread() is not threading.main_thread():
+            unraisable_before(unraisable)
+            return
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _interrupt)
+        threading.Thread(target=_signal_again, args=(stop.signum, running), daemon=True).start()
+
     _received.clear()
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
+    sys.unraisablehook = raise_again
+    running.set()
     try:
         yield
     finally:
+        running.clear()
+        sys.unraisablehook = unraisable_before
         for stop, handler in before.items():
             signal.signal(stop, handler)
         _CUT_SHORT.setLevel(pool_level)
+
+
+def _signal_again(signum: int, running: threading.Event) -> None:
+    time.sleep(0.05)  # once the finalizer has returned
+    if running.is_set():
+        signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
 
 def run_step(

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -209,6 +210,33 @@ def test_a_step_stopped_while_reading_a_sqlite_store_lets_the_file_go_before_end
     run = _latest_run(store)
     assert run.info.status == "FAILED"
     assert run.data.tags[names.TAG_ERROR] == "fetch_data: stopped by SIGTERM"
+
+
+def test_a_stop_that_came_while_python_ran_a_finalizer_still_stops_the_step(store, step_in_this_process, capsys):
+    """Python prints and ignores what a finalizer (a weak reference's callback, a ``__del__``)
+    raises: a stop that came while one ran was lost, and the step ran on to its end, FINISHED."""
+
+    class Dropped:
+        pass
+
+    def finalizer(_gone: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the signal's handler raises here, inside the finalizer
+
+    def work(_args: fetch_data.Args) -> None:
+        dropped = Dropped()
+        kept = weakref.ref(dropped, finalizer)
+        del dropped  # the callback runs now
+        time.sleep(10)  # the stop is raised again here
+        mlflow.log_param("ran_on", kept() is None)
+
+    started = time.monotonic()
+    assert step_in_this_process(work) == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 8
+    said = capsys.readouterr().err
+    assert said.splitlines()[-1] == "fetch_data: stopped by SIGTERM" and "Traceback" not in said, said
+    run = _latest_run(store)
+    assert run.info.status == "FAILED" and "ran_on" not in run.data.params
 
 
 class _CutShort(sqlite3.Cursor):

@@ -47,6 +47,8 @@ from psystock.names import TAG_ERROR
 # The steps this process forked that it has not seen end: each one's process id, and the id of the
 # process that forked it (a process forked from this one inherits the table, not those steps).
 _waited_for: dict[int, int] = {}
+# The stop signal each step this process forked was sent, by its pid.
+_told_to_stop: dict[int, int] = {}
 
 
 def signal_steps(signum: int) -> None:
@@ -55,6 +57,7 @@ def signal_steps(signum: int) -> None:
     MLflow cancelling its run, reaches none of them)."""
     for pid, owner in list(_waited_for.items()):
         if owner == os.getpid():
+            _told_to_stop.setdefault(pid, signum)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signum)
 
@@ -73,18 +76,23 @@ class ForkedRun(SubmittedRun):
     def wait(self) -> bool:
         self.process.join()
         _waited_for.pop(self.process.pid, None)
+        stop = _told_to_stop.pop(self.process.pid, None)
         if self.process.exitcode != 0:
-            self._say_how_it_ended()
+            self._say_how_it_ended(stop)
         return bool(self.process.exitcode == 0)
 
-    def _say_how_it_ended(self) -> None:
+    def _say_how_it_ended(self, stop: int | None) -> None:
         """A step that failed without its error line (killed, or crashed in the interpreter) gets
-        one on its run saying how its process ended."""
+        one on its run saying how its process ended, and first, if its driver had stopped it, by
+        what (TensorFlow, stopped in the middle of its work, can abort the process)."""
         code = self.process.exitcode
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
+        why = f"its process {self.process.pid} {how}"
+        if stop is not None:
+            why = f"stopped by {signal.Signals(stop).name}, then {why}"
         client = MlflowClient(self.tracking_uri)
         if TAG_ERROR not in client.get_run(self._run_id).data.tags:
-            client.set_tag(self._run_id, TAG_ERROR, f"{self.entry_point}: its process {self.process.pid} {how}")
+            client.set_tag(self._run_id, TAG_ERROR, f"{self.entry_point}: {why}")
 
     def get_status(self) -> str:
         if self.process.exitcode is None:

@@ -4,6 +4,7 @@ its own process, failures still FAILED with their line, and nothing of one step 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import pytest
@@ -20,6 +22,7 @@ import pytest
 from psystock import names
 from psystock.handover import NAME as WARM_NAME
 from psystock.handover import OFF
+from psystock.mlflow_io import forkserver
 from psystock.mlflow_io.launch import Launch, Launched, create_run, launch
 from tests.helpers.runs import PROJECT, finished, mlflow_run
 
@@ -96,6 +99,29 @@ def test_a_killed_forked_step_is_failed(module_store, training_data):
     (done,) = result
     assert not done.ok and mlflow.get_run(done.run_id).info.status == "FAILED"
     assert done.error == f"train_keras: its process {process.rpartition(':')[2]} was killed by SIGKILL"
+
+
+def _dies_once_stopped(ready: Any) -> None:
+    # What TensorFlow, stopped in the middle of its work, can do: abort before the step ends its run.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+    ready.set()
+    time.sleep(60)
+
+
+def test_a_forked_step_that_dies_once_its_driver_stopped_it_says_it_was_stopped(store):
+    """A step whose process dies once its driver passed a stop on, before the step could end its
+    run, is FAILED saying what stopped it, then how its process ended."""
+    run_id = mlflow.MlflowClient().create_run(store.experiment_id).info.run_id
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    process = context.Process(target=_dies_once_stopped, args=(ready,))
+    process.start()
+    assert ready.wait(30)
+    step = forkserver.ForkedRun(run_id, process, "train_keras", store.uri)
+    forkserver.signal_steps(signal.SIGTERM)
+    assert not step.wait()
+    said = mlflow.get_run(run_id).data.tags[names.TAG_ERROR]
+    assert said == f"train_keras: stopped by SIGTERM, then its process {process.pid} was killed by SIGKILL"
 
 
 STOPPED_STEP = textwrap.dedent(

@@ -449,6 +449,9 @@ def test_a_stopped_pipeline_ends_every_run_it_began_and_leaves_no_process(
     steps = {run.data.tags[names.TAG_STEP]: run for run in runs if names.TAG_STEP in run.data.tags}
     assert steps["main"].info.status == steps["train_keras"].info.status == "FAILED"
     for step, run in steps.items():  # the baselines, beside the training, may have finished first
-        if run.info.status == "FAILED":
-            assert run.data.tags[names.TAG_ERROR] == f"{step}: stopped by {name}"
+        if run.info.status == "FAILED":  # TensorFlow, stopped mid-work, may abort before the run ends
+            assert re.fullmatch(
+                rf"{step}: stopped by {name}(, then its process \d+ was killed by SIG\w+)?",
+                run.data.tags[names.TAG_ERROR],
+            )
     assert f"main: stopped by {name}" in said and "Traceback" not in said, said[-3000:]

@@ -42,6 +42,7 @@ from mlflow.projects.utils import (
 from mlflow.tracking import MlflowClient
 
 from psystock.forking import STREAMS, Inherited, StepProcess, lent_servers, preload_of, run_module
+from psystock.mlflow_io.lifecycle import end_children
 from psystock.names import TAG_ERROR
 
 # The steps this process forked that it has not seen end: each one's process id, and the id of the
@@ -93,6 +94,7 @@ class ForkedRun(SubmittedRun):
         client = MlflowClient(self.tracking_uri)
         if TAG_ERROR not in client.get_run(self._run_id).data.tags:
             client.set_tag(self._run_id, TAG_ERROR, f"{self.entry_point}: {why}")
+        end_children(self._run_id, f"{self.entry_point}: {why}", self.tracking_uri)
 
     def get_status(self) -> str:
         if self.process.exitcode is None:

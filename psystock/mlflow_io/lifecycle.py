@@ -258,8 +258,14 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
             # The run ends FAILED, as MLflow ends the run it waits for when Ctrl-C stops it. KILLED
             # would not stay: `mlflow run` marks FAILED every run whose process exits non-zero
             # (its check for a run already ended compares a status's name with status numbers).
+            why = f"{entry_point}: stopped by {stop.name}"
             with contextlib.suppress(MlflowException):  # its driver, or `mlflow run`, ends it FAILED
-                mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: stopped by {stop.name}")
+                # MLflow ends an active run as its block is left, and then only the innermost one.
+                while (inner := mlflow.active_run()) is not None and inner.info.run_id != run.info.run_id:
+                    mlflow.set_tag(names.TAG_ERROR, why)
+                    mlflow.end_run(FAILED)
+                end_children(run.info.run_id, why)
+                MlflowClient().set_tag(run.info.run_id, names.TAG_ERROR, why)
             raise stop from None
         log.info("%s: done", entry_point)
 
@@ -277,6 +283,18 @@ def let_go(error: BaseException) -> None:
         seen.__traceback__ = None
         seen = seen.__cause__ or seen.__context__
     gc.collect()
+
+
+def end_children(run_id: str, why: str, tracking_uri: str | None = None) -> None:
+    """End FAILED, saying ``why``, the runs under ``run_id`` that a stop left RUNNING: a child run
+    (a baseline's, a trial's) begun just as the stop came, before the code that began it could end
+    it, or of a step whose process died."""
+    client = MlflowClient(tracking_uri)
+    experiment_id = client.get_run(run_id).info.experiment_id
+    under = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' AND attributes.status = '{RUNNING}'"
+    for child in client.search_runs([experiment_id], under):
+        client.set_tag(child.info.run_id, names.TAG_ERROR, why)
+        client.set_terminated(child.info.run_id, FAILED)
 
 
 def end_stopped(run_id: str, why: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import mlflow
 import pytest
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import names
 from psystock.handover import NAME as WARM_NAME
@@ -110,8 +111,11 @@ def _dies_once_stopped(ready: Any) -> None:
 
 def test_a_forked_step_that_dies_once_its_driver_stopped_it_says_it_was_stopped(store):
     """A step whose process dies once its driver passed a stop on, before the step could end its
-    run, is FAILED saying what stopped it, then how its process ended."""
-    run_id = mlflow.MlflowClient().create_run(store.experiment_id).info.run_id
+    run, is FAILED saying what stopped it, then how its process ended; so is a child run it had
+    begun."""
+    client = mlflow.MlflowClient()
+    run_id = client.create_run(store.experiment_id).info.run_id
+    child = client.create_run(store.experiment_id, tags={MLFLOW_PARENT_RUN_ID: run_id}).info.run_id
     context = multiprocessing.get_context("fork")
     ready = context.Event()
     process = context.Process(target=_dies_once_stopped, args=(ready,))
@@ -120,8 +124,9 @@ def test_a_forked_step_that_dies_once_its_driver_stopped_it_says_it_was_stopped(
     step = forkserver.ForkedRun(run_id, process, "train_keras", store.uri)
     forkserver.signal_steps(signal.SIGTERM)
     assert not step.wait()
-    said = mlflow.get_run(run_id).data.tags[names.TAG_ERROR]
-    assert said == f"train_keras: stopped by SIGTERM, then its process {process.pid} was killed by SIGKILL"
+    said = f"train_keras: stopped by SIGTERM, then its process {process.pid} was killed by SIGKILL"
+    assert mlflow.get_run(run_id).data.tags[names.TAG_ERROR] == said
+    assert mlflow.get_run(child).info.status == "FAILED" and mlflow.get_run(child).data.tags[names.TAG_ERROR] == said
 
 
 STOPPED_STEP = textwrap.dedent(

@@ -22,6 +22,7 @@ from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.store.tracking.dbmodels.models import SqlRun
 from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import names, process_ended, this_process
 from psystock.mlflow_io.lifecycle import end_stopped, end_unseen_runs, prompt_async_logging, run_step
@@ -186,6 +187,31 @@ def test_a_step_told_to_stop_ends_its_run_saying_by_what_and_exits_as_that_signa
     run = _latest_run(store)
     assert run.info.status == "FAILED" and run.data.params["began"] == "yes"
     assert run.data.tags[names.TAG_ERROR] == f"fetch_data: stopped by {name}"
+
+
+def test_a_step_stopped_just_as_it_began_child_runs_ends_them_with_its_own(store, step_in_this_process):
+    """A stop that comes as a step begins a child run (a baseline's, a trial's), before the block
+    that would end it: one begun and made active, one only created. Each ends FAILED with the
+    step's run, saying what stopped it; the step's own run does too."""
+    children: list[str] = []
+
+    def work(_args: fetch_data.Args) -> None:
+        parent = mlflow.active_run()
+        assert parent is not None
+        created = MlflowClient().create_run(store.experiment_id, tags={MLFLOW_PARENT_RUN_ID: parent.info.run_id})
+        children.extend([created.info.run_id, mlflow.start_run(nested=True).info.run_id])
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+
+    assert step_in_this_process(work) == 128 + signal.SIGTERM
+    assert mlflow.active_run() is None
+    client = MlflowClient()
+    for run_id in children:
+        child = client.get_run(run_id)
+        assert child.info.status == "FAILED"
+        assert child.data.tags[names.TAG_ERROR] == "fetch_data: stopped by SIGTERM"
+    step = client.get_run(client.get_run(children[0]).data.tags[MLFLOW_PARENT_RUN_ID])
+    assert step.info.status == "FAILED" and step.data.tags[names.TAG_ERROR] == "fetch_data: stopped by SIGTERM"
 
 
 def test_a_step_stopped_while_reading_a_sqlite_store_lets_the_file_go_before_ending_its_run(

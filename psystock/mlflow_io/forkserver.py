@@ -89,8 +89,9 @@ class ForkedRun(SubmittedRun):
         code = self.process.exitcode
         how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
         why = f"its process {self.process.pid} {how}"
-        if stop is not None:
-            why = f"stopped by {signal.Signals(stop).name}, then {why}"
+        if stop is not None:  # exiting as the stop asks, it had said so, unless it had not yet begun its run
+            stopped = f"stopped by {signal.Signals(stop).name}"
+            why = stopped if code == 128 + stop else f"{stopped}, then {why}"
         client = MlflowClient(self.tracking_uri)
         if TAG_ERROR not in client.get_run(self._run_id).data.tags:
             client.set_tag(self._run_id, TAG_ERROR, f"{self.entry_point}: {why}")

@@ -102,29 +102,35 @@ def test_a_killed_forked_step_is_failed(module_store, training_data):
     assert done.error == f"train_keras: its process {process.rpartition(':')[2]} was killed by SIGKILL"
 
 
-def _dies_once_stopped(ready: Any) -> None:
-    # What TensorFlow, stopped in the middle of its work, can do: abort before the step ends its run.
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGKILL))
+def _ends_once_stopped(ready: Any, killed: bool) -> None:
+    # Killed: what TensorFlow, stopped in the middle of its work, can do (abort). Not: a step
+    # stopped before it began its run, which exits as the stop asks without a run to end.
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGKILL) if killed else os._exit(143))
     ready.set()
     time.sleep(60)
 
 
-def test_a_forked_step_that_dies_once_its_driver_stopped_it_says_it_was_stopped(store):
-    """A step whose process dies once its driver passed a stop on, before the step could end its
-    run, is FAILED saying what stopped it, then how its process ended; so is a child run it had
-    begun."""
+@pytest.mark.parametrize(
+    ("killed", "ending"),
+    [(True, ", then its process {pid} was killed by SIGKILL"), (False, "")],
+    ids=["dies", "exits-before-its-run"],
+)
+def test_a_forked_step_that_ends_without_its_run_once_its_driver_stopped_it_says_it_was_stopped(store, killed, ending):
+    """A step whose process ends once its driver passed a stop on, before the step could end its
+    run, is FAILED saying what stopped it (then how its process ended, if not as the stop asks);
+    so is a child run it had begun."""
     client = mlflow.MlflowClient()
     run_id = client.create_run(store.experiment_id).info.run_id
     child = client.create_run(store.experiment_id, tags={MLFLOW_PARENT_RUN_ID: run_id}).info.run_id
     context = multiprocessing.get_context("fork")
     ready = context.Event()
-    process = context.Process(target=_dies_once_stopped, args=(ready,))
+    process = context.Process(target=_ends_once_stopped, args=(ready, killed))
     process.start()
     assert ready.wait(30)
     step = forkserver.ForkedRun(run_id, process, "train_keras", store.uri)
     forkserver.signal_steps(signal.SIGTERM)
     assert not step.wait()
-    said = f"train_keras: stopped by SIGTERM, then its process {process.pid} was killed by SIGKILL"
+    said = "train_keras: stopped by SIGTERM" + ending.format(pid=process.pid)
     assert mlflow.get_run(run_id).data.tags[names.TAG_ERROR] == said
     assert mlflow.get_run(child).info.status == "FAILED" and mlflow.get_run(child).data.tags[names.TAG_ERROR] == said
 

@@ -28,6 +28,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import mlflow
@@ -118,7 +119,22 @@ _received: list[int] = []
 _CUT_SHORT = logging.getLogger("sqlalchemy.pool")
 
 
-def _interrupt(signum: int, _frame: object) -> None:
+# While a step runs (set), and since when a stop has waited for a database call to return.
+_running = threading.Event()
+_waiting_since: list[float] = []
+# How long a stop waits for a call into a SQL store to return before it is raised inside it.
+DATABASE_PATIENCE = 30.0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    # Inside a call into a SQL store (SQLAlchemy: MLflow's SQLite or PostgreSQL store), a stop
+    # would leave a connection half closed, a transaction half done, a SQLite file locked against
+    # the step's own ending: it waits for the call to return, signalled again every 50 ms.
+    if _in_database_call(frame):
+        _waiting_since[:] = _waiting_since or [time.monotonic()]
+        if time.monotonic() - _waiting_since[0] < DATABASE_PATIENCE:
+            _signal_again(signum)
+            return
     # Once: what the first signal stops is then ended and recorded, which a second one (MLflow's
     # SIGTERM after Ctrl-C's SIGINT, say) must not cut short. SIGKILL still ends it at once.
     for stop in STOP_SIGNALS:
@@ -126,6 +142,25 @@ def _interrupt(signum: int, _frame: object) -> None:
     _received.append(signum)
     _CUT_SHORT.setLevel(logging.CRITICAL)  # the stop's own line says what happened
     raise Interrupted(signum)
+
+
+def _in_database_call(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if str(frame.f_globals.get("__name__", "")).startswith("sqlalchemy."):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _signal_again(signum: int) -> None:
+    """Send ``signum`` to the main thread again in 50 ms, if a step still runs then."""
+
+    def later() -> None:
+        time.sleep(0.05)
+        if _running.is_set():
+            signal.pthread_kill(threading.main_thread().ident or 0, signum)
+
+    threading.Thread(target=later, daemon=True).start()
 
 
 def stop_received() -> int | None:
@@ -151,7 +186,6 @@ def stopped_by_signals() -> Iterator[None]:
     before = {stop: signal.getsignal(stop) for stop in STOP_SIGNALS}
     pool_level = _CUT_SHORT.level
     unraisable_before = sys.unraisablehook
-    running = threading.Event()
 
     def raise_again(unraisable: Any) -> None:
         # A stop that came while Python ran a finalizer (a weak reference's callback, a __del__:
@@ -163,27 +197,22 @@ def stopped_by_signals() -> Iterator[None]:
             return
         for signum in STOP_SIGNALS:
             signal.signal(signum, _interrupt)
-        threading.Thread(target=_signal_again, args=(stop.signum, running), daemon=True).start()
+        _signal_again(stop.signum)
 
     _received.clear()
+    _waiting_since.clear()
     for stop in STOP_SIGNALS:
         signal.signal(stop, _interrupt)
     sys.unraisablehook = raise_again
-    running.set()
+    _running.set()
     try:
         yield
     finally:
-        running.clear()
+        _running.clear()
         sys.unraisablehook = unraisable_before
         for stop, handler in before.items():
             signal.signal(stop, handler)
         _CUT_SHORT.setLevel(pool_level)
-
-
-def _signal_again(signum: int, running: threading.Event) -> None:
-    time.sleep(0.05)  # once the finalizer has returned
-    if running.is_set():
-        signal.pthread_kill(threading.main_thread().ident or 0, signum)
 
 
 def run_step(

@@ -25,7 +25,8 @@ from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from psystock import names, process_ended, this_process
-from psystock.mlflow_io.lifecycle import end_stopped, end_unseen_runs, prompt_async_logging, run_step
+from psystock.mlflow_io import lifecycle
+from psystock.mlflow_io.lifecycle import DATABASE_PATIENCE, end_stopped, end_unseen_runs, prompt_async_logging, run_step
 from steps import fetch_data
 
 
@@ -265,36 +266,45 @@ def test_a_stop_that_came_while_python_ran_a_finalizer_still_stops_the_step(stor
     assert run.info.status == "FAILED" and "ran_on" not in run.data.params
 
 
-class _CutShort(sqlite3.Cursor):
-    """A cursor the stop signal reaches in the middle of its read."""
+class _SlowRead(sqlite3.Cursor):
+    """A cursor whose read takes a second, and the stop signal comes in the middle of it."""
 
     def fetchall(self) -> list[Any]:
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(30)
+        time.sleep(1)
         return super().fetchall()
 
 
 class _Connection(sqlite3.Connection):
-    """Every cursor it makes, whatever was asked, is cut short."""
+    """Every cursor it makes, whatever was asked, reads slowly."""
 
     def cursor(self, *_args: Any, **_kwargs: Any) -> sqlite3.Cursor:  # type: ignore[override]
-        return _CutShort(self)
+        return _SlowRead(self)
 
 
+@pytest.mark.parametrize("patience", [DATABASE_PATIENCE, 0.2], ids=["waited-for", "outlasting-the-patience"])
 def test_a_step_stopped_in_the_middle_of_a_sqlalchemy_read_ends_its_run_and_says_one_line(
-    store, step_in_this_process, caplog, capsys
+    store, step_in_this_process, caplog, capsys, monkeypatch, patience
 ):
-    """MLflow's SQL stores read through SQLAlchemy. A stop in the middle of a read closes the
-    connection under its cursor: the pool logged, with a traceback, that it could not close the
-    cursor, and the cursor, kept by SQLAlchemy's result in a closure of the traceback's frames,
-    kept the SQLite file locked against the step's own ending (its run stayed RUNNING)."""
+    """MLflow's SQL stores read through SQLAlchemy. A stop raised in the middle of a read closed
+    the connection under its cursor: the pool logged, with a traceback, that it could not close
+    the cursor, and the cursor, kept by SQLAlchemy's result in a closure of the traceback's
+    frames, kept the SQLite file locked against the step's own ending (its run stayed RUNNING).
+    The stop now waits for the read to return; one that outlasts its patience is raised inside
+    it, and still ends the run with one line."""
+    monkeypatch.setattr(lifecycle, "DATABASE_PATIENCE", patience)
+    read: list[int] = []
 
     def work(_args: fetch_data.Args) -> None:
         engine = sqlalchemy.create_engine(store.uri, connect_args={"factory": _Connection})
         with sqlalchemy.orm.Session(engine) as session:
-            session.query(SqlRun).all()
+            read.append(len(session.query(SqlRun).all()))
+        time.sleep(5)
 
+    started = time.monotonic()
     assert step_in_this_process(work) == 128 + signal.SIGTERM
+    assert time.monotonic() - started < 5
+    assert read == ([1] if patience == DATABASE_PATIENCE else [])  # the step's own run, read whole
     assert capsys.readouterr().err.splitlines()[-1] == "fetch_data: stopped by SIGTERM"
     assert not [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy")]
     assert _latest_run(store).info.status == "FAILED"

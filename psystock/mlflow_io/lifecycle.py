@@ -114,10 +114,10 @@ class Interrupted(KeyboardInterrupt):
 # The stop signal this process received while a step ran, if it did.
 _received: list[int] = []
 
-# A stop in the middle of a read through SQLAlchemy (MLflow's SQL stores) leaves the connection
-# closed under its cursor, and the pool logs, with a traceback, that it could not close the cursor.
+# A stop raised in the middle of a read through SQLAlchemy (one that outlasted DATABASE_PATIENCE)
+# leaves the connection closed under its cursor, and the pool logs, with a traceback, that it could
+# not close the cursor.
 _CUT_SHORT = logging.getLogger("sqlalchemy.pool")
-
 
 # While a step runs (set), and since when a stop has waited for a database call to return.
 _running = threading.Event()
@@ -131,7 +131,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     # would leave a connection half closed, a transaction half done, a SQLite file locked against
     # the step's own ending: it waits for the call to return, signalled again every 50 ms.
     if _in_database_call(frame):
-        _waiting_since[:] = _waiting_since or [time.monotonic()]
+        if not _waiting_since:
+            _waiting_since.append(time.monotonic())
         if time.monotonic() - _waiting_since[0] < DATABASE_PATIENCE:
             _signal_again(signum)
             return
@@ -322,16 +323,19 @@ def end_children(run_id: str, why: str, tracking_uri: str | None = None) -> None
     experiment_id = client.get_run(run_id).info.experiment_id
     under = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{run_id}' AND attributes.status = '{RUNNING}'"
     for child in client.search_runs([experiment_id], under):
-        client.set_tag(child.info.run_id, names.TAG_ERROR, why)
-        client.set_terminated(child.info.run_id, FAILED)
+        _end_failed(client, child.info.run_id, why)
 
 
 def end_stopped(run_id: str, why: str) -> None:
     """End FAILED, saying ``why``, the run of a step stopped before its process could end it."""
     client = MlflowClient()
     if client.get_run(run_id).info.status == RUNNING:
-        client.set_tag(run_id, names.TAG_ERROR, why)
-        client.set_terminated(run_id, FAILED)
+        _end_failed(client, run_id, why)
+
+
+def _end_failed(client: MlflowClient, run_id: str, why: str) -> None:
+    client.set_tag(run_id, names.TAG_ERROR, why)
+    client.set_terminated(run_id, FAILED)
 
 
 def server_unreachable(exc: BaseException) -> bool:

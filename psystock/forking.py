@@ -342,21 +342,7 @@ def run_module(work_dir: str, module: str, args: list[str], env: dict[str, str],
     sys.path.insert(0, work_dir)  # as `python -m` puts the working directory first
     logging.getLogger().handlers.clear()
     sys.argv = [module, *args]
-    try:
-        runpy.run_module(module, run_name="__main__", alter_sys=True)
-    except SystemExit as exit_:
-        if not _stopped():
-            raise
-        # A stopped step has ended its run and said so: it leaves as the signal would have ended
-        # it, without waiting on the threads, or the teardown, of the work it stopped.
-        for stream in (sys.stdout, sys.stderr):
-            stream.flush()
-        os._exit(exit_.code if isinstance(exit_.code, int) else 1)
-
-
-def _stopped() -> bool:
-    lifecycle = sys.modules.get("psystock.mlflow_io.lifecycle")  # a step's, once it has run
-    return lifecycle is not None and lifecycle.stop_received() is not None
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 
 def adopt_streams(fds: Sequence[int]) -> None:

@@ -16,6 +16,7 @@ cached ``main``'s tail). The OS frees the memory; exit handlers still run.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import gc
@@ -225,7 +226,31 @@ def run_step(
     """Run ``body`` for an entry point inside an MLflow run; exit non-zero on bad input.
 
     ``run_name`` may depend on the arguments (the generic ``train`` names its run after the
-    family it trains); it is computed inside the run, so an error there fails the run."""
+    family it trains); it is computed inside the run, so an error there fails the run.
+
+    A step run as its process's command (``argv`` None: ``python -m steps.<step>``, new or
+    forked), once stopped, has ended its run and said so; it then leaves as the signal would
+    have ended it, without waiting on the threads, or the teardown, of the work it stopped (a
+    thread that never ends would keep the process alive, and the pipeline waiting for it). A
+    new interpreter still runs its exit functions: a driver's end its steps' servers."""
+    try:
+        _step(args_type, body, run_name, argv)
+    except SystemExit as exit_:
+        if argv is not None or stop_received() is None:
+            raise
+        if not forked_from():  # a forked process never runs them: its server registered them
+            atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(exit_.code if isinstance(exit_.code, int) else 1)
+
+
+def _step(
+    args_type: type[A],
+    body: Callable[[A], None],
+    run_name: str | Callable[[A], str] | None,
+    argv: list[str] | None,
+) -> None:
     entry_point = args_type.entry_point
     args, raw = parse_args(args_type, argv)
     configure_logging(entry_point, str(getattr(args, "ticker", "")))

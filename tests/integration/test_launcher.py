@@ -137,12 +137,13 @@ def test_a_forked_step_that_ends_without_its_run_once_its_driver_stopped_it_says
 
 STOPPED_STEP = textwrap.dedent(
     """
-    import os, signal, threading, time
+    import atexit, os, signal, threading, time
     from psystock.mlflow_io.lifecycle import run_step
     from steps import fetch_data
 
     def work(_args):
         threading.Thread(target=threading.Event().wait, name="never-ends").start()  # not a daemon
+        atexit.register(print, "exit functions ran", flush=True)
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(30)
 
@@ -152,25 +153,45 @@ STOPPED_STEP = textwrap.dedent(
 )
 
 
-def test_a_stopped_forked_step_leaves_at_once_whatever_its_work_left_running(store, tmp_path):
+@pytest.mark.parametrize("launcher", [names.FORKSERVER, names.SUBPROCESS])
+def test_a_stopped_step_leaves_at_once_whatever_its_work_left_running(store, tmp_path, launcher):
     """A stop ends a step's run, and the step says so; then the process ends, as the signal would
     have ended it. It waited, as a process ending normally does, on every thread the stopped work
-    had started, and one that never ended kept it alive, and the pipeline that waited for it."""
+    had started, and one that never ended kept it alive, and the pipeline that waited for it. A
+    new interpreter still runs its exit functions (a driver's end its servers); a forked process
+    never runs them."""
     (tmp_path / "stopped_step.py").write_text(STOPPED_STEP)
-    said = drive(
-        tmp_path,
-        f"""
-        import os
-        args = ({str(tmp_path)!r}, "stopped_step", ["--ticker", "SPY"], dict(os.environ))
-        step = forking.StepProcess((), target=forking.run_module, args=args)
-        step.start()
-        step.join(timeout=30)
-        if step.exitcode is None:
+    if launcher == names.FORKSERVER:
+        said = drive(
+            tmp_path,
+            f"""
+            import os
+            args = ({str(tmp_path)!r}, "stopped_step", ["--ticker", "SPY"], dict(os.environ))
+            step = forking.StepProcess((), target=forking.run_module, args=args)
+            step.start()
+            step.join(timeout=30)
+            if step.exitcode is None:
+                step.kill()
+            print("exit", step.exitcode, flush=True)
+            """,
+        )
+    else:
+        step = subprocess.Popen(
+            [sys.executable, "-m", "stopped_step", "--ticker", "SPY"],
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(PROJECT)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            output, _ = step.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
             step.kill()
-        print("exit", step.exitcode, flush=True)
-        """,
-    )
+            output, _ = step.communicate()
+        said = [*output.split(), "exit", str(step.poll())]
     assert said[-2:] == ["exit", str(128 + signal.SIGTERM)], " ".join(said)
+    assert ("ran" in said) == (launcher == names.SUBPROCESS), " ".join(said)
     (run,) = mlflow.search_runs(
         search_all_experiments=True, filter_string="tags.`psystock.step` = 'fetch_data'", output_format="list"
     )

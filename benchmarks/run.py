@@ -59,6 +59,7 @@ import functools
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,6 +75,14 @@ PROJECT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = PROJECT / "tests" / "fixtures" / "BTC-USD.csv"  # real BTC-USD bars, 2014-09-17..2020-12-31
 
 
+def _children_cpu() -> float:
+    """User and system seconds of this process's ended children and theirs: each process an
+    `mlflow run` starts is waited for by its parent (a step by its server, a server by its driver),
+    so a run's delta counts them all."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
 class Store:
     """An empty experiment: in a SQLite store in a temporary folder, or on a tracking server."""
 
@@ -86,6 +95,7 @@ class Store:
         # On a server, artifacts go through it (proxied); locally, into the temporary folder.
         location = None if server_url else f"{self.tmp.name}/artifacts"
         self.experiment_id = self.client.create_experiment("bench", artifact_location=location)
+        self.cpu = 0.0  # core-seconds of the last `mlflow run` and every process it started (see mlflow_run)
 
     def main(self, data: Path, *params: str) -> float:
         """Wall seconds of one `mlflow run . -e main`."""
@@ -120,10 +130,11 @@ class Store:
         given = dict(param.split("=", 1) for param in params)
         command = mlflow_run_command(project, entry_point, self.experiment_id, given, env_manager, options)
         command[0] = os.path.join(os.path.dirname(sys.executable), executable)
-        started = time.perf_counter()
+        started, before = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:
             sys.exit(f"{project} -e {entry_point} failed:\n{done.stderr[-3000:]}")
+        self.cpu = _children_cpu() - before
         return time.perf_counter() - started
 
     def main_in_process(self, data: Path) -> float:
@@ -579,7 +590,8 @@ def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
     """``universe`` on each of ``sizes`` tickers (the committed SPY, GLD and IBM bars under new
     names, 2005-2012, default parameters), each into an empty store; a cold main of one of them;
     the largest universe again with nothing changed; with 2 among the sizes, 2 tickers with
-    spark_master=local[2]."""
+    spark_master=local[2]. Each run's CPU too (every process it started): an extra ticker's CPU
+    over the machine's cores is the least any scheduling of it can add to a universe's wall time."""
     import shutil
 
     fixtures = PROJECT / "tests" / "fixtures"
@@ -590,13 +602,18 @@ def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
     span = ("start=2005-01-01", "end=2012-08-31")
     result = {}
     print("  a cold main of one ticker ...", file=sys.stderr, flush=True)
-    cold = Store().main(Path(folder.name) / "T1.csv", "ticker=T1", *span)
+    alone = Store()
+    cold = alone.main(Path(folder.name) / "T1.csv", "ticker=T1", *span)
     result["cold main, one ticker (wall)"] = cold
+    result["cold main, one ticker (CPU core-s)"] = alone.cpu
+    result["cold main, one ticker: cores busy (CPU / wall)"] = alone.cpu / cold
+    cpu = {}
     for n in sizes:
         print(f"  universe of {n} tickers ...", file=sys.stderr, flush=True)
         store = Store()
         given = (f"tickers={','.join(tickers[:n])}", f"source={folder.name}", *span)
         result[f"universe, {n} tickers (wall)"] = store.mlflow_run(PROJECT, *given, entry_point="universe")
+        cpu[n] = result[f"universe, {n} tickers (CPU core-s)"] = store.cpu
         if n == max(sizes):
             result[f"universe, {n} tickers, nothing changed (wall)"] = store.mlflow_run(
                 PROJECT, *given, entry_point="universe"
@@ -605,6 +622,11 @@ def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
     extra = (result[f"universe, {high} tickers (wall)"] - result[f"universe, {low} tickers (wall)"]) / (high - low)
     result["each extra ticker (wall)"] = extra
     result["each extra ticker / cold main"] = extra / cold
+    # An extra ticker's work spread over every core, nothing else running: the least it can add.
+    extra_cpu = (cpu[high] - cpu[low]) / (high - low)
+    result["each extra ticker (CPU core-s)"] = extra_cpu
+    cores = os.cpu_count() or 1
+    result[f"each extra ticker's CPU / {cores} cores / cold main (its floor)"] = extra_cpu / cores / cold
     if 2 not in sizes:
         return result
     print("  universe of 2 tickers on Spark local[2] ...", file=sys.stderr, flush=True)

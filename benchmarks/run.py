@@ -591,7 +591,7 @@ def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
     names, 2005-2012, default parameters), each into an empty store; a cold main of one of them;
     the largest universe again with nothing changed; with 2 among the sizes, 2 tickers with
     spark_master=local[2]. Each run's CPU too (every process it started): an extra ticker's CPU
-    over the machine's cores is the least any scheduling of it can add to a universe's wall time."""
+    over the machine's cores is what it adds to a universe's wall time once every core is busy."""
     import shutil
 
     fixtures = PROJECT / "tests" / "fixtures"
@@ -622,11 +622,11 @@ def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
     extra = (result[f"universe, {high} tickers (wall)"] - result[f"universe, {low} tickers (wall)"]) / (high - low)
     result["each extra ticker (wall)"] = extra
     result["each extra ticker / cold main"] = extra / cold
-    # An extra ticker's work spread over every core, nothing else running: the least it can add.
+    # What an extra ticker adds once every core is busy: its work spread over all of them.
     extra_cpu = (cpu[high] - cpu[low]) / (high - low)
     result["each extra ticker (CPU core-s)"] = extra_cpu
     cores = os.cpu_count() or 1
-    result[f"each extra ticker's CPU / {cores} cores / cold main (its floor)"] = extra_cpu / cores / cold
+    result[f"each extra ticker's CPU / {cores} cores / cold main"] = extra_cpu / cores / cold
     if 2 not in sizes:
         return result
     print("  universe of 2 tickers on Spark local[2] ...", file=sys.stderr, flush=True)

@@ -370,28 +370,67 @@ def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypat
     """Keras builds the compiled metrics inside the first training step's trace unless they exist,
     and TensorFlow then traces the step a second time, half a second per network: a trainer's
     network is traced once for every fold it fits (the step's Python body runs once per trace),
-    in a loop of psystock's own, not through Keras's fit."""
+    in a loop of psystock's own, not through Keras's fit nor its train_step."""
     import keras
 
     from psystock.models import keras_net
 
     traces = []
-    train_step = keras.Sequential.train_step
+    quiet_step = keras_net._quiet_step
 
-    def traced(model, data):
-        traces.append(data)
-        return train_step(model, data)
+    def traced(model, rows, labels):
+        traces.append(rows)
+        return quiet_step(model, rows, labels)
 
     def refused(*args, **kwargs):
-        raise AssertionError("a quiet fit went through Keras's fit, its data iterators and its loop")
+        raise AssertionError("a quiet fit went through Keras's fit, or its train_step and its metrics")
 
-    monkeypatch.setattr(keras.Sequential, "train_step", traced)
+    monkeypatch.setattr(keras_net, "_quiet_step", traced)
     monkeypatch.setattr(keras.Sequential, "fit", refused)
+    monkeypatch.setattr(keras.Sequential, "train_step", refused)
     X, y = learnable(240)
     trainer = keras_net.Trainer(get_family("keras").params(defaults("keras") | {"epochs": 2}), seed=3)
     for rows in (120, 200, 236):  # 114, 190 and 224 rows kept: a last batch of 18, of 30, none short
         trainer(X.iloc[:rows], y.iloc[:rows])
     assert len(traces) == 1
+
+
+@pytest.mark.parametrize(
+    "adam",
+    [{"weight_decay": 0.01}, {"amsgrad": True}, {"clipnorm": 1.0}],
+    ids=["weight-decay", "amsgrad", "clipped"],
+)
+def test_a_quiet_fit_with_more_than_a_plain_adam_takes_kerass_own_step_and_learns_what_fit_does(adam):
+    """The quiet step computes a plain Adam's update itself; an optimizer with more to it (decay,
+    AMSGrad, clipping) must step through Keras's own train_step, and learn what Keras's fit does."""
+    import keras
+
+    from psystock.models import keras_net
+
+    X, y = learnable(150)
+    params = get_family("keras").params(defaults("keras") | {"epochs": 2, "batch_size": 16})
+
+    def network():
+        model = keras_net.build(keras_net.as_model_input(X), params, seed=5)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate, **adam), loss=model.loss)
+        return model
+
+    quiet = network()
+    assert not keras_net._plain_adam(quiet.optimizer, quiet.trainable_weights)
+    keras_net.train(quiet, X, y, params, seed=5)
+    own = network()
+    keras.utils.set_random_seed(5)
+    own.fit(
+        keras_net.as_model_input(X),
+        np.asarray(y, dtype="float32"),
+        epochs=params.epochs,
+        batch_size=params.batch_size,
+        validation_split=params.validation_split,
+        shuffle=True,
+        verbose=0,
+    )
+    for mine, theirs in zip(quiet.weights, own.weights, strict=True):
+        np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 
 
 def test_a_trainers_later_fits_leave_tensorflows_kernel_cache_alone(monkeypatch):

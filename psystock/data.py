@@ -109,6 +109,8 @@ def download_yahoo(ticker: str, start: date, end: date, now: datetime | None = N
 
     log.info("downloading %s from Yahoo, %s to %s", ticker, start, end)
     yf.config.debug.hide_exceptions = False
+    yahoo_log = logging.getLogger("yfinance")
+    yahoo_log.addFilter(_without_crumb)
     try:
         raw = yf.Ticker(ticker).history(
             start=start.isoformat(),
@@ -122,6 +124,8 @@ def download_yahoo(ticker: str, start: date, end: date, now: datetime | None = N
         if failure is None:
             raise
         raise failure from None
+    finally:
+        yahoo_log.removeFilter(_without_crumb)
     if raw is None or raw.empty:
         raise no_prices(ticker, start, end)
     warnings = []
@@ -132,6 +136,13 @@ def download_yahoo(ticker: str, start: date, end: date, now: datetime | None = N
         if raw.empty:
             raise no_prices(ticker, start, end)
     return RawPrices(from_yfinance(raw, ticker), warnings)
+
+
+def _without_crumb(record: logging.LogRecord) -> bool:
+    """yfinance's warning that it goes on without Yahoo's cookie and crumb is left out: the
+    download it goes on with either works, or fails with a line of its own saying why (offline,
+    every download would print both)."""
+    return "continuing without crumb" not in record.getMessage()
 
 
 def no_prices(ticker: str, start: date, end: date, why: str = "") -> PsystockError:

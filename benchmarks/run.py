@@ -128,8 +128,7 @@ class Store:
         env = dict(os.environ, MLFLOW_TRACKING_URI=self.uri, PSYSTOCK_LOG_LEVEL="WARNING", **(env or {}))
         env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env["PATH"]
         given = dict(param.split("=", 1) for param in params)
-        command = mlflow_run_command(project, entry_point, self.experiment_id, given, env_manager, options)
-        command[0] = os.path.join(os.path.dirname(sys.executable), executable)
+        command = mlflow_run_command(project, entry_point, self.experiment_id, given, env_manager, options, executable)
         started, before = time.perf_counter(), _children_cpu()
         done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=self.tmp.name)
         if done.returncode != 0:

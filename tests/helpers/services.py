@@ -227,10 +227,12 @@ def mlflow_run_command(
     params: Mapping[str, object],
     env_manager: str = "local",
     options: tuple[str, ...] | list[str] = (),
+    executable: str = "mlflow",
 ) -> list[str]:
-    """``mlflow run <project> -e <entry_point> ... -P name=value`` with this interpreter's ``mlflow``."""
+    """``mlflow run <project> -e <entry_point> ... -P name=value`` with this interpreter's ``mlflow``
+    (or another command of its environment that takes ``mlflow``'s arguments: ``psystock-mlflow``)."""
     command = [
-        os.path.join(os.path.dirname(sys.executable), "mlflow"),
+        os.path.join(os.path.dirname(sys.executable), executable),
         "run",
         str(project),
         "-e",

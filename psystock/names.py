@@ -164,6 +164,9 @@ TAG_REUSED_RUN = "psystock.reused_run_id"
 # --- metrics one step logs and another reads ---------------------------------
 
 PRIMARY_METRIC = "f1_experiment_score"  # the reference's name for F1 on the test split
+# Every step run's: the CPU seconds (user and system) its process spent, from its start (a forked
+# step's from its fork) to the end of its work; the benchmarks read where a pipeline's CPU goes.
+CPU_SECONDS = "cpu_seconds"
 
 
 def best_metric(metric: str) -> str:

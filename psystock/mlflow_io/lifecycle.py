@@ -302,6 +302,7 @@ def _run(entry_point: str, work: Callable[[], None], raw: dict[str, str], run_na
             if names.TAG_PIPELINE not in run.data.tags:
                 mlflow.set_tag(MLFLOW_RUN_NAME, run_name() or entry_point)
             work()
+            mlflow.log_metric(names.CPU_SECONDS, time.process_time())
         except PsystockError as exc:
             mlflow.set_tag(names.TAG_ERROR, f"{entry_point}: {exc}"[:5000])
             raise

@@ -129,6 +129,25 @@ def test_a_buffering_the_user_set_is_kept(monkeypatch):
 STOPS = (signal.SIGINT, signal.SIGTERM)
 
 
+def test_a_step_run_records_the_cpu_its_process_spent_up_to_the_end_of_its_work(store, monkeypatch):
+    """cpu_seconds: the step's process's CPU time when its work ended (a new process's from its start,
+    a forked step's from its fork), where the benchmarks read what each step costs the machine."""
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", store.experiment_id)
+
+    def work(_args: fetch_data.Args) -> None:
+        busy_until = time.process_time() + 0.3
+        while time.process_time() < busy_until:
+            pass
+
+    before = time.process_time()
+    run_step(fetch_data.Args, work, argv=["--ticker", "SPY"])
+    after = time.process_time()
+    gc.unfreeze()
+    run = _latest_run(store)
+    assert run.info.status == "FINISHED"
+    assert before + 0.3 <= run.data.metrics[names.CPU_SECONDS] <= after
+
+
 def _let_through(received: int, _frame: object) -> None:
     raise AssertionError(f"the step let {signal.Signals(received).name} through")
 

@@ -68,6 +68,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from mlflow.entities import Run
+
+from psystock import names
 from psystock.pipeline import STEP_NAMES
 from tests.helpers.services import mlflow_run_command
 
@@ -175,12 +178,29 @@ class Store:
         return time.perf_counter() - started
 
     def step_seconds(self) -> dict[str, float]:
-        runs = self.client.search_runs([self.experiment_id], "tags.`psystock.step` LIKE '%'")
         return {
-            r.data.tags["psystock.step"]: (r.info.end_time - r.info.start_time) / 1000
-            for r in runs
-            if r.data.tags["psystock.step"] in STEP_NAMES
+            r.data.tags[names.TAG_STEP]: (r.info.end_time - r.info.start_time) / 1000
+            for r in self._step_runs()
+            if r.data.tags[names.TAG_STEP] in STEP_NAMES
         }
+
+    def step_cpu(self, prefix: str = "") -> dict[str, float]:
+        """Each entry point's CPU, its drivers' (``main``, ``universe``) included: its runs'
+        ``cpu_seconds``, summed over a universe's pipelines; then all of them together."""
+        cpu: dict[str, float] = {}
+        for r in self._step_runs():
+            if names.CPU_SECONDS in r.data.metrics:
+                step = r.data.tags[names.TAG_STEP]
+                cpu[step] = cpu.get(step, 0.0) + r.data.metrics[names.CPU_SECONDS]
+        ranked = sorted(cpu.items(), key=lambda item: -item[1])
+        return {f"{prefix}{step} (CPU core-s)": used for step, used in ranked} | {
+            f"{prefix}all its runs (CPU core-s)": sum(cpu.values())
+        }
+
+    def _step_runs(self) -> list[Run]:
+        return list(
+            self.client.search_runs([self.experiment_id], f"tags.`{names.TAG_STEP}` LIKE '%'", max_results=50000)
+        )
 
 
 @contextlib.contextmanager
@@ -209,7 +229,9 @@ def cli_seconds() -> float:
 def bench_pipeline(data: Path) -> dict[str, float]:
     store = Store()
     result = {"cold main (wall)": store.main(data)}
+    result["cold main (CPU core-s)"] = store.cpu
     result.update(store.step_seconds())
+    result.update(store.step_cpu("cold main: "))
     result["warm main, nothing changed (wall)"] = store.main(data)
     result["warm / cold"] = result["warm main, nothing changed (wall)"] / result["cold main (wall)"]
     result["mlflow run of a no-op step (wall)"] = store.floor()
@@ -614,6 +636,7 @@ def bench_universe(sizes: tuple[int, ...] = (1, 2, 4, 8)) -> dict[str, float]:
         result[f"universe, {n} tickers (wall)"] = store.mlflow_run(PROJECT, *given, entry_point="universe")
         cpu[n] = result[f"universe, {n} tickers (CPU core-s)"] = store.cpu
         if n == max(sizes):
+            result.update(store.step_cpu(f"universe, {n} tickers: "))
             result[f"universe, {n} tickers, nothing changed (wall)"] = store.mlflow_run(
                 PROJECT, *given, entry_point="universe"
             )

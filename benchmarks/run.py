@@ -45,7 +45,8 @@ universe: `mlflow run . -e universe` on 1, 2, 4 and 8 tickers (the
           default parameters; max_pipelines the default; other sizes with
           --universe-sizes) vs a cold main of one of them; the largest again
           with nothing changed; 2 tickers with spark_master=local[2] vs the
-          same 2 locally.
+          same 2 locally. Each run's CPU too (every process it started), and
+          each step's (its runs' cpu_seconds) in the largest universe.
 
 Step times are each step run's start to end as MLflow recorded them,
 including the step process's start-up.

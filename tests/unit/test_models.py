@@ -198,13 +198,25 @@ def test_keras_probabilities_are_predicts_own_to_the_digit():
     assert fam.predict_proba(model, X.iloc[:0]).shape == (0,)
 
 
-def _keras_own_fit(X, y, params, seed, validation_freq, **fit_args):
-    """A network trained by Keras's own ``fit`` on the numpy rows, as build made it."""
+def _network(X, params, seed, adam=None):
+    """A network as build makes it; with ``adam``, compiled again with an Adam of those settings."""
     import keras
 
     from psystock.models import keras_net
 
     model = keras_net.build(keras_net.as_model_input(X), params, seed=seed)
+    if adam:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate, **adam), loss=model.loss)
+    return model
+
+
+def _keras_own_fit(X, y, params, seed, validation_freq, adam=None, **fit_args):
+    """A network trained by Keras's own ``fit`` on the numpy rows, as :func:`_network` made it."""
+    import keras
+
+    from psystock.models import keras_net
+
+    model = _network(X, params, seed, adam)
     if isinstance(model.layers[0], keras.layers.Normalization):
         model.layers[0].adapt(keras_net.as_model_input(X))
     keras.utils.set_random_seed(seed)
@@ -403,32 +415,15 @@ def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypat
 def test_a_quiet_fit_with_more_than_a_plain_adam_takes_kerass_own_step_and_learns_what_fit_does(adam):
     """The quiet step computes a plain Adam's update itself; an optimizer with more to it (decay,
     AMSGrad, clipping) must step through Keras's own train_step, and learn what Keras's fit does."""
-    import keras
 
     from psystock.models import keras_net
 
     X, y = learnable(150)
     params = get_family("keras").params(defaults("keras") | {"epochs": 2, "batch_size": 16})
-
-    def network():
-        model = keras_net.build(keras_net.as_model_input(X), params, seed=5)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=params.learning_rate, **adam), loss=model.loss)
-        return model
-
-    quiet = network()
+    quiet = _network(X, params, seed=5, adam=adam)
     assert not keras_net._plain_adam(quiet.optimizer, quiet.trainable_weights)
     keras_net.train(quiet, X, y, params, seed=5)
-    own = network()
-    keras.utils.set_random_seed(5)
-    own.fit(
-        keras_net.as_model_input(X),
-        np.asarray(y, dtype="float32"),
-        epochs=params.epochs,
-        batch_size=params.batch_size,
-        validation_split=params.validation_split,
-        shuffle=True,
-        verbose=0,
-    )
+    own, _ = _keras_own_fit(X, y, params, seed=5, validation_freq=params.epochs, adam=adam)
     for mine, theirs in zip(quiet.weights, own.weights, strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())
 

@@ -8,7 +8,8 @@ import yfinance
 
 @pytest.fixture
 def history(monkeypatch):
-    """Replace ``Ticker.history``: ``answer`` is a frame to return or an exception to raise."""
+    """Replace ``Ticker.history``: ``answer`` is a frame to return, an exception to raise, or what
+    the call does instead (given its keyword arguments)."""
     calls = []
 
     def install(answer):
@@ -16,6 +17,8 @@ def history(monkeypatch):
             calls.append((self.ticker, kwargs))
             if isinstance(answer, BaseException):
                 raise answer
+            if callable(answer):
+                return answer(**kwargs)
             return answer
 
         monkeypatch.setattr(yfinance.Ticker, "history", fake)

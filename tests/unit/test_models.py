@@ -415,7 +415,6 @@ def test_a_keras_network_is_traced_for_training_once_for_all_its_folds(monkeypat
 def test_a_quiet_fit_with_more_than_a_plain_adam_takes_kerass_own_step_and_learns_what_fit_does(adam):
     """The quiet step computes a plain Adam's update itself; an optimizer with more to it (decay,
     AMSGrad, clipping) must step through Keras's own train_step, and learn what Keras's fit does."""
-
     from psystock.models import keras_net
 
     X, y = learnable(150)

@@ -101,18 +101,18 @@ def test_yfinance_is_told_to_raise_rather_than_log(history):
     assert yfinance.config.debug.hide_exceptions is False
 
 
-def test_yfinances_warning_that_it_goes_on_without_a_crumb_is_left_out(monkeypatch, caplog):
+def test_yfinances_warning_that_it_goes_on_without_a_crumb_is_left_out(history, caplog):
     """Offline, yfinance warns that it could not fetch Yahoo's cookie and crumb and goes on, before
     the download fails: psystock's line says why, once; yfinance's other lines, and that warning
     outside a download, are kept."""
     from yfinance import utils
 
-    def offline(self, **kwargs):
+    def offline(**_kwargs):
         utils.get_yf_logger().warning("Cookie/crumb fetch failed (DNSError), continuing without crumb")
         utils.get_yf_logger().warning("something else yfinance says")
         raise curl.DNSError(CURL_DNS, CurlECode.COULDNT_RESOLVE_HOST)
 
-    monkeypatch.setattr(yfinance.Ticker, "history", offline)
+    history(offline)
     with caplog.at_level("WARNING", logger="yfinance"), pytest.raises(PsystockError):
         download_yahoo("SPY", date(2020, 1, 1), date(2020, 1, 31))
     assert [r.getMessage() for r in caplog.records if r.name == "yfinance"] == ["something else yfinance says"]
